@@ -1,0 +1,172 @@
+/**
+ * The ClusterSpec: the validated, defaulted, frozen form of the cluster file. Everything after
+ * config loading reads only this. YAML keys are snake_case; these fields are their camelCase
+ * twins (`health_check.interval: 2s` → `healthCheck.intervalMs: 2000`).
+ */
+export type Role = 'lb' | 'web' | 'db' | 'monitor';
+export const ROLES: readonly Role[] = ['lb', 'web', 'db', 'monitor'];
+
+export interface NodeSpec {
+  readonly name: string;
+  readonly role: Role;
+  /** IPv4/IPv6 address the node's agent and services bind (127.0.1.x in a one-machine cluster). */
+  readonly address: string;
+  /** Port of the node's agent API (default: agent.port). */
+  readonly agentPort: number;
+  /** Election priority for lb nodes (higher wins); default: 100 minus the lb's index. */
+  readonly priority: number;
+}
+
+export interface HealthCheckSpec {
+  /** `http` sends a request and checks the status; `tcp` only connects. */
+  readonly type: 'http' | 'tcp';
+  readonly path: string;
+  /** Host header for http checks (default: the server's address). */
+  readonly host?: string;
+  readonly intervalMs: number;
+  readonly timeoutMs: number;
+  /** Consecutive successes that bring a down server up. */
+  readonly rise: number;
+  /** Consecutive failures that take an up server down. */
+  readonly fall: number;
+  /** Accepted statuses, e.g. [200] or the range 200–399 as [200, 399] with `expectRange`. */
+  readonly expectStatus: readonly number[];
+}
+
+export interface PassiveHealthSpec {
+  readonly enabled: boolean;
+  /** Consecutive failures on live traffic (connect errors, resets, 5xx when counted) that eject. */
+  readonly consecutiveFailures: number;
+  /** First ejection lasts this long; each consecutive ejection doubles it up to maxEjectMs. */
+  readonly ejectMs: number;
+  readonly maxEjectMs: number;
+  /** Count 5xx responses from the server as failures (connect errors and resets always count). */
+  readonly count5xx: boolean;
+}
+
+export type BalancePolicy = 'roundrobin' | 'leastconn' | 'p2c' | 'hash' | 'sticky';
+
+export interface BalanceSpec {
+  readonly policy: BalancePolicy;
+  /** For `hash`: what is hashed. */
+  readonly hashOn: 'source' | 'header' | 'cookie';
+  /** Header or cookie name for `hash` on header/cookie. */
+  readonly hashKey?: string;
+  /** For `sticky`: the cookie that pins a client to a server. */
+  readonly cookie: string;
+}
+
+export interface ServerSpec {
+  /** Unique within its backend; a web node's name when `node:` was used. */
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly backup: boolean;
+  /** Concurrent requests (http) or connections (tcp) allowed; 0 means unlimited. */
+  readonly maxconn: number;
+  /** The web node this server runs on, when it is a cluster node. */
+  readonly node?: string;
+}
+
+export interface RetrySpec {
+  /** Extra attempts after the first, each on a different server where possible. */
+  readonly attempts: number;
+  /** Retries may add at most this fraction of the request rate (plus minPerSecond). */
+  readonly budgetRatio: number;
+  readonly minPerSecond: number;
+}
+
+export interface BackendTimeoutsSpec {
+  readonly connectMs: number;
+  /** From request sent to response head received. */
+  readonly responseHeaderMs: number;
+  /** Longest silence on an established exchange. */
+  readonly idleMs: number;
+  /** How long an idle pooled connection is kept. */
+  readonly keepAliveMs: number;
+}
+
+export interface BackendSpec {
+  readonly name: string;
+  readonly mode: 'http' | 'tcp';
+  readonly balance: BalanceSpec;
+  readonly servers: readonly ServerSpec[];
+  readonly healthCheck: HealthCheckSpec;
+  readonly passiveHealth: PassiveHealthSpec;
+  readonly retries: RetrySpec;
+  readonly timeouts: BackendTimeoutsSpec;
+  /** Requests waiting for a free slot when every server is at maxconn. */
+  readonly queue: { readonly size: number; readonly timeoutMs: number };
+  /** Idle keep-alive connections kept per server. */
+  readonly poolSize: number;
+}
+
+export interface RouteSpec {
+  /** Exact host (`example.com`), wildcard (`*.example.com`) or undefined for any host. */
+  readonly host?: string;
+  readonly pathPrefix: string;
+  readonly backend: string;
+}
+
+export interface BindSpec {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface FrontendSpec {
+  readonly name: string;
+  readonly mode: 'http' | 'tcp';
+  /** Port on the VIP (and on each lb node's own address). */
+  readonly port: number;
+  /** http: first matching route wins; the last resort is defaultBackend. */
+  readonly routes: readonly RouteSpec[];
+  readonly defaultBackend?: string;
+  readonly timeouts: {
+    /** Whole request head must arrive within this (slowloris guard) → 408. */
+    readonly requestHeaderMs: number;
+    /** Idle keep-alive client connections are closed after this. */
+    readonly keepAliveMs: number;
+    /** tcp: longest silence in both directions. */
+    readonly idleMs: number;
+  };
+  readonly limits: {
+    readonly maxHeaderBytes: number;
+    readonly maxHeaders: number;
+    readonly maxUrlBytes: number;
+    readonly maxBodyBytes: number;
+  };
+  readonly accessLog: boolean;
+}
+
+export interface EdgeSpec {
+  /** The address clients use. On one machine a loopback address bound only by the active lb. */
+  readonly vip: string;
+  readonly frontends: readonly FrontendSpec[];
+  readonly backends: readonly BackendSpec[];
+}
+
+export interface AppSpec {
+  /** argv of the application; relative paths resolve against the cluster file's folder. */
+  readonly command: readonly string[];
+  readonly cwd: string;
+  readonly port: number;
+  readonly env: Readonly<Record<string, string>>;
+  readonly healthPath: string;
+  readonly restartBackoffMs: { readonly initial: number; readonly max: number };
+  /** Grace between SIGTERM and SIGKILL when stopping the app. */
+  readonly stopTimeoutMs: number;
+}
+
+export interface ClusterSpec {
+  readonly cluster: string;
+  /** Absolute path of the cluster file. */
+  readonly sourcePath: string;
+  /** Absolute path of the state folder (logs, pids, data). */
+  readonly stateDir: string;
+  readonly agent: { readonly port: number };
+  readonly nodes: readonly NodeSpec[];
+  readonly edge: EdgeSpec;
+  readonly web: { readonly app: AppSpec };
+  readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
+}
