@@ -29,7 +29,7 @@ export interface HealthCheckSpec {
   readonly rise: number;
   /** Consecutive failures that take an up server down. */
   readonly fall: number;
-  /** Accepted statuses, e.g. [200] or the range 200–399 as [200, 399] with `expectRange`. */
+  /** Accepted statuses, e.g. [200, 204]. Empty (the default) means any 2xx or 3xx (200–399). */
   readonly expectStatus: readonly number[];
 }
 

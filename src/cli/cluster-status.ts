@@ -1,0 +1,76 @@
+/**
+ * `bulwark status`: asks every node's agent, then assembles the cluster view whose JSON fields
+ * are a stable contract (DESIGN.md §4): scripts and drills read them.
+ */
+import type { ClusterSpec } from '../config/types.js';
+import { callAgent } from './agent-client.js';
+import type { EdgeStatus } from '../data-plane/index.js';
+
+export interface NodeStatusView {
+  name: string;
+  role: string;
+  address: string;
+  agentPort: number;
+  healthy: boolean;
+  reachable: boolean;
+  detail: string;
+  pid?: number;
+}
+
+export interface ClusterStatusView {
+  cluster: string;
+  nodes: NodeStatusView[];
+  edge?: {
+    url: string;
+    active: string | null;
+    frontends: { name: string; mode: string; url: string }[];
+    backends: { name: string; policy: string; queue: number; servers: { name: string; address: string; up: boolean; backup: boolean; draining: boolean; active: number; check: string }[] }[];
+  };
+}
+
+type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean } };
+
+function urlOf(host: string, port: number, scheme: string): string {
+  return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export async function collectStatus(spec: ClusterSpec, timeoutMs = 1500): Promise<ClusterStatusView> {
+  const replies = await Promise.all(spec.nodes.map((n) => callAgent<AgentStatus>(n, 'GET', '/status', undefined, timeoutMs)));
+  const nodes: NodeStatusView[] = spec.nodes.map((n, i) => {
+    const r = replies[i]!;
+    const body = r.ok ? r.body : undefined;
+    return {
+      name: n.name, role: n.role, address: n.address, agentPort: n.agentPort,
+      healthy: Boolean(body?.healthy), reachable: r.ok,
+      detail: body?.detail ?? r.error ?? `HTTP ${r.status}`,
+      ...(body?.pid ? { pid: body.pid } : {}),
+    };
+  });
+  const view: ClusterStatusView = { cluster: spec.cluster, nodes };
+  if (spec.nodes.some((n) => n.role === 'lb')) {
+    const lbs = spec.nodes.map((n, i) => ({ n, body: replies[i]!.ok ? replies[i]!.body : undefined })).filter((x) => x.n.role === 'lb');
+    const active = lbs.find((x) => x.body?.lb?.holdsVip);
+    const source = active ?? lbs.find((x) => x.body?.lb);
+    const http = spec.edge.frontends.find((f) => f.mode === 'http') ?? spec.edge.frontends[0];
+    view.edge = {
+      url: http ? urlOf(spec.edge.vip, http.port, http.mode === 'http' ? 'http' : 'tcp') : '',
+      active: active?.n.name ?? null,
+      frontends: spec.edge.frontends.map((f) => ({ name: f.name, mode: f.mode, url: urlOf(spec.edge.vip, f.port, f.mode === 'http' ? 'http' : 'tcp') })),
+      backends: spec.edge.backends.map((b) => {
+        const live = source?.body?.lb?.backends.find((x) => x.name === b.name);
+        return {
+          name: b.name, policy: b.balance.policy, queue: live?.queue ?? 0,
+          servers: b.servers.map((s) => {
+            const ls = live?.servers.find((x) => x.name === s.name);
+            return {
+              name: s.name, address: `${s.host.includes(':') ? `[${s.host}]` : s.host}:${s.port}`, up: ls?.up ?? false,
+              backup: s.backup, draining: ls?.draining ?? false, active: ls?.active ?? 0,
+              check: ls ? `${ls.check.state}${ls.check.detail ? ` (${ls.check.detail})` : ''}${ls.ejected ? ', ejected' : ''}` : 'unknown (no lb answered)',
+            };
+          }),
+        };
+      }),
+    };
+  }
+  return view;
+}

@@ -1,0 +1,73 @@
+/** `bulwark plan`: what each node will do, derived from the cluster file (nothing is started). */
+import type { ClusterSpec, NodeSpec } from '../../config/types.js';
+import { findNode } from '../../config/index.js';
+import { vipHolder } from '../../node/roles/lb-role.js';
+import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
+import { loadSpec, printJson } from '../context.js';
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+export function nodePlan(spec: ClusterSpec, node: NodeSpec): Record<string, unknown> {
+  const listeners: { what: string; address: string }[] = [{ what: 'agent API', address: hostPort(node.address, node.agentPort) }];
+  const plan: Record<string, unknown> = { node: node.name, role: node.role, address: node.address, listeners };
+  if (node.role === 'lb') {
+    const holder = vipHolder(spec) === node.name;
+    for (const f of spec.edge.frontends) {
+      listeners.push({ what: `frontend ${f.name} (${f.mode})`, address: hostPort(node.address, f.port) });
+      if (holder && spec.edge.vip !== node.address) listeners.push({ what: `frontend ${f.name} (${f.mode}) on the VIP`, address: hostPort(spec.edge.vip, f.port) });
+    }
+    plan['vip'] = { address: spec.edge.vip, holds: holder, priority: node.priority };
+    plan['backends'] = spec.edge.backends.map((b) => ({
+      name: b.name, mode: b.mode, balance: b.balance.policy,
+      healthCheck: b.healthCheck.type === 'http'
+        ? `http GET ${b.healthCheck.path} every ${b.healthCheck.intervalMs}ms, timeout ${b.healthCheck.timeoutMs}ms, rise ${b.healthCheck.rise}, fall ${b.healthCheck.fall}`
+        : `tcp connect every ${b.healthCheck.intervalMs}ms, rise ${b.healthCheck.rise}, fall ${b.healthCheck.fall}`,
+      servers: b.servers.map((s) => `${s.name} ${hostPort(s.host, s.port)}${s.backup ? ' (backup)' : ''}${s.weight !== 1 ? ` weight ${s.weight}` : ''}${s.maxconn ? ` maxconn ${s.maxconn}` : ''}`),
+    }));
+  } else if (node.role === 'web') {
+    const app = spec.web.app;
+    listeners.push({ what: 'application', address: hostPort(node.address, app.port) });
+    plan['app'] = { command: app.command.join(' '), cwd: app.cwd, port: app.port, healthPath: app.healthPath };
+  } else {
+    plan['idle'] = `no ${node.role} capability yet: the node runs idle and reports healthy`;
+  }
+  return plan;
+}
+
+function printPlan(plan: Record<string, unknown>): void {
+  console.log(`${plan['node']} (${plan['role']}, ${plan['address']})`);
+  for (const l of plan['listeners'] as { what: string; address: string }[]) console.log(`  listens  ${l.address.padEnd(22)} ${l.what}`);
+  if (plan['vip']) {
+    const v = plan['vip'] as { address: string; holds: boolean; priority: number };
+    console.log(`  vip      ${v.address} ${v.holds ? 'held by this node' : 'passive'} (priority ${v.priority})`);
+  }
+  for (const b of (plan['backends'] as { name: string; mode: string; balance: string; healthCheck: string; servers: string[] }[] | undefined) ?? []) {
+    console.log(`  backend  ${b.name} (${b.mode}, ${b.balance}); check: ${b.healthCheck}`);
+    for (const s of b.servers) console.log(`           - ${s}`);
+  }
+  if (plan['app']) {
+    const a = plan['app'] as { command: string; cwd: string; healthPath: string };
+    console.log(`  app      ${a.command} (in ${a.cwd}; health ${a.healthPath})`);
+  }
+  if (plan['idle']) console.log(`  idle     ${plan['idle']}`);
+}
+
+export const plan: Verb = {
+  name: 'plan',
+  summary: 'Print the per-node plan derived from the cluster file: listeners, VIP, backends, application.',
+  options: { config: CONFIG_OPTION, node: { type: 'string', description: 'only this node', valueName: 'NAME' }, json: JSON_OPTION },
+  async run(parsed) {
+    const spec = loadSpec(parsed);
+    const only = parsed.values['node'];
+    const nodes = typeof only === 'string' ? [findNode(spec, only)] : spec.nodes;
+    const plans = nodes.map((n) => nodePlan(spec, n));
+    if (parsed.values['json']) printJson(typeof only === 'string' ? plans[0] : { cluster: spec.cluster, nodes: plans });
+    else plans.forEach((p, i) => {
+      if (i > 0) console.log('');
+      printPlan(p);
+    });
+    return 0;
+  },
+};

@@ -1,0 +1,39 @@
+import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
+import { loadSpec, printJson, table } from '../context.js';
+import { collectStatus, type ClusterStatusView } from '../cluster-status.js';
+
+export function renderStatus(view: ClusterStatusView): string {
+  const out: string[] = [`cluster ${view.cluster}`, ''];
+  out.push(table([
+    ['NODE', 'ROLE', 'ADDRESS', 'HEALTH', 'DETAIL'],
+    ...view.nodes.map((n) => [n.name, n.role, `${n.address}:${n.agentPort}`, !n.reachable ? 'DOWN' : n.healthy ? 'healthy' : 'UNHEALTHY', n.detail]),
+  ]));
+  if (view.edge) {
+    out.push('', `edge ${view.edge.url}  (VIP held by ${view.edge.active ?? 'nobody'})`);
+    for (const b of view.edge.backends) {
+      out.push('', `backend ${b.name} (${b.policy})${b.queue ? `, ${b.queue} queued` : ''}`);
+      out.push(table([
+        ['SERVER', 'ADDRESS', 'STATE', 'ACTIVE', 'CHECK'],
+        ...b.servers.map((s) => [s.name + (s.backup ? ' (backup)' : ''), s.address, s.draining ? 'DRAINING' : s.up ? 'up' : 'DOWN', String(s.active), s.check]),
+      ]).split('\n').map((l) => '  ' + l).join('\n'));
+    }
+  }
+  return out.join('\n');
+}
+
+export const status: Verb = {
+  name: 'status',
+  summary: 'Show nodes, roles, health, which LB holds the VIP and the state of every backend server.',
+  options: { config: CONFIG_OPTION, json: JSON_OPTION },
+  async run(parsed) {
+    const spec = loadSpec(parsed);
+    const view = await collectStatus(spec);
+    if (parsed.values['json']) printJson(view);
+    else console.log(renderStatus(view));
+    if (!view.nodes.some((n) => n.reachable)) {
+      console.error(`no node answered: is the cluster running? (\`bulwark up -c ${spec.sourcePath}\`)`);
+      return 1;
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,28 @@
+/**
+ * Every key the cluster file allows, per mapping (YAML spelling). Anything else is an unknown
+ * key. A test checks that docs/configuration.md mentions each of them.
+ */
+export const KEYS = {
+  top: ['cluster', 'state_dir', 'agent', 'log', 'nodes', 'web', 'edge'],
+  agent: ['port'],
+  log: ['level'],
+  node: ['name', 'role', 'address', 'agent_port', 'priority'],
+  web: ['app'],
+  app: ['command', 'cwd', 'port', 'env', 'health_path', 'restart_backoff', 'stop_timeout'],
+  restartBackoff: ['initial', 'max'],
+  edge: ['vip', 'frontends', 'backends'],
+  frontend: ['name', 'mode', 'port', 'routes', 'default_backend', 'timeouts', 'limits', 'access_log'],
+  frontendTimeouts: ['request_header', 'keep_alive', 'idle'],
+  limits: ['max_header_bytes', 'max_headers', 'max_url_bytes', 'max_body_bytes'],
+  route: ['host', 'path_prefix', 'backend'],
+  backend: [
+    'name', 'mode', 'balance', 'servers', 'health_check', 'passive_health', 'retries', 'timeouts', 'queue', 'pool_size',
+  ],
+  balance: ['policy', 'hash_on', 'hash_key', 'cookie'],
+  server: ['node', 'name', 'address', 'port', 'weight', 'backup', 'maxconn'],
+  healthCheck: ['type', 'path', 'host', 'interval', 'timeout', 'rise', 'fall', 'expect_status'],
+  passiveHealth: ['enabled', 'consecutive_failures', 'eject', 'max_eject', 'count_5xx'],
+  retries: ['attempts', 'budget_ratio', 'min_per_second'],
+  backendTimeouts: ['connect', 'response_header', 'idle', 'keep_alive'],
+  queue: ['size', 'timeout'],
+} as const satisfies Record<string, readonly string[]>;

@@ -1,0 +1,1 @@
+export { AgentApi, ApiError, type ApiHandler, type ApiRequest, type ApiResponse } from './server.js';

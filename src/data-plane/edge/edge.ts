@@ -1,0 +1,239 @@
+/**
+ * The edge of one lb node: frontends (HTTP and TCP listeners), backends and their health checks.
+ * `reload` is transactional: new listeners are opened first; if any fails, everything new is
+ * closed and the running config is untouched. Servers are matched across reloads by backend and
+ * address, so their health, ejection, drain state and counters carry over.
+ */
+import type { BackendSpec, EdgeSpec, FrontendSpec } from '../../config/types.js';
+import type { Clock } from '../../core/clock.js';
+import type { Logger } from '../../core/log.js';
+import { BulwarkError } from '../../core/errors.js';
+import { subscribeTick } from '../../core/coarse-tick.js';
+import type { AccessLog } from '../../observability/access-log.js';
+import { EdgeMetrics, type ServerView } from '../../observability/edge-metrics.js';
+import type { Registry } from 'prom-client';
+import { BackendRuntime } from './backend.js';
+import { Router } from './router.js';
+import type { UpstreamServer } from './upstream.js';
+import { HttpListener } from '../l7-proxy/http-listener.js';
+import type { HttpFrontendRuntime } from '../l7-proxy/shared.js';
+import { TcpListener } from '../l4-proxy/tcp-listener.js';
+import { formatAddress, type BoundAddress } from '../listener/listen.js';
+
+export interface EdgeOptions {
+  /** Addresses every frontend binds (the node's own address, plus the VIP on the active lb). */
+  readonly bindHosts: readonly string[];
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly registry: Registry;
+  readonly accessLog?: AccessLog;
+  /** How long a closing listener lets in-flight exchanges finish. */
+  readonly graceMs?: number;
+}
+
+type Listener = { kind: 'http'; l: HttpListener; spec: FrontendSpec } | { kind: 'tcp'; l: TcpListener; spec: FrontendSpec };
+
+export interface ServerStatus {
+  name: string;
+  address: string;
+  up: boolean;
+  backup: boolean;
+  draining: boolean;
+  weight: number;
+  active: number;
+  total: number;
+  check: { state: string; detail: string };
+  ejected: boolean;
+  ejections: number;
+}
+
+export interface EdgeStatus {
+  frontends: { name: string; mode: string; port: number; binds: string[]; connections: number }[];
+  backends: { name: string; mode: string; policy: string; queue: number; retries: number; servers: ServerStatus[] }[];
+}
+
+export class Edge {
+  private spec: EdgeSpec;
+  private backends = new Map<string, BackendRuntime>();
+  private listeners = new Map<string, Listener>();
+  readonly metrics: EdgeMetrics;
+  private unsubscribe: (() => void) | undefined;
+
+  constructor(spec: EdgeSpec, private readonly opts: EdgeOptions) {
+    this.spec = spec;
+    this.metrics = new EdgeMetrics(opts.registry, {
+      servers: () => this.serverViews(),
+      queues: () => [...this.backends.values()].map((b) => ({ backend: b.spec.name, length: b.queueLength() })),
+      connections: () => [...this.listeners.values()].map((x) => ({ frontend: x.spec.name, active: x.l.activeConnections() })),
+    });
+  }
+
+  private *serverViews(): Iterable<ServerView> {
+    for (const b of this.backends.values()) yield* b.servers;
+  }
+
+  async start(): Promise<void> {
+    const backends = this.buildBackends(this.spec.backends, new Map());
+    const listeners = await this.openListeners(this.spec.frontends, backends, new Map());
+    this.backends = backends;
+    this.listeners = listeners;
+    for (const b of backends.values()) b.start();
+    this.unsubscribe = subscribeTick({
+      onTick: (now) => {
+        for (const b of this.backends.values()) for (const s of b.servers) s.reapIdle(now);
+      },
+    });
+    const binds = [...listeners.values()].map((x) => `${x.spec.name}(${x.spec.mode}) on ${this.bindsOf(x.spec).map(formatAddress).join(', ')}`);
+    this.opts.log.info({ frontends: binds }, `edge serving ${binds.join('; ')}`);
+  }
+
+  private bindsOf(fe: FrontendSpec): BoundAddress[] {
+    return this.opts.bindHosts.map((host) => ({ host, port: fe.port }));
+  }
+
+  private buildBackends(specs: readonly BackendSpec[], previous: Map<string, BackendRuntime>): Map<string, BackendRuntime> {
+    const out = new Map<string, BackendRuntime>();
+    for (const spec of specs) {
+      const old = previous.get(spec.name);
+      const oldServers = new Map(old?.servers.map((s) => [s.key, s]) ?? []);
+      const b = new BackendRuntime(
+        spec, this.opts.clock,
+        { serverStateChanged: (backend, server, up, reason) => this.onServerState(backend, server, up, reason) },
+        oldServers, old?.healthChecks(),
+      );
+      out.set(spec.name, b);
+    }
+    return out;
+  }
+
+  private onServerState(backend: string, server: UpstreamServer, up: boolean, reason: string): void {
+    this.metrics.transition(backend, server.name, up);
+    const line = `server ${backend}/${server.name} (${server.address}) is ${up ? 'UP' : 'DOWN'}: ${reason}`;
+    if (up) this.opts.log.info({ backend, server: server.name, up, reason }, line);
+    else this.opts.log.warn({ backend, server: server.name, up, reason }, line);
+  }
+
+  private onEjected = (server: UpstreamServer, reason: string): void => {
+    this.opts.log.warn(
+      { backend: server.backendName, server: server.name, reason, until: server.passive.ejectedUntil },
+      `server ${server.backendName}/${server.name} ejected by passive health: ${reason}`,
+    );
+  };
+
+  private frontendRuntime(fe: FrontendSpec, backends: Map<string, BackendRuntime>): HttpFrontendRuntime {
+    const resolve = (name: string): BackendRuntime => backends.get(name)!;
+    return {
+      name: fe.name, spec: fe, proto: 'http',
+      router: new Router(fe.routes, resolve, fe.defaultBackend ? resolve(fe.defaultBackend) : undefined),
+    };
+  }
+
+  /** Open listeners for frontends that are new (or changed port/mode); reuse the others. */
+  private async openListeners(
+    frontends: readonly FrontendSpec[], backends: Map<string, BackendRuntime>, current: Map<string, Listener>,
+  ): Promise<Map<string, Listener>> {
+    const next = new Map<string, Listener>();
+    const opened: Listener[] = [];
+    try {
+      for (const fe of frontends) {
+        const key = `${fe.mode}:${fe.port}`;
+        const existing = current.get(key);
+        if (existing) {
+          if (existing.kind === 'http') existing.l.swap(this.frontendRuntime(fe, backends));
+          else existing.l.swap({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)! });
+          existing.spec = fe;
+          next.set(key, existing);
+          continue;
+        }
+        let listener: Listener;
+        if (fe.mode === 'http') {
+          const l = new HttpListener(this.frontendRuntime(fe, backends), this.metrics, this.opts.accessLog, this.opts.log, this.onEjected);
+          listener = { kind: 'http', l, spec: fe };
+        } else {
+          const l = new TcpListener({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)! }, this.metrics, this.opts.log, this.onEjected);
+          listener = { kind: 'tcp', l, spec: fe };
+        }
+        await listener.l.listen(this.bindsOf(fe));
+        opened.push(listener);
+        next.set(key, listener);
+      }
+    } catch (err) {
+      await Promise.all(opened.map((x) => x.l.close(0)));
+      throw err;
+    }
+    return next;
+  }
+
+  /** Apply a new edge config without dropping a request; on failure the old one keeps running. */
+  async reload(spec: EdgeSpec): Promise<void> {
+    const oldBackends = this.backends;
+    const backends = this.buildBackends(spec.backends, oldBackends);
+    // Listeners are swapped in place only after every new one is open; build against copies.
+    const currentByKey = new Map(this.listeners);
+    let listeners: Map<string, Listener>;
+    const swapped: { l: Listener; prev: FrontendSpec; prevRuntime: unknown }[] = [];
+    try {
+      for (const x of currentByKey.values()) swapped.push({ l: x, prev: x.spec, prevRuntime: x.l.current() });
+      listeners = await this.openListeners(spec.frontends, backends, currentByKey);
+    } catch (err) {
+      // Undo in-place swaps on listeners that were reused before the failure.
+      for (const s of swapped) {
+        s.l.spec = s.prev;
+        if (s.l.kind === 'http') s.l.l.swap(s.prevRuntime as HttpFrontendRuntime);
+        else s.l.l.swap(s.prevRuntime as ReturnType<TcpListener['current']>);
+      }
+      for (const b of backends.values()) b.stop(new Set(oldBackends.get(b.spec.name)?.servers));
+      throw new BulwarkError('BWK_RELOAD_FAILED', `reload failed, previous configuration kept: ${(err as Error).message}`, [], { cause: err });
+    }
+    const kept = new Set<UpstreamServer>();
+    for (const b of backends.values()) for (const s of b.servers) kept.add(s);
+    for (const b of oldBackends.values()) b.stop(kept);
+    for (const b of backends.values()) b.start();
+    this.backends = backends;
+    const removed = [...this.listeners.entries()].filter(([key]) => !listeners.has(key));
+    this.listeners = listeners;
+    this.spec = spec;
+    await Promise.all(removed.map(([, x]) => x.l.close(this.opts.graceMs ?? 10_000)));
+    this.opts.log.info({ frontends: listeners.size, backends: backends.size }, `edge reloaded: ${listeners.size} frontend(s), ${backends.size} backend(s)`);
+  }
+
+  /** Drain (or undrain) every server with this name; returns what was changed. */
+  drain(serverName: string, on: boolean): { backend: string; server: string; active: number }[] {
+    const changed: { backend: string; server: string; active: number }[] = [];
+    for (const b of this.backends.values()) {
+      const s = b.findServer(serverName);
+      if (!s) continue;
+      s.draining = on;
+      if (on) s.closeIdle();
+      else b.kickQueue();
+      changed.push({ backend: b.spec.name, server: s.name, active: s.active });
+      this.opts.log.info({ backend: b.spec.name, server: s.name, draining: on, active: s.active },
+        on ? `server ${b.spec.name}/${s.name} draining (${s.active} in flight)` : `server ${b.spec.name}/${s.name} back in service`);
+    }
+    return changed;
+  }
+
+  status(): EdgeStatus {
+    return {
+      frontends: [...this.listeners.values()].map((x) => ({
+        name: x.spec.name, mode: x.spec.mode, port: x.spec.port, binds: this.bindsOf(x.spec).map(formatAddress),
+        connections: x.l.activeConnections(),
+      })),
+      backends: [...this.backends.values()].map((b) => ({
+        name: b.spec.name, mode: b.spec.mode, policy: b.spec.balance.policy, queue: b.queueLength(), retries: b.retries,
+        servers: b.servers.map((s) => ({
+          name: s.name, address: s.address, up: s.up, backup: s.backup, draining: s.draining, weight: s.weight,
+          active: s.active, total: s.total, check: { state: s.checkState, detail: s.lastCheckDetail },
+          ejected: s.passive.isEjected(), ejections: s.passive.ejections,
+        })),
+      })),
+    };
+  }
+
+  async stop(graceMs = this.opts.graceMs ?? 10_000): Promise<void> {
+    this.unsubscribe?.();
+    await Promise.all([...this.listeners.values()].map((x) => x.l.close(graceMs)));
+    for (const b of this.backends.values()) b.stop();
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * A backend server at run time: its health (active check + passive ejection), its drain flag,
+ * its in-flight count and its pool of idle keep-alive connections. Objects of this class outlive
+ * config reloads (matched by backend and address), so health and counters are never reset.
+ */
+import net from 'node:net';
+import type { ServerSpec } from '../../config/types.js';
+import type { Pickable } from '../balancer/index.js';
+import type { PassiveHealth } from '../health/index.js';
+import { coarseNow } from '../../core/coarse-tick.js';
+
+/** Who is using an upstream connection right now: an L7 exchange. */
+export interface UpstreamOwner {
+  onUpstreamData(conn: UpstreamConn, data: Buffer): void;
+  onUpstreamEnd(conn: UpstreamConn, err: Error | undefined): void;
+  onUpstreamDrain(conn: UpstreamConn): void;
+}
+
+export class UpstreamConn {
+  owner: UpstreamOwner | undefined;
+  /** Exchanges completed on this connection (0 while fresh). */
+  uses = 0;
+  idleSince = 0;
+  connected = false;
+  closed = false;
+  private readonly onData = (data: Buffer): void => {
+    if (this.owner) this.owner.onUpstreamData(this, data);
+    else this.socket.destroy(); // bytes on an idle connection: the exchange was not what we thought
+  };
+
+  constructor(readonly socket: net.Socket, readonly server: UpstreamServer) {
+    socket.setNoDelay(true);
+    socket.on('data', this.onData);
+    socket.once('connect', () => {
+      this.connected = true;
+    });
+    socket.on('drain', () => this.owner?.onUpstreamDrain(this));
+    // 'close' always follows 'error'; the owner hears about both there, with the cause.
+    socket.on('error', (err) => {
+      this.lastError = err;
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.server.forget(this);
+      const owner = this.owner;
+      this.owner = undefined;
+      owner?.onUpstreamEnd(this, this.lastError ?? new Error(this.connected ? 'server closed the connection' : 'connection failed'));
+    });
+  }
+  lastError: Error | undefined;
+}
+
+export class UpstreamServer implements Pickable {
+  readonly key: string;
+  name: string;
+  weight: number;
+  backup: boolean;
+  maxconn: number;
+  poolSize: number;
+  keepAliveMs: number;
+  /** In-flight requests (http) or connections (tcp). */
+  active = 0;
+  draining = false;
+  /** Set by the active health check; 'unknown' until the first probe answers. */
+  checkState: 'unknown' | 'up' | 'down' = 'unknown';
+  lastCheckDetail = '';
+  lastChangeAt = 0;
+  /** Requests served, for status. */
+  total = 0;
+  private readonly idle: UpstreamConn[] = [];
+  private readonly all = new Set<UpstreamConn>();
+
+  constructor(
+    readonly backendName: string,
+    readonly host: string,
+    readonly port: number,
+    spec: ServerSpec,
+    readonly passive: PassiveHealth,
+    poolSize: number,
+    keepAliveMs: number,
+  ) {
+    this.key = `${host}:${port}`;
+    this.name = spec.name;
+    this.weight = spec.weight;
+    this.backup = spec.backup;
+    this.maxconn = spec.maxconn;
+    this.poolSize = poolSize;
+    this.keepAliveMs = keepAliveMs;
+  }
+
+  update(spec: ServerSpec, poolSize: number, keepAliveMs: number): void {
+    this.name = spec.name;
+    this.weight = spec.weight;
+    this.backup = spec.backup;
+    this.maxconn = spec.maxconn;
+    this.poolSize = poolSize;
+    this.keepAliveMs = keepAliveMs;
+  }
+
+  get address(): string {
+    return this.host.includes(':') ? `[${this.host}]:${this.port}` : this.key;
+  }
+
+  /** Could take traffic, capacity aside: not drained, not checked down, not ejected. */
+  alive(): boolean {
+    return !this.draining && this.checkState !== 'down' && !this.passive.isEjected();
+  }
+
+  hasSlot(): boolean {
+    return this.maxconn === 0 || this.active < this.maxconn;
+  }
+
+  /** `up` as status reports it: health says so (drain is reported separately). */
+  get up(): boolean {
+    return this.checkState !== 'down' && !this.passive.isEjected();
+  }
+
+  /** An idle pooled connection, most recently used first (warmest, least likely to be closed). */
+  takeIdle(): UpstreamConn | undefined {
+    const now = coarseNow();
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      if (!conn.closed && now - conn.idleSince < this.keepAliveMs) return conn;
+      conn.socket.destroy();
+    }
+    return undefined;
+  }
+
+  connect(): UpstreamConn {
+    const socket = net.connect({ host: this.host, port: this.port });
+    const conn = new UpstreamConn(socket, this);
+    this.all.add(conn);
+    return conn;
+  }
+
+  /** Return a connection after a complete exchange; it is pooled when there is room. */
+  release(conn: UpstreamConn): void {
+    conn.owner = undefined;
+    conn.uses++;
+    if (conn.closed) return;
+    if (this.draining || this.idle.length >= this.poolSize) {
+      conn.socket.destroy();
+      return;
+    }
+    conn.idleSince = coarseNow();
+    this.idle.push(conn);
+  }
+
+  forget(conn: UpstreamConn): void {
+    this.all.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** Close idle connections past their keep-alive (called from the shared tick). */
+  reapIdle(now: number): void {
+    while (this.idle.length > 0 && now - this.idle[0]!.idleSince >= this.keepAliveMs) {
+      this.idle.shift()!.socket.destroy();
+    }
+  }
+
+  closeIdle(): void {
+    for (const conn of this.idle.splice(0)) conn.socket.destroy();
+  }
+
+  idleCount(): number {
+    return this.idle.length;
+  }
+
+  openCount(): number {
+    return this.all.size;
+  }
+}

@@ -1,0 +1,27 @@
+/** Responses the edge writes itself (errors, redirects): small, closed, never cached. */
+const REASONS: Record<number, string> = {
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large',
+  414: 'URI Too Long', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+export function reasonPhrase(status: number): string {
+  return REASONS[status] ?? 'Error';
+}
+
+/** A complete response with a JSON body naming the problem; `close` adds Connection: close. */
+export function cannedResponse(status: number, message: string, requestId: string, close: boolean, extra = ''): string {
+  const body = JSON.stringify({ error: reasonPhrase(status), status, message, requestId }) + '\n';
+  return (
+    `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n` +
+    'content-type: application/json\r\n' +
+    'cache-control: no-store\r\n' +
+    `x-request-id: ${requestId}\r\n` +
+    extra +
+    `content-length: ${Buffer.byteLength(body)}\r\n` +
+    (close ? 'connection: close\r\n' : '') +
+    '\r\n' +
+    body
+  );
+}

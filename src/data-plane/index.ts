@@ -1,0 +1,1 @@
+export { Edge, type EdgeOptions, type EdgeStatus, type ServerStatus } from './edge/edge.js';

@@ -1,0 +1,90 @@
+/**
+ * An HTTP frontend's listening socket(s). The frontend runtime behind it can be swapped without
+ * closing the socket (hot reload); connections are tracked for the shared deadline tick and for
+ * graceful shutdown.
+ */
+import net from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '../../core/log.js';
+import { subscribeTick } from '../../core/coarse-tick.js';
+import { SampledLogger } from '../../core/sampled-log.js';
+import type { AccessLog } from '../../observability/access-log.js';
+import type { EdgeMetrics } from '../../observability/edge-metrics.js';
+import type { UpstreamServer } from '../edge/upstream.js';
+import { ClientConnection } from './client-connection.js';
+import type { HttpFrontendRuntime, HttpProxyShared } from './shared.js';
+import { listenAll, type BoundAddress } from '../listener/listen.js';
+
+export class HttpListener implements HttpProxyShared {
+  private runtime: HttpFrontendRuntime;
+  private servers: net.Server[] = [];
+  private readonly connections = new Set<ClientConnection>();
+  private unsubscribe: (() => void) | undefined;
+  closing = false;
+  private seq = 0;
+  private readonly idPrefix = randomBytes(4).toString('hex');
+  private readonly sampled: SampledLogger;
+
+  constructor(
+    runtime: HttpFrontendRuntime,
+    readonly metrics: EdgeMetrics,
+    readonly accessLog: AccessLog | undefined,
+    readonly log: Logger,
+    private readonly ejected: (server: UpstreamServer, reason: string) => void,
+  ) {
+    this.runtime = runtime;
+    this.sampled = new SampledLogger(log);
+  }
+
+  current(): HttpFrontendRuntime {
+    return this.runtime;
+  }
+
+  swap(runtime: HttpFrontendRuntime): void {
+    this.runtime = runtime;
+  }
+
+  nextRequestId(): string {
+    return this.idPrefix + (++this.seq).toString(36).padStart(6, '0');
+  }
+
+  forget(conn: { deadline: number }): void {
+    this.connections.delete(conn as ClientConnection);
+  }
+
+  onEjected(server: UpstreamServer, reason: string): void {
+    this.ejected(server, reason);
+  }
+
+  sampledWarn(reason: string, fields: Record<string, unknown>, msg: string): void {
+    this.sampled.warn(reason, { frontend: this.runtime.name, ...fields }, msg);
+  }
+
+  activeConnections(): number {
+    return this.connections.size;
+  }
+
+  async listen(addresses: readonly BoundAddress[]): Promise<void> {
+    this.servers = await listenAll(addresses, (socket) => {
+      this.connections.add(new ClientConnection(socket, this));
+    });
+    this.unsubscribe = subscribeTick({
+      onTick: (now) => {
+        for (const c of this.connections) if (c.deadline !== 0 && c.deadline <= now) c.expire(now);
+      },
+    });
+  }
+
+  /** Stop accepting; let in-flight exchanges finish for up to graceMs, then cut the rest. */
+  async close(graceMs: number): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    for (const c of this.connections) c.shutdown();
+    const deadline = Date.now() + graceMs;
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    for (const c of this.connections) c.destroy();
+    this.unsubscribe?.();
+  }
+}

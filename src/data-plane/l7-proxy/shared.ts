@@ -1,0 +1,33 @@
+/**
+ * What every connection of one HTTP listener shares: the current frontend (swapped atomically
+ * by a reload, so keep-alive connections pick up the new config at their next request), metrics,
+ * the access log and request ids.
+ */
+import type { FrontendSpec } from '../../config/types.js';
+import type { Logger } from '../../core/log.js';
+import type { AccessLog } from '../../observability/access-log.js';
+import type { EdgeMetrics } from '../../observability/edge-metrics.js';
+import type { BackendRuntime } from '../edge/backend.js';
+import type { Router } from '../edge/router.js';
+import type { UpstreamServer } from '../edge/upstream.js';
+
+export interface HttpFrontendRuntime {
+  readonly name: string;
+  readonly spec: FrontendSpec;
+  readonly router: Router<BackendRuntime>;
+  readonly proto: 'http' | 'https';
+}
+
+export interface HttpProxyShared {
+  current(): HttpFrontendRuntime;
+  readonly metrics: EdgeMetrics;
+  readonly accessLog: AccessLog | undefined;
+  readonly log: Logger;
+  /** True while the listener is shutting down: responses carry Connection: close. */
+  readonly closing: boolean;
+  nextRequestId(): string;
+  forget(conn: { deadline: number }): void;
+  onEjected(server: UpstreamServer, reason: string): void;
+  /** Warn at most a few times per second per reason, so an attack cannot flood the log. */
+  sampledWarn(reason: string, fields: Record<string, unknown>, msg: string): void;
+}

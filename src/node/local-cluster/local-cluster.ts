@@ -1,0 +1,177 @@
+/**
+ * A whole cluster on one machine: the `bulwark up` process starts every node as its own OS
+ * process (own process group, own log file), reaps them, and answers `kill`/`start`/`down`
+ * over a unix socket in the state folder. It does not restart nodes by itself: a drill that
+ * kills a node expects it to stay down until `bulwark start`.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { ClusterSpec, NodeSpec } from '../../config/types.js';
+import { findNode } from '../../config/index.js';
+import { BulwarkError } from '../../core/errors.js';
+import type { Logger } from '../../core/log.js';
+import { layoutOf, type Layout } from './layout.js';
+import { signalGroup, writePidFile } from './processes.js';
+
+const CLI_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
+
+export interface NodeProcess {
+  readonly node: NodeSpec;
+  child: ChildProcess | undefined;
+  state: 'starting' | 'running' | 'exited' | 'killed';
+  lastExit?: { code: number | null; signal: string | null; at: string };
+  exited?: Promise<void>;
+}
+
+export class LocalCluster {
+  readonly layout: Layout;
+  private readonly procs = new Map<string, NodeProcess>();
+  private control: http.Server | undefined;
+  private stopping = false;
+  onAllStopped: (() => void) | undefined;
+
+  constructor(readonly spec: ClusterSpec, private readonly log: Logger) {
+    this.layout = layoutOf(spec);
+    for (const node of spec.nodes) this.procs.set(node.name, { node, child: undefined, state: 'exited' });
+  }
+
+  nodes(): NodeProcess[] {
+    return [...this.procs.values()];
+  }
+
+  startAll(): void {
+    for (const p of this.procs.values()) this.startNode(p.node.name);
+  }
+
+  startNode(name: string): NodeProcess {
+    const node = findNode(this.spec, name);
+    const p = this.procs.get(node.name)!;
+    if (p.state === 'running' || p.state === 'starting') {
+      throw new BulwarkError('BWK_ALREADY_RUNNING', `node ${name} is already running (pid ${p.child?.pid})`);
+    }
+    fs.mkdirSync(this.layout.nodeDir(name), { recursive: true });
+    const out = fs.openSync(this.layout.nodeLog(name), 'a');
+    const child = spawn(process.execPath, [CLI_MAIN, 'agent', '--node', name, '-c', this.spec.sourcePath], {
+      detached: true, // its own process group: `kill` takes the node and its children together
+      stdio: ['ignore', out, out],
+      env: { ...process.env, BULWARK_LOG_FORMAT: 'json' },
+    });
+    fs.closeSync(out);
+    p.child = child;
+    p.state = 'running';
+    if (child.pid) writePidFile(this.layout.nodePid(name), child.pid);
+    p.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        p.lastExit = { code, signal, at: new Date().toISOString() };
+        if (p.state !== 'killed') p.state = 'exited';
+        p.child = undefined;
+        fs.rmSync(this.layout.nodePid(name), { force: true });
+        if (!this.stopping) {
+          const how = signal ? `signal ${signal}` : `code ${code}`;
+          this.log.warn({ node: name, code, signal }, `node ${name} exited (${how}); \`bulwark start ${name}\` starts it again`);
+        }
+        resolve();
+      });
+    });
+    child.once('error', (err) => this.log.error({ node: name, err: err.message }, `node ${name} could not be started: ${err.message}`));
+    this.log.info({ node: name, pid: child.pid }, `started node ${name} (${node.role}, ${node.address}) as pid ${child.pid}`);
+    return p;
+  }
+
+  /** SIGKILL a node and everything it supervises (for drills). */
+  killNode(name: string): NodeProcess {
+    const node = findNode(this.spec, name);
+    const p = this.procs.get(node.name)!;
+    if (!p.child?.pid) throw new BulwarkError('BWK_NOT_RUNNING', `node ${name} is not running`);
+    p.state = 'killed';
+    signalGroup(p.child.pid, 'SIGKILL');
+    this.log.warn({ node: name }, `killed node ${name} (SIGKILL to its process group)`);
+    return p;
+  }
+
+  /** SIGTERM every node, SIGKILL what is left after graceMs. */
+  async stopAll(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    const running = [...this.procs.values()].filter((p) => p.child?.pid);
+    for (const p of running) signalGroup(p.child!.pid!, 'SIGTERM');
+    const timer = setTimeout(() => {
+      for (const p of running) if (p.child?.pid) signalGroup(p.child.pid, 'SIGKILL');
+    }, graceMs);
+    await Promise.all(running.map((p) => p.exited));
+    clearTimeout(timer);
+  }
+
+  /** Serve kill/start/down/nodes on the control socket. */
+  async serveControl(): Promise<void> {
+    fs.rmSync(this.layout.controlSocket, { force: true });
+    this.control = http.createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://control');
+      const reply = (status: number, body: unknown): void => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(body) + '\n');
+      };
+      try {
+        const name = url.searchParams.get('node') ?? '';
+        if (req.method === 'POST' && url.pathname === '/kill') {
+          const p = this.killNode(name);
+          void p.exited?.then(() => undefined);
+          reply(200, { node: name, state: p.state });
+        } else if (req.method === 'POST' && url.pathname === '/start') {
+          const p = this.startNode(name);
+          reply(200, { node: name, pid: p.child?.pid });
+        } else if (req.method === 'POST' && url.pathname === '/down') {
+          reply(202, { stopping: true });
+          void this.stopAll().then(() => this.onAllStopped?.());
+        } else if (req.method === 'GET' && url.pathname === '/nodes') {
+          reply(200, this.nodes().map((p) => ({ name: p.node.name, state: p.state, pid: p.child?.pid, lastExit: p.lastExit })));
+        } else {
+          reply(404, { error: `unknown control request ${req.method} ${url.pathname}` });
+        }
+      } catch (err) {
+        const e = err as Error & { code?: string };
+        reply(e.code === 'BWK_NODE_UNKNOWN' ? 404 : 409, { error: e.message, code: e.code });
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.control!.once('error', reject);
+      this.control!.listen(this.layout.controlSocket, () => resolve());
+    });
+    fs.chmodSync(this.layout.controlSocket, 0o600);
+  }
+
+  async closeControl(): Promise<void> {
+    const c = this.control;
+    if (!c) return;
+    c.closeAllConnections();
+    await new Promise<void>((resolve) => c.close(() => resolve()));
+    fs.rmSync(this.layout.controlSocket, { force: true });
+  }
+}
+
+/** Talk to a running `bulwark up` through its control socket. */
+export async function controlRequest(layout: Layout, method: 'GET' | 'POST', pathAndQuery: string): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: layout.controlSocket, method, path: pathAndQuery, timeout: 5000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        } catch {
+          resolve({ status: res.statusCode ?? 0, body: text });
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error('control socket timeout')));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+        reject(new BulwarkError('BWK_NOT_RUNNING', `no local cluster is running from ${layout.root} (start one with \`bulwark up\`)`));
+      } else reject(err);
+    });
+    req.end();
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * A node: one `bulwark agent --node NAME` process. Composes the role, the agent API, metrics and
+ * signals (SIGTERM/SIGINT stop gracefully, SIGHUP reloads the cluster file).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ClusterSpec, NodeSpec } from '../config/types.js';
+import { loadClusterFile, findNode } from '../config/index.js';
+import type { Clock } from '../core/clock.js';
+import type { Logger } from '../core/log.js';
+import { isBulwarkError } from '../core/errors.js';
+import { createRegistry } from '../observability/registry.js';
+import { AgentApi } from '../control-plane/agent-api/index.js';
+import type { RoleContext, RoleRuntime } from './roles/role.js';
+import { LbRole } from './roles/lb-role.js';
+import { WebRole } from './roles/web-role.js';
+import { IdleRole } from './roles/idle-role.js';
+import { Gauge } from 'prom-client';
+
+export function nodeDir(spec: ClusterSpec, name: string): string {
+  return path.join(spec.stateDir, 'nodes', name);
+}
+
+function createRole(ctx: RoleContext): RoleRuntime {
+  switch (ctx.node.role) {
+    case 'lb': return new LbRole(ctx);
+    case 'web': return new WebRole(ctx);
+    default: return new IdleRole(ctx.node.role, ctx);
+  }
+}
+
+export class NodeAgent {
+  private spec: ClusterSpec;
+  readonly node: NodeSpec;
+  private readonly role: RoleRuntime;
+  private readonly api: AgentApi;
+  private readonly startedAt: number;
+  private reloading: Promise<unknown> | undefined;
+
+  constructor(spec: ClusterSpec, nodeName: string, private readonly clock: Clock, private readonly log: Logger) {
+    this.spec = spec;
+    this.node = findNode(spec, nodeName);
+    const dir = nodeDir(spec, nodeName);
+    fs.mkdirSync(dir, { recursive: true });
+    const registry = createRegistry({ cluster: spec.cluster, node: nodeName, role: this.node.role });
+    this.role = createRole({ spec, node: this.node, clock, log, registry, dir });
+    this.api = new AgentApi(log);
+    this.startedAt = clock.now();
+    const role = this.role;
+    new Gauge({ name: 'bulwark_node_healthy', help: '1 when the node does its job', registers: [registry],
+      collect(): void {
+        this.set(role.health().healthy ? 1 : 0);
+      } });
+    this.api.route('GET', '/health', () => {
+      const h = this.role.health();
+      return { status: h.healthy ? 200 : 503, body: { node: this.node.name, role: this.node.role, ...h } };
+    });
+    this.api.route('GET', '/metrics', async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }));
+    this.api.route('GET', '/status', () => ({ status: 200, body: this.status() }));
+    this.api.route('POST', '/reload', async () => ({ status: 200, body: { node: this.node.name, result: await this.reload() } }));
+    this.role.routes?.(this.api);
+  }
+
+  status(): Record<string, unknown> {
+    const h = this.role.health();
+    return {
+      cluster: this.spec.cluster, node: this.node.name, role: this.node.role, address: this.node.address,
+      agentPort: this.node.agentPort, pid: process.pid, healthy: h.healthy, detail: h.detail,
+      uptimeSeconds: Math.round((this.clock.now() - this.startedAt) / 1000), [this.node.role]: this.role.status(),
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.api.listen(this.node.address, this.node.agentPort);
+    await this.role.start();
+    this.log.info({ role: this.node.role, address: this.node.address, agentPort: this.node.agentPort },
+      `node ${this.node.name} (${this.node.role}) up; agent API on ${this.node.address}:${this.node.agentPort}`);
+  }
+
+  /** Re-read the cluster file and apply it; the running config stays if anything fails. */
+  async reload(): Promise<string> {
+    if (this.reloading) await this.reloading.catch(() => {});
+    const work = (async () => {
+      const next = loadClusterFile(this.spec.sourcePath);
+      const me = findNode(next, this.node.name);
+      if (me.role !== this.node.role || me.address !== this.node.address || me.agentPort !== this.node.agentPort) {
+        throw new Error(`node ${me.name} changed role, address or agent port: restart the node to apply that`);
+      }
+      const result = await this.role.reload(next);
+      this.spec = next;
+      this.log.info({ result }, `reload: ${result}`);
+      return result;
+    })();
+    this.reloading = work;
+    try {
+      return await work;
+    } catch (err) {
+      const msg = isBulwarkError(err) ? err.describe() : (err as Error).message;
+      this.log.error({ err: msg }, `reload failed, previous configuration kept: ${msg}`);
+      throw err;
+    } finally {
+      this.reloading = undefined;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.log.info(`node ${this.node.name} stopping`);
+    await this.role.stop();
+    await this.api.close();
+  }
+}
