@@ -172,7 +172,7 @@ function checkBackend(spec: ClusterSpec, b: BackendSpec, p: string, issues: Issu
 function checkServerNode(nodes: readonly NodeSpec[], name: string, path: string, issues: Issues): void {
   const i = nodes.findIndex((n) => n.name === name);
   if (i < 0) {
-    const web = nodes.filter((n) => n.role === 'web').map((n) => n.name);
+    const web = [...new Set(nodes.filter((n) => n.role === 'web' && n.name !== '').map((n) => n.name))];
     const related = ['nodes', ...unnamed(nodes, 'nodes')];
     issues.check(path, `unknown node "${name}"${didYouMean(name, web)}; web nodes: ${web.join(', ') || '(none)'}`, [path, ...related]);
   } else if (nodes[i]!.role !== 'web') {
@@ -180,7 +180,7 @@ function checkServerNode(nodes: readonly NodeSpec[], name: string, path: string,
   }
 }
 
-/** Paths of list items whose name could not be read. */
+/** Name paths of list items whose name could not be read. */
 function unnamed(items: readonly { name: string }[], path: string): string[] {
-  return items.flatMap((item, i) => (item.name === '' ? [`${path}[${i}]`] : []));
+  return items.flatMap((item, i) => (item.name === '' ? [`${path}[${i}].name`] : []));
 }

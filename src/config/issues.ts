@@ -64,21 +64,10 @@ export class Issues {
     }
   }
 
-  /** True when anything at or under this path already has a problem. */
-  brokenWithin(path: string): boolean {
-    if (this.isBroken(path)) return true;
-    for (const b of this.broken) if (b.startsWith(`${path}.`) || b.startsWith(`${path}[`)) return true;
-    return false;
-  }
-
   /** Like add, unless any of `paths` (default: path) is already broken. */
   check(path: string, message: string, related: readonly string[] = [path]): void {
     if ([path, ...related].some((p) => this.isBroken(p))) return;
     this.add(path, message);
-  }
-
-  get count(): number {
-    return this.issues.length;
   }
 
   lines(): string[] {

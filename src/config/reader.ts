@@ -156,7 +156,10 @@ export class MapView {
       issues.remember(p, e.keyPos);
       if (known !== null && !known.includes(e.key)) {
         const hint = didYouMean(e.key, known);
-        issues.add(p, `unknown key "${e.key}"${hint === '' ? ` (allowed here: ${known.join(', ')})` : hint}`, e.keyPos);
+        const message = e.key === '<<'
+          ? 'YAML merge keys (<<) are not supported; repeat the keys or use an alias for the whole value'
+          : `unknown key "${e.key}"${hint === '' ? ` (allowed here: ${known.join(', ')})` : hint}`;
+        issues.add(p, message, e.keyPos);
         continue;
       }
       this.values.set(e.key, e.value);

@@ -11,13 +11,10 @@ type Mode = 'http' | 'tcp';
 const MODES: readonly Mode[] = ['http', 'tcp'];
 const POLICIES: readonly BalancePolicy[] = ['roundrobin', 'leastconn', 'p2c', 'hash', 'sticky'];
 
-
-/** When `edge` is left out (no lb node), the edge is empty. */
-const NO_EDGE: EdgeSpec = { vip: '', frontends: [], backends: [] };
-
 export function readEdge(top: MapView, nodes: readonly NodeSpec[], appPort: number): EdgeSpec {
   const m = top.map('edge', KEYS.edge);
-  if (!m) return { ...NO_EDGE, frontends: [], backends: [] };
+  // Without `edge` (allowed when no node has role lb) the edge is empty.
+  if (!m) return { vip: '', frontends: [], backends: [] };
   const r = m.reader;
   const frontendItems = m.list('frontends', { required: true });
   if (frontendItems?.length === 0) r.issues.add(m.at('frontends'), 'must list at least one frontend');

@@ -106,13 +106,19 @@ describe('unknown keys', () => {
 
   it('suggests the snake_case spelling of a camelCase key', () => {
     assert.deepEqual(problems(...base({ 3: '  - { name: lb-1, role: lb, address: 127.0.1.1, agentPort: 7701 }' })), [
-      '3:48: nodes[0].agentPort: unknown key "agentPort" (did you mean "agent_port"?)',
+      '3:49: nodes[0].agentPort: unknown key "agentPort" (did you mean "agent_port"?)',
     ]);
   });
 
   it('lists the allowed keys when nothing is close', () => {
     assert.deepEqual(problems(...base({}, 'colour: blue')), [
       '17:1: colour: unknown key "colour" (allowed here: cluster, state_dir, agent, log, nodes, web, edge)',
+    ]);
+  });
+
+  it('says that YAML merge keys are not supported', () => {
+    assert.deepEqual(problems(...base({}, '      <<: { pool_size: 1 }')), [
+      '17:7: edge.backends[0]["<<"]: YAML merge keys (<<) are not supported; repeat the keys or use an alias for the whole value',
     ]);
   });
 
@@ -134,8 +140,8 @@ describe('bad values', () => {
     const fe = '    - { name: www, port: "8080", default_backend: app, access_log: yes, limits: { max_body_bytes: lots } }';
     assert.deepEqual(problems(...base({ 11: fe })), [
       '11:20: edge.frontends[0].port: expected a port number 1–65535, got "8080"',
-      '11:54: edge.frontends[0].access_log: expected true or false, got "yes"',
-      '11:86: edge.frontends[0].limits.max_body_bytes: expected a size like 16KiB or 1MiB, got "lots"',
+      '11:56: edge.frontends[0].access_log: expected true or false, got "yes"',
+      '11:83: edge.frontends[0].limits.max_body_bytes: expected a size like 16KiB or 1MiB, got "lots"',
     ]);
   });
 
@@ -175,7 +181,7 @@ describe('bad values', () => {
     const one = parseClusterText(base({}, '      health_check: { expect_status: 204 }').join('\n'), FILE);
     assert.deepEqual(one.edge.backends[0]!.healthCheck.expectStatus, [204]);
     assert.deepEqual(problems(...base({}, '      health_check: { expect_status: [200, 700] }')), [
-      '17:46: edge.backends[0].health_check.expect_status[1]: must be between 100 and 599, got 700',
+      '17:44: edge.backends[0].health_check.expect_status[1]: must be between 100 and 599, got 700',
     ]);
   });
 
@@ -222,6 +228,7 @@ describe('cross-checks', () => {
     assert.deepEqual(problems(...base({ 5: '  - { name: web-1, role: web, address: 127.0.1.11 }' })), [
       '5:7: nodes[2].name: "web-1" is already the name of nodes[1] (line 4)',
       '5:31: nodes[2].address: 127.0.1.11 with agent port 7700 is already used by nodes[1] (line 4); give each node its own address (or agent_port)',
+      '16:13: edge.backends[0].servers[1].node: unknown node "web-2" (did you mean "web-1"?); web nodes: web-1',
     ]);
     const shared = parseClusterText(base({ 5: '  - { name: web-2, role: web, address: 127.0.1.11, agent_port: 7701 }' }).join('\n'), FILE);
     assert.equal(shared.nodes[2]!.agentPort, 7701);
@@ -235,7 +242,7 @@ describe('cross-checks', () => {
       15: '        - { node: web-2 }',
     })), [
       '4:5: nodes[1].priority: priority 99 (the default: 100 minus the position among lb nodes) is also the priority of nodes[0] (line 3); lb priorities must differ',
-      '5:51: nodes[2].priority: only lb nodes have a priority (this node\'s role is web)',
+      '5:52: nodes[2].priority: only lb nodes have a priority (this node\'s role is web)',
       '16:13: edge.backends[0].servers[1].node: server "web-2" is already in this backend at edge.backends[0].servers[0] (line 15)',
     ]);
   });
@@ -308,7 +315,7 @@ describe('cross-checks', () => {
       '19:13: edge.backends[0].servers[3].node: unknown node "web-7" (did you mean "web-1"?); web nodes: web-1',
       '20:45: edge.backends[0].servers[4].port: not allowed with address: the port is part of address (host:port)',
       '21:7: edge.backends[1].name: "app" is already the name of edge.backends[0] (line 13)',
-      '22:30: edge.backends[1].servers[0].address: expected host:port like 10.0.0.5:3000 or [::1]:3000, got "::1:80"',
+      '22:28: edge.backends[1].servers[0].address: expected host:port like 10.0.0.5:3000 or [::1]:3000, got "::1:80"',
     ]);
   });
 
@@ -323,7 +330,7 @@ describe('cross-checks', () => {
       '18:25: edge.backends[0].passive_health.max_eject: eject (10s, the default) must be at most max_eject (5s)',
     ]);
     assert.deepEqual(problems(...base({}, '      health_check: { interval: 1s, timeout: 1s }')), [
-      '17:38: edge.backends[0].health_check.timeout: timeout (1s) must be shorter than interval (1s)',
+      '17:37: edge.backends[0].health_check.timeout: timeout (1s) must be shorter than interval (1s)',
     ]);
   });
 
@@ -349,7 +356,7 @@ describe('cross-checks', () => {
     ]);
     // A backend whose name cannot be read silences "unknown backend" for references.
     assert.deepEqual(problems(...base({ 13: '    - name: "app!"' })), [
-      '13:7: edge.backends[0].name: expected a name of letters, digits, "." , "_" or "-" (like app), got "app!"',
+      '13:7: edge.backends[0].name: expected a name of letters, digits, ".", "_" or "-" (like app), got "app!"',
     ]);
   });
 });

@@ -87,6 +87,7 @@ export class BackendRuntime {
         server.checkState = state;
         server.lastChangeAt = this.clock.now();
         if (state === 'down') server.closeIdle();
+        else server.passive.reinstate();
         if (wasUp !== (state === 'up')) this.events.serverStateChanged(this.spec.name, server, state === 'up', reason);
         if (state === 'up') this.kickQueue();
       },
@@ -138,12 +139,13 @@ export class BackendRuntime {
   private pickFrom(ctx: PickContext): UpstreamServer | undefined {
     const p = this.primaryBalancer.pick(ctx, this.usable);
     if (p) return p;
-    if (this.anyAlive(this.primaries)) return undefined;
+    // On a retry the server that just failed counts as down, so the backups can take over.
+    if (this.anyAlive(this.primaries, this.exclude)) return undefined;
     return this.backups.length > 0 ? this.backupBalancer.pick(ctx, this.usable) : undefined;
   }
 
-  private anyAlive(list: readonly UpstreamServer[]): boolean {
-    for (const s of list) if (s.alive()) return true;
+  private anyAlive(list: readonly UpstreamServer[], except?: UpstreamServer): boolean {
+    for (const s of list) if (s !== except && s.alive()) return true;
     return false;
   }
 

@@ -67,6 +67,17 @@ export class PassiveHealth {
     }
   }
 
+  /**
+   * End an ejection now: an active health check has just seen the server recover (down → up after
+   * `rise` successes), which is stronger evidence than the ejection's timer. The backoff level is
+   * kept, so a server that fails again right away is ejected for longer.
+   */
+  reinstate(): void {
+    this.fails = 0;
+    const now = this.clock.now();
+    if (this.until > now) this.until = now;
+  }
+
   success(): void {
     this.fails = 0;
     if (this.streak > 0 && this.clock.now() >= this.until + this.lastEjectMs) this.streak = 0;

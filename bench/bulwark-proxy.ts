@@ -1,0 +1,72 @@
+/**
+ * The Bulwark edge as a stand-alone benchmark target: one lb node on 127.0.0.1 with one http and
+ * one tcp frontend in front of two servers, round robin, no access log, relaxed health checks.
+ *
+ *   node dist/bench/bulwark-proxy.js --http-port 21010 --tcp-port 21011 \
+ *        --servers 127.0.0.1:21001,127.0.0.1:21002 [--dir /tmp/x]
+ *
+ * Prints one JSON line {"ready":true,…} on stdout once both frontends listen; SIGTERM/SIGINT stop
+ * it cleanly (so `node --cpu-prof` can write its profile).
+ */
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { Registry } from 'prom-client';
+import { pino } from 'pino';
+import { parseClusterText } from '../src/config/index.js';
+import { systemClock } from '../src/core/clock.js';
+import { createLogger } from '../src/core/log.js';
+import { Edge } from '../src/data-plane/edge/edge.js';
+
+function arg(name: string, fallback?: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  const v = i >= 0 ? process.argv[i + 1] : fallback;
+  if (v === undefined) throw new Error(`missing --${name}`);
+  return v;
+}
+
+export function clusterYaml(httpPort: number, tcpPort: number, servers: readonly string[]): string {
+  const serverLines = servers.map((s, i) => `        - { name: s${i + 1}, address: "${s}" }`).join('\n');
+  const backend = (name: string, mode: 'http' | 'tcp'): string => `    - name: ${name}
+      mode: ${mode}
+      balance: { policy: roundrobin }
+      health_check: { interval: 5s, timeout: 1s }
+      servers:
+${serverLines}`;
+  return `cluster: bench
+nodes:
+  - { name: lb-1, role: lb, address: 127.0.0.1 }
+edge:
+  vip: 127.0.0.2
+  frontends:
+    - { name: bench-http, mode: http, port: ${httpPort}, default_backend: app-http, access_log: false }
+    - { name: bench-tcp, mode: tcp, port: ${tcpPort}, default_backend: app-tcp, access_log: false }
+  backends:
+${backend('app-http', 'http')}
+${backend('app-tcp', 'tcp')}
+`;
+}
+
+async function main(): Promise<void> {
+  const httpPort = Number(arg('http-port'));
+  const tcpPort = Number(arg('tcp-port'));
+  const servers = arg('servers').split(',');
+  const dir = arg('dir', tmpdir());
+  const spec = parseClusterText(clusterYaml(httpPort, tcpPort, servers), join(dir, 'bench-cluster.yaml'));
+  const log = createLogger({ node: 'bench-lb', level: 'warn', destination: pino.destination({ dest: 2, sync: false }) });
+  const edge = new Edge(spec.edge, { bindHosts: ['127.0.0.1'], clock: systemClock, log, registry: new Registry() });
+  await edge.start();
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    void edge.stop(0).finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdout.write(JSON.stringify({ ready: true, pid: process.pid, httpPort, tcpPort }) + '\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bulwark-proxy: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

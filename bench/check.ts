@@ -1,0 +1,59 @@
+/** "Does this target answer?": raw HTTP/1.1 GETs on fresh connections before anything is timed. */
+import net from 'node:net';
+
+export interface Answer {
+  status: number;
+  body: string;
+}
+
+export function rawGet(port: number, timeoutMs = 3000): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => s.destroy(new Error(`no complete answer from port ${port} within ${timeoutMs} ms`)), timeoutMs);
+    s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: bench.local\r\nConnection: close\r\n\r\n'));
+    s.on('data', (b: Buffer) => chunks.push(b));
+    s.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    s.on('close', () => {
+      clearTimeout(timer);
+      const text = Buffer.concat(chunks).toString('latin1');
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      const sep = text.indexOf('\r\n\r\n');
+      if (!m || sep < 0) return reject(new Error(`port ${port} did not answer HTTP: ${JSON.stringify(text.slice(0, 200))}`));
+      resolve({ status: Number(m[1]), body: text.slice(sep + 4) });
+    });
+  });
+}
+
+/**
+ * A target is ready when four requests in a row answer 200 with a ~100-byte body, and (when
+ * `bothBackends`) both backends were seen, i.e. round robin works.
+ */
+export async function checkTarget(name: string, port: number, bothBackends: boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  while (Date.now() < deadline) {
+    try {
+      const seen = new Set<string>();
+      let ok = true;
+      for (let i = 0; i < 4; i++) {
+        const a = await rawGet(port);
+        if (a.status !== 200 || a.body.length < 90 || a.body.length > 110) {
+          ok = false;
+          last = `status ${a.status}, ${a.body.length}-byte body ${JSON.stringify(a.body.slice(0, 80))}`;
+          break;
+        }
+        seen.add(a.body[0]!);
+      }
+      if (ok && (!bothBackends || seen.size === 2)) return;
+      if (ok) last = `only backend(s) ${[...seen].join(',')} answered in 4 requests (round robin?)`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${name} (port ${port}) is not answering correctly: ${last}`);
+}

@@ -1,0 +1,233 @@
+/** Turning runs into medians, the results table, the interpretation and docs/benchmarks.md. */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+
+export type Mode = 'keep-alive' | 'new-conn';
+export const MODES: readonly Mode[] = ['keep-alive', 'new-conn'];
+
+export interface Run {
+  target: string;
+  mode: Mode;
+  round: number;
+  requests: number;
+  seconds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  /** Proxy process CPU over the run, seconds (undefined for the direct baseline). */
+  cpu: number | undefined;
+  /** Busy share of each core over the run. */
+  cores: number[];
+}
+
+export interface Row {
+  target: string;
+  mode: Mode;
+  rounds: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+  requests: number;
+  cpuUs: number | undefined;
+  cpuUsMin: number | undefined;
+  cpuUsMax: number | undefined;
+  /** Proxy CPU as a share of wall time (1 = one core). */
+  cpuShare: number | undefined;
+  cores: number[];
+  xDirect: number | undefined;
+  xHaproxy: number | undefined;
+  peer: string | undefined;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Which HAProxy row a target's CPU/req is compared with. */
+export function peerOf(target: string): string | undefined {
+  if (target === 'direct') return undefined;
+  return target.endsWith('tcp') ? 'haproxy-tcp' : 'haproxy-http';
+}
+
+export function aggregate(runs: readonly Run[], targets: readonly string[], modes: readonly Mode[]): Row[] {
+  const rows: Row[] = [];
+  for (const mode of modes) {
+    for (const target of targets) {
+      const rs = runs.filter((r) => r.target === target && r.mode === mode);
+      if (rs.length === 0) continue;
+      const perReq = rs.filter((r) => r.cpu !== undefined && r.requests > 0).map((r) => (r.cpu! / r.requests) * 1e6);
+      const cores = (rs[0]!.cores ?? []).map((_, i) => median(rs.map((r) => r.cores[i] ?? NaN)));
+      rows.push({
+        target, mode, rounds: rs.length,
+        rps: median(rs.map((r) => r.rps)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        errors: rs.reduce((a, r) => a + r.errors, 0),
+        requests: rs.reduce((a, r) => a + r.requests, 0),
+        cpuUs: perReq.length ? median(perReq) : undefined,
+        cpuUsMin: perReq.length ? Math.min(...perReq) : undefined,
+        cpuUsMax: perReq.length ? Math.max(...perReq) : undefined,
+        cpuShare: perReq.length ? median(rs.map((r) => r.cpu! / r.seconds)) : undefined,
+        cores, xDirect: undefined, xHaproxy: undefined, peer: peerOf(target),
+      });
+    }
+  }
+  for (const row of rows) {
+    const direct = rows.find((r) => r.target === 'direct' && r.mode === row.mode);
+    if (direct && row.target !== 'direct') row.xDirect = row.rps / direct.rps;
+    const peer = rows.find((r) => r.target === row.peer && r.mode === row.mode);
+    if (peer?.cpuUs && row.cpuUs !== undefined) row.xHaproxy = row.cpuUs / peer.cpuUs;
+  }
+  return rows;
+}
+
+const f0 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : Math.round(x).toLocaleString('en-US'));
+const f1 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(1));
+const f2 = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(2));
+const pct = (x: number | undefined): string => (x === undefined || !Number.isFinite(x) ? '—' : `${Math.round(x * 100)} %`);
+
+export function table(rows: readonly Row[]): string {
+  const head = [
+    'target', 'connections', 'req/s', '× direct', 'p50 ms', 'p99 ms', 'errors',
+    'proxy CPU µs/req (min–max)', '× HAProxy CPU/req', 'proxy CPU', 'core 0 / core 1 busy',
+  ];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 || i === 1 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows) {
+    const cpu = r.cpuUs === undefined ? '—' : `${f1(r.cpuUs)} (${f1(r.cpuUsMin)}–${f1(r.cpuUsMax)})`;
+    const vs = r.xHaproxy === undefined ? '—' : `${f2(r.xHaproxy)}× ${r.peer === 'haproxy-tcp' ? '(tcp)' : '(http)'}`;
+    lines.push(`| ${[
+      r.target, r.mode, f0(r.rps), f2(r.xDirect), f2(r.p50), f2(r.p99), String(r.errors), cpu, vs, pct(r.cpuShare),
+      r.cores.length >= 2 ? `${pct(r.cores[0])} / ${pct(r.cores[1])}` : '—',
+    ].join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+/** A few sentences computed from the numbers; nothing here is decided in advance. */
+export function interpret(rows: readonly Row[]): string {
+  const get = (t: string, m: Mode): Row | undefined => rows.find((r) => r.target === t && r.mode === m);
+  const out: string[] = [];
+  const goal = (ok: boolean): string => (ok ? 'met' : 'not met');
+  for (const mode of MODES) {
+    for (const [ours, peerName] of [['bulwark-http', 'HAProxy http'], ['bulwark-tcp', 'HAProxy tcp']] as const) {
+      const r = get(ours, mode);
+      if (!r || r.cpuUs === undefined) continue;
+      let s = `**${ours} ${mode}**: ${f1(r.cpuUs)} µs/req`;
+      if (r.xHaproxy !== undefined) s += ` = ${f2(r.xHaproxy)}× ${peerName}`;
+      if (r.xDirect !== undefined) s += `; ${f2(r.xDirect)}× direct req/s (${f0(r.rps)} req/s)`;
+      if (mode === 'keep-alive' && ours === 'bulwark-http' && r.xHaproxy !== undefined && r.xDirect !== undefined) {
+        s += ` — goal ≤ 1.25× HAProxy CPU/req ${goal(r.xHaproxy <= 1.25)}, goal ≥ 0.6× direct req/s ${goal(r.xDirect >= 0.6)}`;
+      }
+      if (r.errors > 0) s += `; ${r.errors} errors`;
+      out.push(s + '.');
+    }
+  }
+  const nginx = get('nginx', 'keep-alive');
+  const hap = get('haproxy-http', 'keep-alive');
+  if (nginx?.cpuUs !== undefined && hap?.cpuUs !== undefined) {
+    out.push(`For scale, nginx keep-alive costs ${f1(nginx.cpuUs)} µs/req (${f2(nginx.cpuUs / hap.cpuUs)}× HAProxy http, ${f1(hap.cpuUs)} µs/req).`);
+  }
+  // What bounds the request rate: the proxy's core or the core shared by wrk and the backends.
+  const bound: string[] = [];
+  for (const r of rows) {
+    if (r.target === 'direct' || r.cores.length < 2) continue;
+    const proxyCore = r.cpuShare ?? r.cores[0]!;
+    if (proxyCore >= 0.95) bound.push(`${r.target} ${r.mode} saturates its core (${pct(proxyCore)})`);
+    else if (r.cores[1]! >= 0.95) bound.push(`${r.target} ${r.mode} is bounded by core 1 (wrk + backends ${pct(r.cores[1])}, proxy ${pct(proxyCore)})`);
+  }
+  if (bound.length) out.push(`Rate limits: ${bound.join('; ')}. Where the load core is the limit, req/s ratios understate the proxy and CPU µs/req is the fairer comparison.`);
+  const noisy = rows.filter((r) => r.cpuUs !== undefined && r.rounds > 1 && (r.cpuUsMax! - r.cpuUsMin!) / r.cpuUs! > 0.15);
+  if (noisy.length) out.push(`Noisy (CPU/req spread > 15 % across rounds): ${noisy.map((r) => `${r.target} ${r.mode}`).join(', ')}; compare those with care.`);
+  const errs = rows.filter((r) => r.errors > 0);
+  if (errs.length) out.push(`Errors (non-2xx or socket errors) were seen for: ${errs.map((r) => `${r.target} ${r.mode} (${r.errors} of ${r.requests.toLocaleString('en-US')})`).join(', ')}.`);
+  return out.join('\n\n');
+}
+
+export interface Machine {
+  date: string;
+  nproc: number;
+  cpuModel: string;
+  node: string;
+  haproxy: string;
+  nginx: string;
+  kernel: string;
+}
+
+export function resultsSection(m: Machine, command: string, notes: readonly string[], rows: readonly Row[]): string {
+  return [
+    `## Results (${m.date})`,
+    '',
+    `- Machine: ${m.nproc} cores, ${m.cpuModel}, Linux ${m.kernel}`,
+    `- Node ${m.node}; ${m.haproxy}; ${m.nginx}`,
+    `- Command: \`${command}\``,
+    ...notes.map((n) => `- ${n}`),
+    '',
+    table(rows),
+    '',
+    '### Interpretation (computed from the table above)',
+    '',
+    interpret(rows),
+    '',
+  ].join('\n');
+}
+
+const BEGIN = '<!-- bench:results:begin (written by `npm run bench`; everything up to the end marker is replaced) -->';
+const END = '<!-- bench:results:end -->';
+
+const METHOD = `# Benchmarks
+
+\`npm run bench\` measures what the edge load balancer costs per request next to HAProxy and nginx,
+with the methodology of /work/shared/FIELD-NOTES.md ("The yardsticks we must beat"):
+
+- **Proxy CPU time per request** = CPU time of the proxy process (utime + stime from
+  \`/proc/<pid>/stat\`, all threads; nginx: master + worker) sampled right before and right after
+  wrk, divided by the requests wrk completed. This is the number that decides how many requests a
+  core can carry, and it does not depend on how fast the load generator is.
+- The proxy runs alone on core 0 (\`taskset -c 0\`); wrk (\`-t1 -c64\`) and the two backends share
+  core 1 (\`taskset -c 1\`). One proxy process / one thread, round robin over two servers, no
+  logging. Every target is checked (four GETs, 200, ~100-byte body, both backends seen) and
+  warmed up before it is timed.
+- Two connection modes: **keep-alive** (wrk reuses its 64 connections) and **new-conn**
+  (\`-H 'Connection: close'\`: a new client connection per request; proxies keep their server-side
+  connections where they can).
+- Targets: \`direct\` (wrk straight at one backend: the baseline), \`bulwark-http\`, \`bulwark-tcp\`
+  (the L4 mode), \`haproxy-http\` (2.6, \`mode http\`, \`nbthread 1\`, \`http-reuse always\`),
+  \`haproxy-tcp\`, and \`nginx\` (1 worker, \`upstream keepalive 128\`, \`proxy_http_version 1.1\`,
+  Connection header cleared) when installed.
+- Backends: one nginx (1 worker) serving a static 100-byte file on two ports, with
+  \`keepalive_requests\` raised so keep-alive connections are never closed by count. nginx rather
+  than a Node server because it needs a fraction of the CPU per request on the core it shares
+  with wrk, so the backends do not become the bottleneck and the direct baseline is stable.
+  (\`--backend node\` uses a minimal node:http server instead; it is also the fallback when nginx
+  is missing.)
+- Rounds are interleaved (every target once per round) and the table shows medians per metric;
+  the CPU/req column also shows the min–max over rounds. Read differences below ~10 % as noise on
+  a shared 2-core machine.
+- Goal tracked by the project: bulwark http keep-alive within **1.25×** HAProxy's CPU per
+  request and at least **0.6×** the direct baseline's req/s.
+
+Options: \`--quick\` (3 s runs, 1 round), \`--rounds N\` (default 3), \`--duration S\` (default 10,
+shortened automatically so the whole run stays under 6 minutes unless given explicitly),
+\`--targets a,b\`, \`--modes keep-alive,new-conn\`, \`--backend nginx|node\`, \`--port-base N\`
+(default 21000), \`--profile\` (runs the bulwark proxy under \`node --cpu-prof\` and prints the
+hottest functions), \`--no-docs\` (do not rewrite this file).
+
+`;
+
+export function writeDocs(path: string, section: string): void {
+  const block = `${BEGIN}\n${section}\n${END}\n`;
+  if (existsSync(path)) {
+    const text = readFileSync(path, 'utf8');
+    const a = text.indexOf('<!-- bench:results:begin');
+    const b = text.indexOf(END);
+    if (a >= 0 && b > a) {
+      writeFileSync(path, text.slice(0, a) + block + text.slice(b + END.length).replace(/^\n/, ''));
+      return;
+    }
+  }
+  writeFileSync(path, METHOD + block);
+}

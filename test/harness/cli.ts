@@ -1,0 +1,33 @@
+/** Run the real `bulwark` CLI as a child process (what a user types), and a test cluster file. */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const BIN = path.join(REPO, 'bin/bulwark.js');
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function bulwark(args: readonly string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { timeout: opts.timeoutMs ?? 90_000, cwd: opts.cwd ?? REPO, env: { ...process.env, NO_COLOR: '1' } },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      });
+  });
+}
+
+/** A temp folder holding `cluster.yaml` (the given text) and its state folder. */
+export function tempCluster(yaml: string): { dir: string; file: string; cleanup(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-test-'));
+  const file = path.join(dir, 'cluster.yaml');
+  fs.writeFileSync(file, yaml);
+  return { dir, file, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
