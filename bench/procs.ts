@@ -89,6 +89,28 @@ export class ProcessGroup {
     }
   }
 
+  /** Last resort from a synchronous 'exit' handler: SIGKILL whatever of ours is still running. */
+  killAllSync(): void {
+    for (const m of this.procs) {
+      if (m.child.exitCode === null && m.child.signalCode === null) {
+        try {
+          process.kill(m.pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+    for (const [pid, comm] of this.extra) {
+      if (alive(pid) && commOf(pid) === comm) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }
+
   /** Stop everything we started (newest first), then any adopted grandchildren still alive. */
   stopAll(): Promise<void> {
     this.stopping ??= (async () => {

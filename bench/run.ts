@@ -1,0 +1,376 @@
+/**
+ * `npm run bench`: Bulwark's edge next to HAProxy and nginx, measured as proxy CPU time per
+ * request (the methodology of FIELD-NOTES.md, "The yardsticks we must beat"). See
+ * docs/benchmarks.md for what is measured and how; `--help` for the options.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, release, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { checkTarget } from './check.js';
+import { backendBody, haproxyConf, nginxBackendConf, nginxProxyConf, portsFrom, type Ports } from './configs.js';
+import { childrenOf, coreBusy, coreTimes, cpuSeconds } from './cpu.js';
+import { ProcessGroup, portFree, waitForPort, type Managed } from './procs.js';
+import { formatSummary } from './profile-summary.js';
+import { aggregate, interpret, MODES, resultsSection, table, writeDocs, type Machine, type Mode, type Run } from './report.js';
+import { runWrk } from './wrk.js';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const ALL_TARGETS = ['direct', 'bulwark-http', 'bulwark-tcp', 'haproxy-http', 'haproxy-tcp', 'nginx'] as const;
+type TargetName = (typeof ALL_TARGETS)[number];
+
+/** Whole-run bounds from the brief: default < 6 min, --quick < 90 s (wrk time + fixed overhead). */
+const WRK_BUDGET_S = { full: 335, quick: 70 };
+
+interface Options {
+  quick: boolean;
+  rounds: number;
+  duration: number;
+  durationGiven: boolean;
+  connections: number;
+  targets: TargetName[];
+  modes: Mode[];
+  backend: 'nginx' | 'node';
+  portBase: number;
+  profile: boolean;
+  docs: boolean;
+  keep: boolean;
+}
+
+const HELP = `usage: npm run bench -- [options]
+  --quick              3 s runs, 1 round (< 90 s in all)
+  --rounds N           rounds per target and mode, median reported (default 3; 1 with --quick)
+  --duration S         seconds per wrk run (default 10, or 3 with --quick; shortened to fit
+                       6 minutes unless given explicitly)
+  --connections N      wrk connections (default 64)
+  --targets a,b        subset of ${ALL_TARGETS.join(',')}
+  --modes m,n          subset of keep-alive,new-conn
+  --backend nginx|node what serves the 100-byte bodies (default nginx when installed)
+  --port-base N        ports N+1.. N+30 on 127.0.0.1 (default 21000)
+  --profile            run the bulwark proxy under node --cpu-prof and print its hot spots
+  --no-docs / --docs   do not / do rewrite docs/benchmarks.md (default: only for full runs)
+  --keep               keep the temp dir (configs, logs)`;
+
+function parseArgs(argv: readonly string[]): Options {
+  const has = (f: string): boolean => argv.includes(f);
+  const val = (f: string): string | undefined => {
+    const i = argv.indexOf(f);
+    if (i < 0) return undefined;
+    const v = argv[i + 1];
+    if (v === undefined || v.startsWith('--')) throw new Error(`${f} needs a value`);
+    return v;
+  };
+  const known = new Set(['--quick', '--rounds', '--duration', '--connections', '--targets', '--modes', '--backend', '--port-base', '--profile', '--no-docs', '--docs', '--keep', '--help', '-h']);
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-')) continue;
+    if (!known.has(a)) throw new Error(`unknown option ${a}\n${HELP}`);
+  }
+  if (has('--help') || has('-h')) {
+    process.stdout.write(HELP + '\n');
+    process.exit(0);
+  }
+  const quick = has('--quick');
+  const num = (f: string, d: number): number => {
+    const v = val(f);
+    if (v === undefined) return d;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`${f} expects a positive number, got ${v}`);
+    return n;
+  };
+  const list = <T extends string>(f: string, all: readonly T[]): T[] => {
+    const v = val(f);
+    if (v === undefined) return [...all];
+    const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+    for (const x of items) if (!all.includes(x as T)) throw new Error(`${f}: unknown ${JSON.stringify(x)} (choose from ${all.join(', ')})`);
+    return items as T[];
+  };
+  const backend = val('--backend') ?? 'nginx';
+  if (backend !== 'nginx' && backend !== 'node') throw new Error('--backend is nginx or node');
+  const partial = val('--targets') !== undefined || val('--modes') !== undefined || has('--profile');
+  return {
+    quick,
+    rounds: Math.round(num('--rounds', quick ? 1 : 3)),
+    duration: Math.round(num('--duration', quick ? 3 : 10)),
+    durationGiven: val('--duration') !== undefined,
+    connections: Math.round(num('--connections', 64)),
+    targets: list('--targets', ALL_TARGETS),
+    modes: list('--modes', MODES),
+    backend,
+    portBase: Math.round(num('--port-base', 21000)),
+    profile: has('--profile'),
+    docs: has('--docs') || (!has('--no-docs') && !partial),
+    keep: has('--keep'),
+  };
+}
+
+function which(cmd: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** wrk, haproxy and nginx from apt when missing (only as root on Debian). */
+function ensureTools(): void {
+  const missing = ['wrk', 'haproxy', 'nginx'].filter((c) => !which(c));
+  if (missing.length === 0) return;
+  const debian = existsSync('/etc/debian_version');
+  if (process.getuid?.() === 0 && debian) {
+    process.stdout.write(`installing ${missing.join(', ')} with apt-get …\n`);
+    try {
+      execFileSync('apt-get', ['install', '-y', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    } catch {
+      process.stdout.write('apt-get install failed; continuing with what is installed\n');
+    }
+  } else {
+    process.stdout.write(`not installed: ${missing.join(', ')} (install with: apt-get install -y ${missing.join(' ')})\n`);
+  }
+  if (!which('wrk')) throw new Error('wrk is required');
+}
+
+function version(cmd: string, args: string[], re: RegExp, fallback: string): string {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    return re.exec(out)?.[1] ?? fallback;
+  } catch (err) {
+    const e = err as { stderr?: string; stdout?: string };
+    return re.exec(`${e.stdout ?? ''}${e.stderr ?? ''}`)?.[1] ?? fallback;
+  }
+}
+
+function nginxVersion(): string {
+  try {
+    // nginx -v writes to stderr.
+    const out = execFileSync('sh', ['-c', 'nginx -v 2>&1'], { encoding: 'utf8' });
+    return /nginx version: (\S+)/.exec(out)?.[1]?.replace('/', ' ') ?? 'nginx (unknown version)';
+  } catch {
+    return 'nginx not installed';
+  }
+}
+
+function machine(): Machine {
+  const model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown';
+  return {
+    date: new Date().toISOString().replace('T', ' ').slice(0, 16) + ' UTC',
+    nproc: cpus().length,
+    cpuModel: model.trim(),
+    node: process.version,
+    haproxy: which('haproxy') ? `HAProxy ${version('haproxy', ['-v'], /HAProxy version (\S+)/, '?')}` : 'HAProxy not installed',
+    nginx: which('nginx') ? nginxVersion() : 'nginx not installed',
+    kernel: release(),
+  };
+}
+
+interface Target {
+  name: TargetName;
+  port: number;
+  /** PIDs whose CPU is the proxy's (empty for direct). */
+  pids(): number[];
+  proc: Managed | undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const log = (s: string): void => void process.stdout.write(s + '\n');
+
+async function main(): Promise<void> {
+  const opts = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  ensureTools();
+  const haveHaproxy = !!which('haproxy');
+  const haveNginx = !!which('nginx');
+  const pin = cpus().length >= 2;
+  if (!pin) log('warning: fewer than 2 cores; running unpinned (numbers are not comparable with the field notes)');
+  const proxyCpu = pin ? '0' : undefined;
+  const loadCpu = pin ? '1' : undefined;
+  const pinned = (cpu: string | undefined, cmd: string, args: string[]): [string, string[]] =>
+    cpu === undefined ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]];
+
+  let targets = opts.targets.filter((t) => {
+    if (t.startsWith('haproxy') && !haveHaproxy) return false;
+    if (t === 'nginx' && !haveNginx) return false;
+    return true;
+  });
+  const skipped = opts.targets.filter((t) => !targets.includes(t));
+  if (skipped.length) log(`skipping (not installed): ${skipped.join(', ')}`);
+  const backendKind = opts.backend === 'nginx' && haveNginx ? 'nginx' : 'node';
+
+  // Fit the plan into the time bound unless the duration was chosen explicitly.
+  const runs = targets.length * opts.modes.length * opts.rounds;
+  const warmups = targets.length + targets.filter((t) => t.startsWith('bulwark')).length;
+  const notes: string[] = [];
+  let duration = opts.duration;
+  if (!opts.durationGiven) {
+    const budget = (opts.quick ? WRK_BUDGET_S.quick : WRK_BUDGET_S.full) - warmups;
+    const fit = Math.max(2, Math.floor(budget / Math.max(1, runs)));
+    if (fit < duration) {
+      notes.push(`${runs} runs × ${duration} s would break the ${opts.quick ? '90-second' : '6-minute'} bound; each run lasts ${fit} s instead (pass --duration to override)`);
+      duration = fit;
+    }
+  }
+  notes.unshift(`wrk -t1 -c${opts.connections} -d${duration}s --latency, ${opts.rounds} round(s) interleaved, median reported; backends: ${backendKind === 'nginx' ? 'nginx (1 worker) serving a static 100-byte file' : 'node:http (1 process)'} on two ports`);
+  for (const n of notes) log(`note: ${n}`);
+  log(`plan: ${targets.join(', ')} × ${opts.modes.join(', ')} × ${opts.rounds} round(s) × ${duration} s ≈ ${Math.round((runs * duration + warmups) / 6) / 10} min of load`);
+
+  const group = new ProcessGroup();
+  const dir = mkdtempSync(join(tmpdir(), 'bulwark-bench-'));
+  chmodSync(dir, 0o755); // nginx workers run as nobody and must read the static files
+  process.on('exit', () => group.killAllSync());
+  let interrupted = false;
+  const onSignal = (sig: string): void => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`\n${sig}: stopping everything this benchmark started …`);
+    void group.stopAll().finally(() => {
+      if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+      process.exit(130);
+    });
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGHUP', () => onSignal('SIGHUP'));
+
+  const ports: Ports = portsFrom(opts.portBase);
+  try {
+    for (const [name, port] of Object.entries(ports)) {
+      if (!(await portFree(port))) throw new Error(`port ${port} (${name}) on 127.0.0.1 is in use; pick other ports with --port-base`);
+    }
+
+    // ── Backends (core 1, with wrk) ─────────────────────────────────────────────────────────
+    for (const w of ['a', 'b'] as const) {
+      mkdirSync(join(dir, `www-${w}`), { mode: 0o755 });
+      writeFileSync(join(dir, `www-${w}`, 'index.html'), backendBody(w === 'a' ? 'A' : 'B'), { mode: 0o644 });
+    }
+    let backendProc: Managed;
+    if (backendKind === 'nginx') {
+      writeFileSync(join(dir, 'backend.conf'), nginxBackendConf(dir, ports));
+      backendProc = group.start('nginx backends', ...pinned(loadCpu, 'nginx', ['-p', dir, '-e', join(dir, 'backend-startup.log'), '-c', join(dir, 'backend.conf')]));
+    } else {
+      backendProc = group.start('node backends', ...pinned(loadCpu, process.execPath, [join(REPO, 'dist/bench/node-backend.js'), '--ports', `${ports.backendA},${ports.backendB}`]));
+    }
+    await waitForPort(ports.backendA, 10_000, backendProc);
+    await waitForPort(ports.backendB, 10_000, backendProc);
+    if (backendKind === 'nginx') for (const pid of childrenOf(backendProc.pid)) group.adopt(pid);
+
+    // ── Proxies (core 0) ────────────────────────────────────────────────────────────────────
+    const all: Target[] = [{ name: 'direct', port: ports.backendA, pids: () => [], proc: undefined }];
+    if (targets.some((t) => t.startsWith('bulwark'))) {
+      const profDir = join(dir, 'prof');
+      const nodeFlags = opts.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+      const p = group.start('bulwark', ...pinned(proxyCpu, process.execPath, [
+        ...nodeFlags, join(REPO, 'dist/bench/bulwark-proxy.js'),
+        '--http-port', String(ports.bulwarkHttp), '--tcp-port', String(ports.bulwarkTcp),
+        '--servers', `127.0.0.1:${ports.backendA},127.0.0.1:${ports.backendB}`, '--dir', dir,
+      ]), { cwd: REPO });
+      await waitForPort(ports.bulwarkHttp, 15_000, p);
+      await waitForPort(ports.bulwarkTcp, 15_000, p);
+      all.push({ name: 'bulwark-http', port: ports.bulwarkHttp, pids: () => [p.pid], proc: p });
+      all.push({ name: 'bulwark-tcp', port: ports.bulwarkTcp, pids: () => [p.pid], proc: p });
+    }
+    if (targets.some((t) => t.startsWith('haproxy'))) {
+      writeFileSync(join(dir, 'haproxy.cfg'), haproxyConf(ports));
+      const p = group.start('haproxy', ...pinned(proxyCpu, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]));
+      await waitForPort(ports.haproxyHttp, 10_000, p);
+      await waitForPort(ports.haproxyTcp, 10_000, p);
+      all.push({ name: 'haproxy-http', port: ports.haproxyHttp, pids: () => [p.pid], proc: p });
+      all.push({ name: 'haproxy-tcp', port: ports.haproxyTcp, pids: () => [p.pid], proc: p });
+    }
+    if (targets.includes('nginx')) {
+      writeFileSync(join(dir, 'proxy.conf'), nginxProxyConf(dir, ports));
+      const p = group.start('nginx proxy', ...pinned(proxyCpu, 'nginx', ['-p', dir, '-e', join(dir, 'proxy-startup.log'), '-c', join(dir, 'proxy.conf')]));
+      await waitForPort(ports.nginxProxy, 10_000, p);
+      const workers = childrenOf(p.pid);
+      for (const pid of workers) group.adopt(pid);
+      // Master + worker(s); the worker list is re-read at each sample in case one was respawned.
+      all.push({ name: 'nginx', port: ports.nginxProxy, pids: () => [p.pid, ...childrenOf(p.pid)], proc: p });
+    }
+    const byName = new Map(all.map((t) => [t.name, t]));
+    targets = targets.filter((t) => byName.has(t));
+
+    // ── Check, then warm up (JIT, pools) ────────────────────────────────────────────────────
+    for (const name of targets) {
+      const t = byName.get(name)!;
+      await checkTarget(name, t.port, name !== 'direct');
+    }
+    log(`all targets answer (200, 100-byte body${targets.length > 1 ? ', both backends behind each proxy' : ''}); warming up …`);
+    for (const name of targets) {
+      const t = byName.get(name)!;
+      const url = `http://127.0.0.1:${t.port}/`;
+      await runWrk(group, { url, seconds: 1, connections: opts.connections, close: false, cpu: loadCpu });
+      if (name.startsWith('bulwark') && opts.modes.includes('new-conn')) {
+        await runWrk(group, { url, seconds: 1, connections: opts.connections, close: true, cpu: loadCpu });
+      }
+    }
+
+    // ── Timed runs: every target once per round, order rotated per round ────────────────────
+    const results: Run[] = [];
+    for (let round = 1; round <= opts.rounds; round++) {
+      for (const mode of opts.modes) {
+        const order = targets.map((_, i) => targets[(i + round - 1) % targets.length]!);
+        for (const name of order) {
+          const t = byName.get(name)!;
+          if (t.proc && (t.proc.child.exitCode !== null || t.proc.child.signalCode !== null)) {
+            throw new Error(`${t.proc.name} died:\n${t.proc.output()}`);
+          }
+          const pids = t.pids();
+          const cpu0 = cpuSeconds(pids);
+          const cores0 = coreTimes();
+          const w = await runWrk(group, { url: `http://127.0.0.1:${t.port}/`, seconds: duration, connections: opts.connections, close: mode === 'new-conn', cpu: loadCpu });
+          const cpu1 = cpuSeconds(pids);
+          const cores = coreBusy(cores0, coreTimes());
+          const run: Run = {
+            target: name, mode, round, requests: w.requests, seconds: w.seconds, rps: w.rps, p50: w.p50, p99: w.p99,
+            errors: w.non2xx + w.socketErrors, cpu: name === 'direct' ? undefined : cpu1 - cpu0, cores,
+          };
+          results.push(run);
+          const per = run.cpu === undefined ? '' : `  ${((run.cpu / run.requests) * 1e6).toFixed(1)} µs/req (proxy ${Math.round((run.cpu / run.seconds) * 100)} % of a core)`;
+          log(`round ${round} ${mode.padEnd(10)} ${name.padEnd(13)} ${Math.round(w.rps).toString().padStart(7)} req/s  p50 ${w.p50.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms  errors ${run.errors}${per}  cores ${cores.slice(0, 2).map((c) => Math.round(c * 100) + '%').join('/')}`);
+          await sleep(200);
+        }
+      }
+    }
+
+    // ── Report ──────────────────────────────────────────────────────────────────────────────
+    const rows = aggregate(results, targets, opts.modes);
+    const m = machine();
+    const args = process.argv.slice(2).join(' ');
+    const command = process.env.npm_lifecycle_event === 'bench' ? `npm run bench${args ? ` -- ${args}` : ''}` : `node dist/bench/run.js${args ? ` ${args}` : ''}`;
+    log('');
+    log(table(rows));
+    log('');
+    log(interpret(rows));
+    if (opts.docs) {
+      writeDocs(join(REPO, 'docs', 'benchmarks.md'), resultsSection(m, command, notes, rows));
+      log('\nwrote docs/benchmarks.md');
+    } else {
+      log('\n(docs/benchmarks.md not rewritten: partial run; pass --docs to force)');
+    }
+
+    await group.stopAll();
+    if (opts.profile) {
+      const profDir = join(dir, 'prof');
+      const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : [];
+      if (files.length === 0) log('no CPU profile was written');
+      for (const f of files) {
+        const keep = join(tmpdir(), `bulwark-bench-${Date.now()}.cpuprofile`);
+        copyFileSync(join(profDir, f), keep);
+        log(`\n${formatSummary(keep, 30)}`);
+      }
+    }
+    log(`\ndone in ${Math.round((Date.now() - t0) / 1000)} s`);
+  } finally {
+    await group.stopAll();
+    if (opts.keep) log(`kept ${dir}`);
+    else rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);
