@@ -118,7 +118,7 @@ export function haproxyConf(ports: Ports): string {
 `;
   return `global
   nbthread 1
-  maxconn 20000
+  maxconn 8000
 
 defaults
   mode http

@@ -14,8 +14,6 @@ export const ErrorCodes = {
   BWK_ALREADY_RUNNING: 'A local cluster from this state folder is already running.',
   BWK_LISTEN_FAILED: 'A listener could not bind its address (in use, or address not available).',
   BWK_RELOAD_FAILED: 'A reload could not be applied; the previous configuration keeps running.',
-  BWK_AGENT_UNREACHABLE: 'A node agent did not answer its API.',
-  BWK_APP_FAILED: 'The supervised application could not be started.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;
