@@ -36,6 +36,10 @@ export class HttpBackend {
   /** Requests being handled right now (and the most at once). */
   inFlight = 0;
   maxInFlight = 0;
+  /** Request targets in the order their heads arrived (before the body is read). */
+  readonly heads: string[] = [];
+  /** TCP connections accepted. */
+  connections = 0;
   private readonly sockets = new Set<net.Socket>();
   handler: Handler | undefined;
 
@@ -43,6 +47,7 @@ export class HttpBackend {
     this.handler = handler;
     this.server = http.createServer({ keepAliveTimeout: 60_000 }, (req, res) => this.onRequest(req, res));
     this.server.on('connection', (s: net.Socket) => {
+      this.connections++;
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
@@ -64,6 +69,7 @@ export class HttpBackend {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.heads.push(req.url ?? '');
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -73,6 +79,7 @@ export class HttpBackend {
       this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
       res.once('close', () => this.inFlight--);
       res.setHeader('x-server', this.name);
+      res.setHeader('x-url', req.url ?? '');
       if (this.handler?.(req, res, body) === true) return;
       const url = new URL(req.url ?? '/', 'http://x');
       const path = url.pathname;
@@ -147,6 +154,8 @@ export class RawBackend {
   port = 0;
   connections = 0;
   active = 0;
+  /** Connections that carried data (health probes only connect). */
+  talked = 0;
   received: Buffer[] = [];
   private readonly sockets = new Set<net.Socket>();
 
@@ -184,15 +193,49 @@ export class RawBackend {
     for (const s of this.sockets) s.destroy();
     await closed;
   }
+
+  /** Listen again on the same port after close(). */
+  async reopen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen({ host: '127.0.0.1', port: this.port }, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
 }
 
-/** Echo server: every byte goes back. */
+/** Echo server: every byte goes back. `talked` counts connections that sent at least one byte. */
 export function echoServer(): Promise<RawBackend> {
   return RawBackend.start((s, self) => {
+    let first = true;
     s.on('data', (c: Buffer) => {
+      if (first) {
+        first = false;
+        self.talked++;
+      }
       self.received.push(c);
       s.write(c);
     });
     s.on('end', () => s.end());
+  });
+}
+
+/**
+ * A server that is "up" for a tcp health check (it accepts and hangs up) and is then closed with
+ * close(): its port refuses connections while the edge still believes it alive.
+ */
+export function placeholderServer(): Promise<RawBackend> {
+  return RawBackend.start((s) => s.destroy());
+}
+
+/** Accepts a connection, keeps the first bytes it reads and resets it. */
+export function resettingServer(): Promise<RawBackend> {
+  return RawBackend.start((s, self) => {
+    s.once('data', (c: Buffer) => {
+      self.received.push(c);
+      s.resetAndDestroy();
+    });
   });
 }
