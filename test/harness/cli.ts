@@ -31,3 +31,9 @@ export function tempCluster(yaml: string): { dir: string; file: string; cleanup(
   fs.writeFileSync(file, yaml);
   return { dir, file, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** The `web.app` block for test clusters: the demo app, by absolute path, on `port`. */
+export function demoAppYaml(port: number, indent = '  '): string {
+  const cmd = `[${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(REPO, 'examples/demo-app/server.js'))}]`;
+  return `${indent}app:\n${indent}  command: ${cmd}\n${indent}  port: ${port}\n${indent}  health_path: /healthz\n${indent}  restart_backoff: { initial: 200ms, max: 2s }\n`;
+}

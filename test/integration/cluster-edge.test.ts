@@ -5,8 +5,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import path from 'node:path';
-import { bulwark, tempCluster, REPO } from '../harness/cli.js';
+import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
 import { startLoad } from '../harness/load.js';
 import { eventually } from '../harness/eventually.js';
 
@@ -27,12 +26,7 @@ nodes:
   - { name: web-2, role: web, address: 127.0.3.12 }
   - { name: web-3, role: web, address: 127.0.3.13 }
 web:
-  app:
-    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(REPO, 'examples/demo-app/server.js'))}]
-    port: 13000
-    health_path: /healthz
-    restart_backoff: { initial: 200ms, max: 2s }
-edge:
+${demoAppYaml(13000)}edge:
   vip: ${VIP}
   frontends:
     - { name: www, mode: http, port: ${PORT}, routes: [ { path_prefix: /, backend: app } ] }

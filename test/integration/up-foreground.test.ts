@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { BIN, REPO, bulwark, tempCluster } from '../harness/cli.js';
+import { BIN, bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
 import { eventually } from '../harness/eventually.js';
 
 it('up in the foreground serves the site and Ctrl-C stops every node', { timeout: 90_000 }, async () => {
@@ -17,10 +17,7 @@ nodes:
   - { name: web-1, role: web, address: 127.0.4.11 }
   - { name: db-1,  role: db,  address: 127.0.4.21 }
 web:
-  app:
-    command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(path.join(REPO, 'examples/demo-app/server.js'))}]
-    port: 13001
-edge:
+${demoAppYaml(13001)}edge:
   vip: 127.0.4.100
   frontends: [ { name: www, port: 18081, routes: [ { path_prefix: /, backend: app } ] } ]
   backends:

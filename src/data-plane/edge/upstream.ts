@@ -52,12 +52,12 @@ export class UpstreamConn {
 
 export class UpstreamServer implements Pickable {
   readonly key: string;
-  name: string;
-  weight: number;
-  backup: boolean;
-  maxconn: number;
-  poolSize: number;
-  keepAliveMs: number;
+  name!: string;
+  weight!: number;
+  backup!: boolean;
+  maxconn!: number;
+  poolSize!: number;
+  keepAliveMs!: number;
   /** In-flight requests (http) or connections (tcp). */
   active = 0;
   draining = false;
@@ -80,14 +80,10 @@ export class UpstreamServer implements Pickable {
     keepAliveMs: number,
   ) {
     this.key = `${host}:${port}`;
-    this.name = spec.name;
-    this.weight = spec.weight;
-    this.backup = spec.backup;
-    this.maxconn = spec.maxconn;
-    this.poolSize = poolSize;
-    this.keepAliveMs = keepAliveMs;
+    this.update(spec, poolSize, keepAliveMs);
   }
 
+  /** Settings that a reload may change; health, counters and pooled connections stay. */
   update(spec: ServerSpec, poolSize: number, keepAliveMs: number): void {
     this.name = spec.name;
     this.weight = spec.weight;
