@@ -1,0 +1,127 @@
+/**
+ * The HA loop's functional core: `decide(snapshot) → { actions, summary }`. The snapshot is
+ * everything the loop observed this cycle (PostgreSQL, the DCS, peers, the clock); actions are
+ * executed in order by the loop and the first failure stops the rest. No I/O and no clock here.
+ */
+import type { ClusterView } from '../dcs/types.js';
+
+export interface HaConfig {
+  /** Leader lock TTL. */
+  readonly ttlMs: number;
+  /** Loop interval. */
+  readonly loopMs: number;
+  /** A replica further behind the last known primary position than this may not be promoted. */
+  readonly maximumLagOnFailoverBytes: number;
+  readonly mode: 'async' | 'sync';
+  /** sync mode: never fall back to async when no standby is left (writes block instead). */
+  readonly strict: boolean;
+  /** Keep a primary that cannot reach the DCS serving while every member confirms it. */
+  readonly failsafe: boolean;
+  /**
+   * A primary that cannot renew fences itself this long before the lock could expire elsewhere
+   * (covers one loop of delay and the stop itself).
+   */
+  readonly fenceMarginMs: number;
+}
+
+/** What this member's PostgreSQL looks like right now. */
+export interface PgObservation {
+  /** `absent`: no data directory yet. `stopped`: data, not running. */
+  readonly state: 'absent' | 'stopped' | 'running' | 'starting';
+  /** While running: primary (read-write) or replica (in recovery). */
+  readonly role?: 'primary' | 'replica';
+  readonly timeline?: number;
+  /** Primary: current WAL insert position; replica: last received (flushed) position; bytes. */
+  readonly walPosition?: number;
+  /** Replica: the member it streams from (undefined when not streaming). */
+  readonly streamingFrom?: string;
+  /** Replica: timeline of the WAL it receives. */
+  readonly receivedTimeline?: number;
+  /** Primary: replicas in pg_stat_replication that stream and their flushed position. */
+  readonly standbys?: readonly { readonly name: string; readonly flushPosition: number; readonly sync: boolean }[];
+  /** Primary: members named in synchronous_standby_names (empty: async). */
+  readonly syncNames?: readonly string[];
+}
+
+/** What a member publishes in its DCS member key every loop. */
+export interface MemberInfo {
+  readonly role: 'primary' | 'replica' | 'stopped' | 'absent';
+  readonly timeline?: number;
+  readonly walPosition?: number;
+  readonly nofailover?: boolean;
+  /** The agent API base URL other members use to reach it. */
+  readonly api?: string;
+  /** Replica: the member it streams from. */
+  readonly following?: string;
+}
+
+/** The sync doc in the DCS: members guaranteed to hold every acknowledged commit between them. */
+export interface SyncDoc {
+  readonly leader: string;
+  /** Quorum set S_dcs: any promotion candidate must be in it and the most advanced of it. */
+  readonly members: readonly string[];
+}
+
+/** A planned switchover (written by `bulwark switchover`). */
+export interface FailoverDoc {
+  readonly from: string;
+  readonly to?: string;
+  readonly requestedAt: number;
+}
+
+export interface PeerObservation {
+  /** The peer's agent answered this cycle. */
+  readonly reachable: boolean;
+  readonly walPosition?: number;
+  readonly timeline?: number;
+  readonly role?: MemberInfo['role'];
+  /** Failsafe: the peer acknowledged our heartbeat this cycle. */
+  readonly failsafeAck?: boolean;
+}
+
+export interface HaSnapshot {
+  readonly now: number;
+  readonly config: HaConfig;
+  readonly self: { readonly name: string; readonly nofailover: boolean };
+  readonly pg: PgObservation;
+  /** The DCS as read this cycle, or why it could not be read. */
+  readonly dcs: { readonly ok: true; readonly view: ClusterView } | { readonly ok: false; readonly error: string };
+  /**
+   * The lock as this member knows it: `renewedAt` is when the last successful acquire or renew
+   * was SENT (the store's TTL started no earlier), undefined when we do not hold it.
+   */
+  readonly lock: { readonly renewedAt?: number };
+  /** All members of the cluster file (the DCS only knows live ones). */
+  readonly clusterMembers: readonly string[];
+  /** Live observations of peers (agent API), when the loop had to look (election, failsafe). */
+  readonly peers: Readonly<Record<string, PeerObservation>>;
+  /** Failsafe heartbeat last received from a primary that lost the DCS. */
+  readonly failsafeHeartbeat?: { readonly from: string; readonly at: number };
+  /** Last known primary WAL position (from the history doc or the leader's member key). */
+  readonly lastLeaderPosition?: number;
+}
+
+export type HaAction =
+  | { readonly type: 'initialize' }
+  | { readonly type: 'acquire-lock' }
+  | { readonly type: 'renew-lock' }
+  | { readonly type: 'release-lock' }
+  | { readonly type: 'promote' }
+  | { readonly type: 'fence'; readonly reason: string }
+  | { readonly type: 'start'; readonly as: 'primary' | 'replica'; readonly leader?: string }
+  | { readonly type: 'clone'; readonly from: string }
+  | { readonly type: 'follow'; readonly leader: string }
+  | { readonly type: 'rejoin'; readonly leader: string }
+  | { readonly type: 'failsafe-heartbeat' }
+  | { readonly type: 'set-sync-dcs'; readonly members: readonly string[] }
+  | { readonly type: 'set-sync-pg'; readonly names: readonly string[] }
+  | { readonly type: 'clear-failover' }
+  | { readonly type: 'publish'; readonly info: MemberInfo };
+
+export interface HaDecision {
+  readonly actions: readonly HaAction[];
+  /** One human sentence saying what this cycle does and why (logged every cycle). */
+  readonly summary: string;
+  /** The role this member will have if the actions succeed. */
+  readonly role: 'primary' | 'replica' | 'fenced' | 'waiting' | 'initializing';
+}
