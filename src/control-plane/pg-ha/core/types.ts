@@ -60,6 +60,11 @@ export interface SyncDoc {
   readonly leader: string;
   /** Quorum set S_dcs: any promotion candidate must be in it and the most advanced of it. */
   readonly members: readonly string[];
+  /**
+   * Coming back from async (no sync standby): `name` was made synchronous when the primary was
+   * at `position`; it joins `members` once it has flushed that far.
+   */
+  readonly catchUp?: { readonly name: string; readonly position: number };
 }
 
 /** A planned switchover (written by `bulwark switchover`). */
@@ -113,7 +118,7 @@ export type HaAction =
   | { readonly type: 'follow'; readonly leader: string }
   | { readonly type: 'rejoin'; readonly leader: string }
   | { readonly type: 'failsafe-heartbeat' }
-  | { readonly type: 'set-sync-dcs'; readonly members: readonly string[] }
+  | { readonly type: 'set-sync-dcs'; readonly doc: SyncDoc }
   | { readonly type: 'set-sync-pg'; readonly names: readonly string[] }
   | { readonly type: 'clear-failover' }
   | { readonly type: 'publish'; readonly info: MemberInfo };
