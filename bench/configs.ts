@@ -17,6 +17,7 @@ export function portsFrom(base: number): Ports {
     backendB: base + 2,
     bulwarkHttp: base + 10,
     bulwarkTcp: base + 11,
+    // base + 12 / 13: the --compare build (bulwarkHttp + 2, bulwarkTcp + 2)
     haproxyHttp: base + 20,
     haproxyTcp: base + 21,
     nginxProxy: base + 30,

@@ -20,10 +20,25 @@ export interface Run {
   cores: number[];
 }
 
+/**
+ * Load on the proxy's core that is not the proxy process: other programs on this machine (and
+ * kernel work not charged to the proxy). Above DISTURBED the run is set aside when the same
+ * target and mode has undisturbed runs.
+ */
+export const DISTURBED = 0.2;
+export function foreignLoad(r: Run): number {
+  const core0 = r.cores[0] ?? 0;
+  return Math.max(0, r.cpu === undefined ? core0 : core0 - r.cpu / r.seconds);
+}
+
 export interface Row {
   target: string;
   mode: Mode;
+  /** Runs the medians are taken over (undisturbed ones when there are any) / runs made. */
   rounds: number;
+  totalRounds: number;
+  /** No run was free of other load on the proxy's core. */
+  allDisturbed: boolean;
   rps: number;
   p50: number;
   p99: number;
@@ -57,12 +72,14 @@ export function aggregate(runs: readonly Run[], targets: readonly string[], mode
   const rows: Row[] = [];
   for (const mode of modes) {
     for (const target of targets) {
-      const rs = runs.filter((r) => r.target === target && r.mode === mode);
-      if (rs.length === 0) continue;
+      const made = runs.filter((r) => r.target === target && r.mode === mode);
+      if (made.length === 0) continue;
+      const clean = made.filter((r) => foreignLoad(r) <= DISTURBED);
+      const rs = clean.length > 0 ? clean : made;
       const perReq = rs.filter((r) => r.cpu !== undefined && r.requests > 0).map((r) => (r.cpu! / r.requests) * 1e6);
       const cores = (rs[0]!.cores ?? []).map((_, i) => median(rs.map((r) => r.cores[i] ?? NaN)));
       rows.push({
-        target, mode, rounds: rs.length,
+        target, mode, rounds: rs.length, totalRounds: made.length, allDisturbed: clean.length === 0,
         rps: median(rs.map((r) => r.rps)),
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
@@ -92,15 +109,15 @@ const pct = (x: number | undefined): string => (x === undefined || !Number.isFin
 
 export function table(rows: readonly Row[]): string {
   const head = [
-    'target', 'connections', 'req/s', '× direct', 'p50 ms', 'p99 ms', 'errors',
+    'target', 'connections', 'runs used', 'req/s', '× direct', 'p50 ms', 'p99 ms', 'errors',
     'proxy CPU µs/req (min–max)', '× HAProxy CPU/req', 'proxy CPU', 'core 0 / core 1 busy',
   ];
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i === 0 || i === 1 ? '---' : '---:')).join('|')}|`];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i <= 1 ? '---' : '---:')).join('|')}|`];
   for (const r of rows) {
     const cpu = r.cpuUs === undefined ? '—' : `${f1(r.cpuUs)} (${f1(r.cpuUsMin)}–${f1(r.cpuUsMax)})`;
     const vs = r.xHaproxy === undefined ? '—' : `${f2(r.xHaproxy)}× ${r.peer === 'haproxy-tcp' ? '(tcp)' : '(http)'}`;
     lines.push(`| ${[
-      r.target, r.mode, f0(r.rps), f2(r.xDirect), f2(r.p50), f2(r.p99), String(r.errors), cpu, vs, pct(r.cpuShare),
+      r.target, r.mode, `${r.rounds}/${r.totalRounds}`, f0(r.rps), f2(r.xDirect), f2(r.p50), f2(r.p99), String(r.errors), cpu, vs, pct(r.cpuShare),
       r.cores.length >= 2 ? `${pct(r.cores[0])} / ${pct(r.cores[1])}` : '—',
     ].join(' | ')} |`);
   }
@@ -108,7 +125,7 @@ export function table(rows: readonly Row[]): string {
 }
 
 /** A few sentences computed from the numbers; nothing here is decided in advance. */
-export function interpret(rows: readonly Row[]): string {
+export function interpret(rows: readonly Row[], runs: readonly Run[] = []): string {
   const get = (t: string, m: Mode): Row | undefined => rows.find((r) => r.target === t && r.mode === m);
   const out: string[] = [];
   const goal = (ok: boolean): string => (ok ? 'met' : 'not met');
@@ -126,6 +143,25 @@ export function interpret(rows: readonly Row[]): string {
       out.push(s + '.');
     }
   }
+  for (const mode of MODES) {
+    for (const kind of ['http', 'tcp']) {
+      const now = get(`bulwark-${kind}`, mode);
+      const base = get(`base-${kind}`, mode);
+      if (now?.cpuUs === undefined || base?.cpuUs === undefined) continue;
+      const d = (now.cpuUs / base.cpuUs - 1) * 100;
+      let s = `Before/after (--compare): bulwark-${kind} ${mode} ${f1(now.cpuUs)} µs/req vs base ${f1(base.cpuUs)} µs/req (${d >= 0 ? '+' : ''}${d.toFixed(1)} %); ${f0(now.rps)} vs ${f0(base.rps)} req/s`;
+      // Paired by round (both ran back to back under the same background load): the steadier figure.
+      const ratios: number[] = [];
+      for (const r of runs.filter((x) => x.target === `bulwark-${kind}` && x.mode === mode && x.cpu !== undefined)) {
+        const b = runs.find((x) => x.target === `base-${kind}` && x.mode === mode && x.round === r.round && x.cpu !== undefined);
+        if (b) ratios.push((r.cpu! / r.requests) / (b.cpu! / b.requests));
+      }
+      if (ratios.length > 0) {
+        s += `; paired by round, CPU/req after ÷ before = ${f2(median(ratios))} (${f2(Math.min(...ratios))}–${f2(Math.max(...ratios))}, ${ratios.length} rounds, disturbed ones included)`;
+      }
+      out.push(s + '.');
+    }
+  }
   const nginx = get('nginx', 'keep-alive');
   const hap = get('haproxy-http', 'keep-alive');
   if (nginx?.cpuUs !== undefined && hap?.cpuUs !== undefined) {
@@ -137,9 +173,18 @@ export function interpret(rows: readonly Row[]): string {
     if (r.target === 'direct' || r.cores.length < 2) continue;
     const proxyCore = r.cpuShare ?? r.cores[0]!;
     if (proxyCore >= 0.95) bound.push(`${r.target} ${r.mode} saturates its core (${pct(proxyCore)})`);
+    else if (r.cores[0]! >= 0.95) bound.push(`${r.target} ${r.mode} shares a full core 0 with other load (proxy ${pct(proxyCore)} of ${pct(r.cores[0])})`);
     else if (r.cores[1]! >= 0.95) bound.push(`${r.target} ${r.mode} is bounded by core 1 (wrk + backends ${pct(r.cores[1])}, proxy ${pct(proxyCore)})`);
   }
   if (bound.length) out.push(`Rate limits: ${bound.join('; ')}. Where the load core is the limit, req/s ratios understate the proxy and CPU µs/req is the fairer comparison.`);
+  const setAside = rows.filter((r) => r.rounds < r.totalRounds);
+  if (setAside.length) {
+    out.push(`Runs set aside because other load took more than ${pct(DISTURBED)} of the proxy's core: ${setAside.map((r) => `${r.target} ${r.mode} ${r.totalRounds - r.rounds} of ${r.totalRounds}`).join(', ')}.`);
+  }
+  const allDisturbed = rows.filter((r) => r.allDisturbed);
+  if (allDisturbed.length) {
+    out.push(`Every run of ${allDisturbed.map((r) => `${r.target} ${r.mode}`).join(', ')} had more than ${pct(DISTURBED)} other load on core 0: those numbers are the least reliable.`);
+  }
   const noisy = rows.filter((r) => r.cpuUs !== undefined && r.rounds > 1 && (r.cpuUsMax! - r.cpuUsMin!) / r.cpuUs! > 0.15);
   if (noisy.length) out.push(`Noisy (CPU/req spread > 15 % across rounds): ${noisy.map((r) => `${r.target} ${r.mode}`).join(', ')}; compare those with care.`);
   const errs = rows.filter((r) => r.errors > 0);
@@ -157,7 +202,7 @@ export interface Machine {
   kernel: string;
 }
 
-export function resultsSection(m: Machine, command: string, notes: readonly string[], rows: readonly Row[]): string {
+export function resultsSection(m: Machine, command: string, notes: readonly string[], rows: readonly Row[], runs: readonly Run[] = []): string {
   return [
     `## Results (${m.date})`,
     '',
@@ -170,7 +215,7 @@ export function resultsSection(m: Machine, command: string, notes: readonly stri
     '',
     '### Interpretation (computed from the table above)',
     '',
-    interpret(rows),
+    interpret(rows, runs),
     '',
   ].join('\n');
 }

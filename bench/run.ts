@@ -13,12 +13,15 @@ import { backendBody, haproxyConf, nginxBackendConf, nginxProxyConf, portsFrom, 
 import { childrenOf, coreBusy, coreTimes, cpuSeconds } from './cpu.js';
 import { ProcessGroup, portFree, waitForPort, type Managed } from './procs.js';
 import { formatSummary } from './profile-summary.js';
-import { aggregate, interpret, MODES, resultsSection, table, writeDocs, type Machine, type Mode, type Run } from './report.js';
+import { aggregate, DISTURBED, foreignLoad, interpret, MODES, resultsSection, table, writeDocs, type Machine, type Mode, type Run } from './report.js';
 import { runWrk } from './wrk.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ALL_TARGETS = ['direct', 'bulwark-http', 'bulwark-tcp', 'haproxy-http', 'haproxy-tcp', 'nginx'] as const;
-type TargetName = (typeof ALL_TARGETS)[number];
+/** With --compare DIR: the same proxy built from another tree, for interleaved before/after runs. */
+const BASE_TARGETS = ['base-http', 'base-tcp'] as const;
+type TargetName = (typeof ALL_TARGETS)[number] | (typeof BASE_TARGETS)[number];
+const isNodeProxy = (t: string): boolean => t.startsWith('bulwark') || t.startsWith('base');
 
 /** Whole-run bounds from the brief: default < 6 min, --quick < 90 s (wrk time + fixed overhead). */
 const WRK_BUDGET_S = { full: 335, quick: 70 };
@@ -34,6 +37,8 @@ interface Options {
   backend: 'nginx' | 'node';
   portBase: number;
   profile: boolean;
+  /** Root of another build (with dist/bench/bulwark-proxy.js) to run as base-http / base-tcp. */
+  compare: string | undefined;
   docs: boolean;
   keep: boolean;
 }
@@ -49,6 +54,9 @@ const HELP = `usage: npm run bench -- [options]
   --backend nginx|node what serves the 100-byte bodies (default nginx when installed)
   --port-base N        ports N+1.. N+30 on 127.0.0.1 (default 21000)
   --profile            run the bulwark proxy under node --cpu-prof and print its hot spots
+  --compare DIR        also run DIR/dist/bench/bulwark-proxy.js (another build, e.g. a copy of
+                       dist before a change; DIR needs package.json and node_modules) as
+                       base-http / base-tcp, interleaved with the current build
   --no-docs / --docs   do not / do rewrite docs/benchmarks.md (default: only for full runs)
   --keep               keep the temp dir (configs, logs)`;
 
@@ -61,7 +69,7 @@ function parseArgs(argv: readonly string[]): Options {
     if (v === undefined || v.startsWith('--')) throw new Error(`${f} needs a value`);
     return v;
   };
-  const known = new Set(['--quick', '--rounds', '--duration', '--connections', '--targets', '--modes', '--backend', '--port-base', '--profile', '--no-docs', '--docs', '--keep', '--help', '-h']);
+  const known = new Set(['--quick', '--rounds', '--duration', '--connections', '--targets', '--modes', '--backend', '--port-base', '--profile', '--compare', '--no-docs', '--docs', '--keep', '--help', '-h']);
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (!a.startsWith('-')) continue;
@@ -88,18 +96,23 @@ function parseArgs(argv: readonly string[]): Options {
   };
   const backend = val('--backend') ?? 'nginx';
   if (backend !== 'nginx' && backend !== 'node') throw new Error('--backend is nginx or node');
-  const partial = val('--targets') !== undefined || val('--modes') !== undefined || has('--profile');
+  const compare = val('--compare');
+  const partial = val('--targets') !== undefined || val('--modes') !== undefined || has('--profile') || compare !== undefined;
   return {
     quick,
     rounds: Math.round(num('--rounds', quick ? 1 : 3)),
     duration: Math.round(num('--duration', quick ? 3 : 10)),
     durationGiven: val('--duration') !== undefined,
     connections: Math.round(num('--connections', 64)),
-    targets: list('--targets', ALL_TARGETS),
+    targets: [
+      ...list<TargetName>('--targets', ALL_TARGETS),
+      ...(compare === undefined ? [] : BASE_TARGETS.filter((t) => val('--targets') === undefined || val('--targets')!.includes(t.replace('base', 'bulwark')))),
+    ],
     modes: list('--modes', MODES),
     backend,
     portBase: Math.round(num('--port-base', 21000)),
     profile: has('--profile'),
+    compare,
     docs: has('--docs') || (!has('--no-docs') && !partial),
     keep: has('--keep'),
   };
@@ -199,7 +212,7 @@ async function main(): Promise<void> {
 
   // Fit the plan into the time bound unless the duration was chosen explicitly.
   const runs = targets.length * opts.modes.length * opts.rounds;
-  const warmups = targets.length + targets.filter((t) => t.startsWith('bulwark')).length;
+  const warmups = targets.length + targets.filter(isNodeProxy).length;
   const notes: string[] = [];
   let duration = opts.duration;
   if (!opts.durationGiven) {
@@ -269,6 +282,18 @@ async function main(): Promise<void> {
       all.push({ name: 'bulwark-http', port: ports.bulwarkHttp, pids: () => [p.pid], proc: p });
       all.push({ name: 'bulwark-tcp', port: ports.bulwarkTcp, pids: () => [p.pid], proc: p });
     }
+    if (opts.compare !== undefined) {
+      const script = join(opts.compare, 'dist/bench/bulwark-proxy.js');
+      if (!existsSync(script)) throw new Error(`--compare: ${script} does not exist`);
+      const p = group.start('bulwark (base)', ...pinned(proxyCpu, process.execPath, [
+        script, '--http-port', String(ports.bulwarkHttp + 2), '--tcp-port', String(ports.bulwarkTcp + 2),
+        '--servers', `127.0.0.1:${ports.backendA},127.0.0.1:${ports.backendB}`, '--dir', dir,
+      ]), { cwd: opts.compare });
+      await waitForPort(ports.bulwarkHttp + 2, 15_000, p);
+      await waitForPort(ports.bulwarkTcp + 2, 15_000, p);
+      all.push({ name: 'base-http', port: ports.bulwarkHttp + 2, pids: () => [p.pid], proc: p });
+      all.push({ name: 'base-tcp', port: ports.bulwarkTcp + 2, pids: () => [p.pid], proc: p });
+    }
     if (targets.some((t) => t.startsWith('haproxy'))) {
       writeFileSync(join(dir, 'haproxy.cfg'), haproxyConf(ports));
       const p = group.start('haproxy', ...pinned(proxyCpu, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]));
@@ -299,7 +324,7 @@ async function main(): Promise<void> {
       const t = byName.get(name)!;
       const url = `http://127.0.0.1:${t.port}/`;
       await runWrk(group, { url, seconds: 1, connections: opts.connections, close: false, cpu: loadCpu });
-      if (name.startsWith('bulwark') && opts.modes.includes('new-conn')) {
+      if (isNodeProxy(name) && opts.modes.includes('new-conn')) {
         await runWrk(group, { url, seconds: 1, connections: opts.connections, close: true, cpu: loadCpu });
       }
     }
@@ -326,7 +351,7 @@ async function main(): Promise<void> {
           };
           results.push(run);
           const per = run.cpu === undefined ? '' : `  ${((run.cpu / run.requests) * 1e6).toFixed(1)} µs/req (proxy ${Math.round((run.cpu / run.seconds) * 100)} % of a core)`;
-          log(`round ${round} ${mode.padEnd(10)} ${name.padEnd(13)} ${Math.round(w.rps).toString().padStart(7)} req/s  p50 ${w.p50.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms  errors ${run.errors}${per}  cores ${cores.slice(0, 2).map((c) => Math.round(c * 100) + '%').join('/')}`);
+          log(`round ${round} ${mode.padEnd(10)} ${name.padEnd(13)} ${Math.round(w.rps).toString().padStart(7)} req/s  p50 ${w.p50.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms  errors ${run.errors}${per}  cores ${cores.slice(0, 2).map((c) => Math.round(c * 100) + '%').join('/')}${foreignLoad(run) > DISTURBED ? `  [disturbed: ${Math.round(foreignLoad(run) * 100)} % other load on core 0]` : ''}`);
           await sleep(200);
         }
       }
@@ -340,9 +365,9 @@ async function main(): Promise<void> {
     log('');
     log(table(rows));
     log('');
-    log(interpret(rows));
+    log(interpret(rows, results));
     if (opts.docs) {
-      writeDocs(join(REPO, 'docs', 'benchmarks.md'), resultsSection(m, command, notes, rows));
+      writeDocs(join(REPO, 'docs', 'benchmarks.md'), resultsSection(m, command, notes, rows, results));
       log('\nwrote docs/benchmarks.md');
     } else {
       log('\n(docs/benchmarks.md not rewritten: partial run; pass --docs to force)');

@@ -18,7 +18,16 @@ export function formatLogLine(line: string, color = false, fallbackNode = ''): s
   const time = typeof rec['time'] === 'string' ? rec['time'].slice(11, 19) : new Date().toISOString().slice(11, 19);
   const node = String(rec['node'] ?? fallbackNode);
   const child = rec['child'] ? `[${String(rec['child'])}] ` : '';
-  const msg = String(rec['msg'] ?? '');
+  let msg = String(rec['msg'] ?? '');
+  if (rec['child'] && msg.startsWith('{')) {
+    // A supervised app that logs JSON itself: show its message, not its JSON.
+    try {
+      const inner = JSON.parse(msg) as Record<string, unknown>;
+      if (typeof inner['msg'] === 'string') msg = inner['msg'] + (inner['url'] ? ` ${String(inner['url'])}` : '');
+    } catch {
+      /* not JSON after all */
+    }
+  }
   const text = `${time} ${node.padEnd(6)} ${LEVEL_TAG[level] ?? ''}${child}${msg}`;
   return color && COLOR[level] ? `${COLOR[level]}${text}\x1b[0m` : text;
 }

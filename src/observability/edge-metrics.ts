@@ -1,10 +1,132 @@
 /**
- * Edge metrics. Labelled children are cached per object so the per-request cost is an array
- * index and an increment, not a label-set lookup.
+ * Edge metrics. The per-request metrics (request count and duration) are kept in plain per-label-
+ * set cells found through nested maps of the label strings, so a request costs a few map lookups
+ * and additions: no label object, no label hashing or validation, no string keys built. The
+ * cells reach prom-client only when the registry is read (the counter's `collect`, the
+ * histogram's own `get`), which keeps the exposition exactly what prom-client would print.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+type RequestLabels = { frontend: string; backend: string; server: string };
+type DurationLabels = { frontend: string; backend: string };
+
+/** Requests of one (frontend, backend, server) not yet added to the counter, by status class. */
+interface RequestCell {
+  readonly labels: RequestLabels;
+  readonly pending: number[];
+  /** Bit per status class: already in `order`. */
+  seen: number;
+  readonly duration: DurationCell;
+}
+
+/** One label set of the duration histogram. */
+interface DurationCell {
+  readonly labels: DurationLabels;
+  /** Observations per bucket (not cumulative); values above the last bound are only in count. */
+  readonly counts: number[];
+  sum: number;
+  count: number;
+  /** Listed in the histogram's output (from its first observation since the last reset). */
+  listed: boolean;
+}
+
+/** A counter whose reset() also drops the increments not yet folded into it. */
+class DeferredCounter<T extends string> extends Counter<T> {
+  onReset: (() => void) | undefined;
+  override reset(): void {
+    super.reset();
+    this.onReset?.();
+  }
+}
+
+/**
+ * prom-client's Histogram fed through cells: `observeCell` is a bucket search and three
+ * additions. `get`/`getForPromString` return what prom-client's own would for the same
+ * observations: the same series in the same order (first observation since reset), cumulative
+ * buckets, +Inf, _sum and _count, with the same value objects. Only cells are used: this
+ * histogram is never observed through the label-set API.
+ */
+class CellHistogram extends Histogram<'frontend' | 'backend'> {
+  private listed: DurationCell[] = [];
+  private readonly bounds: readonly number[] = DURATION_BUCKETS;
+  private readonly meta: { name: string; help: string; type: 'histogram'; aggregator: 'sum' };
+
+  constructor(config: { name: string; help: string; labelNames: ('frontend' | 'backend')[]; registers: Registry[] }) {
+    super({ ...config, buckets: [...DURATION_BUCKETS] });
+    this.meta = { name: config.name, help: config.help, type: 'histogram', aggregator: 'sum' };
+  }
+
+  newCell(labels: DurationLabels): DurationCell {
+    return { labels, counts: this.bounds.map(() => 0), sum: 0, count: 0, listed: false };
+  }
+
+  observeCell(cell: DurationCell, value: number): void {
+    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+    const bounds = this.bounds;
+    for (let i = 0; i < bounds.length; i++) {
+      if (value <= bounds[i]!) {
+        cell.counts[i]!++;
+        break;
+      }
+    }
+    cell.sum += value;
+    cell.count += 1;
+    if (!cell.listed) {
+      cell.listed = true;
+      this.listed.push(cell);
+    }
+  }
+
+  override reset(): void {
+    super.reset();
+    // Called by the base constructor too, before the fields above exist.
+    if (!this.listed) return;
+    for (const cell of this.listed) {
+      cell.counts.fill(0);
+      cell.sum = 0;
+      cell.count = 0;
+      cell.listed = false;
+    }
+    this.listed = [];
+  }
+
+  /** Same rows as prom-client's Histogram#getForPromString. */
+  private rows(): { labels: Record<string, string | number>; sharedLabels: DurationLabels; value: number; metricName: string; exemplar: null | undefined }[] {
+    const { name } = this.meta;
+    const bucket = `${name}_bucket`;
+    const rows = [];
+    for (const cell of this.listed) {
+      let acc = 0;
+      for (let i = 0; i < this.bounds.length; i++) {
+        acc += cell.counts[i]!;
+        rows.push({ labels: { le: this.bounds[i]! }, sharedLabels: cell.labels, value: acc, metricName: bucket, exemplar: null });
+      }
+      rows.push(
+        { labels: { le: '+Inf' }, sharedLabels: cell.labels, value: cell.count, metricName: bucket, exemplar: null },
+        { labels: {}, sharedLabels: cell.labels, value: cell.sum, metricName: `${name}_sum`, exemplar: undefined },
+        { labels: {}, sharedLabels: cell.labels, value: cell.count, metricName: `${name}_count`, exemplar: undefined },
+      );
+    }
+    return rows;
+  }
+
+  async getForPromString(): Promise<{ name: string; help: string; type: string; values: ReturnType<CellHistogram['rows']>; aggregator: string }> {
+    const { name, help, type, aggregator } = this.meta;
+    return { name, help, type, values: this.rows(), aggregator };
+  }
+
+  override async get(): Promise<Awaited<ReturnType<Histogram<'frontend' | 'backend'>['get']>>> {
+    // prom-client's splayLabels: shared labels after `le`, value objects without sharedLabels.
+    const values = this.rows().map(({ labels, sharedLabels, value, metricName, exemplar }) => ({
+      value, metricName, exemplar, labels: { ...labels, ...sharedLabels },
+    }));
+    const { name, help, type, aggregator } = this.meta;
+    return { name, help, type, values, aggregator } as unknown as Awaited<ReturnType<Histogram<'frontend' | 'backend'>['get']>>;
+  }
+}
 
 export interface ServerView {
   readonly backendName: string;
@@ -22,24 +144,29 @@ export interface EdgeView {
 }
 
 export class EdgeMetrics {
-  private readonly requests: Counter<'frontend' | 'backend' | 'server' | 'code'>;
-  private readonly duration: Histogram<'frontend' | 'backend'>;
+  private readonly requests: DeferredCounter<'frontend' | 'backend' | 'server' | 'code'>;
+  private readonly duration: CellHistogram;
   private readonly retries: Counter<'backend'>;
   private readonly ejections: Counter<'backend' | 'server'>;
   private readonly refused: Counter<'frontend' | 'reason'>;
   private readonly transitions: Counter<'backend' | 'server' | 'to'>;
-  private readonly requestCache = new Map<string, Counter.Internal[]>();
-  private readonly durationCache = new Map<string, Histogram.Internal<'frontend' | 'backend'>>();
+  /** frontend → backend → server → cell. */
+  private readonly requestCells = new Map<string, Map<string, Map<string, RequestCell>>>();
+  /** frontend → backend → cell. */
+  private readonly durationCells = new Map<string, Map<string, DurationCell>>();
+  /** (cell, status class) in order of first request: the order prom-client would list them in. */
+  private order: { cell: RequestCell; cls: number }[] = [];
 
   constructor(registry: Registry, view: EdgeView) {
-    this.requests = new Counter({
+    this.requests = new DeferredCounter({
       name: 'bulwark_http_requests_total', help: 'HTTP requests answered, by frontend, backend, server and status class',
       labelNames: ['frontend', 'backend', 'server', 'code'], registers: [registry],
+      collect: () => this.flushRequests(),
     });
-    this.duration = new Histogram({
+    this.requests.onReset = () => this.dropPendingRequests();
+    this.duration = new CellHistogram({
       name: 'bulwark_http_request_duration_seconds', help: 'Time from request head received to response complete',
       labelNames: ['frontend', 'backend'], registers: [registry],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     });
     this.retries = new Counter({
       name: 'bulwark_backend_retries_total', help: 'Requests retried on another server', labelNames: ['backend'], registers: [registry],
@@ -94,21 +221,51 @@ export class EdgeMetrics {
   }
 
   request(frontend: string, backend: string, server: string, status: number, seconds: number): void {
-    const key = frontend + '\0' + backend + '\0' + server;
-    let children = this.requestCache.get(key);
-    if (!children) {
-      children = CLASSES.map((code) => this.requests.labels({ frontend, backend, server, code }));
-      this.requestCache.set(key, children);
-    }
+    const cell = this.requestCell(frontend, backend, server);
     const cls = Math.min(4, Math.max(0, Math.floor(status / 100) - 1));
-    children[cls]!.inc();
-    const dkey = frontend + '\0' + backend;
-    let h = this.durationCache.get(dkey);
-    if (!h) {
-      h = this.duration.labels({ frontend, backend });
-      this.durationCache.set(dkey, h);
+    cell.pending[cls]!++;
+    if ((cell.seen & (1 << cls)) === 0) {
+      cell.seen |= 1 << cls;
+      this.order.push({ cell, cls });
     }
-    h.observe(seconds);
+    this.duration.observeCell(cell.duration, seconds); // throws on NaN, after counting (as before)
+  }
+
+  private requestCell(frontend: string, backend: string, server: string): RequestCell {
+    let byBackend = this.requestCells.get(frontend);
+    if (!byBackend) this.requestCells.set(frontend, (byBackend = new Map()));
+    let byServer = byBackend.get(backend);
+    if (!byServer) byBackend.set(backend, (byServer = new Map()));
+    let cell = byServer.get(server);
+    if (!cell) {
+      let durations = this.durationCells.get(frontend);
+      if (!durations) this.durationCells.set(frontend, (durations = new Map()));
+      let duration = durations.get(backend);
+      if (!duration) durations.set(backend, (duration = this.duration.newCell({ frontend, backend })));
+      cell = { labels: { frontend, backend, server }, pending: [0, 0, 0, 0, 0], seen: 0, duration };
+      byServer.set(server, cell);
+    }
+    return cell;
+  }
+
+  /** Add pending request counts to the counter (its collect hook: runs whenever it is read). */
+  private flushRequests(): void {
+    for (const { cell, cls } of this.order) {
+      const n = cell.pending[cls]!;
+      if (n === 0) continue;
+      cell.pending[cls] = 0;
+      this.requests.inc({ ...cell.labels, code: CLASSES[cls]! }, n);
+    }
+  }
+
+  /** The counter was reset: what it had not seen yet is dropped with the rest. */
+  private dropPendingRequests(): void {
+    if (!this.order) return;
+    for (const { cell } of this.order) {
+      cell.pending.fill(0);
+      cell.seen = 0;
+    }
+    this.order = [];
   }
 
   retry(backend: string): void {

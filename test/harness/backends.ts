@@ -33,7 +33,7 @@ export class HttpBackend {
   port = 0;
   readonly seen: SeenRequest[] = [];
   health = 200;
-  /** Requests being handled right now (and the most at once). */
+  /** Requests being handled right now (and the most at once), health checks excluded. */
   inFlight = 0;
   maxInFlight = 0;
   /** Request targets in the order their heads arrived (before the body is read). */
@@ -63,6 +63,11 @@ export class HttpBackend {
     return `127.0.0.1:${this.port}`;
   }
 
+  /** Connections open right now (the edge's pooled ones included). */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   /** Requests for `path` (health checks excluded unless asked for). */
   hits(path?: string): SeenRequest[] {
     return this.seen.filter((r) => (path === undefined ? r.url !== '/healthz' : r.url === path));
@@ -75,9 +80,11 @@ export class HttpBackend {
     req.on('end', () => {
       const body = Buffer.concat(chunks);
       this.seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body });
-      this.inFlight++;
-      this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-      res.once('close', () => this.inFlight--);
+      if (req.url !== '/healthz') {
+        this.inFlight++;
+        this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+        res.once('close', () => this.inFlight--);
+      }
       res.setHeader('x-server', this.name);
       res.setHeader('x-url', req.url ?? '');
       if (this.handler?.(req, res, body) === true) return;

@@ -19,7 +19,7 @@ export interface RawResponse {
 }
 
 export class RawClient {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   private ended = false;
   private wake: (() => void) | undefined;
   readonly closed: Promise<void>;
@@ -150,6 +150,12 @@ export class RawClient {
     }
     this.buf = this.buf.subarray(pos);
     return { status, reason: m[2]!, rawHeaders, headers, body, head };
+  }
+
+  /** Write `bytes`, then read the next response. */
+  readResponseAfter(bytes: string | Buffer, timeoutMs = 5000): Promise<RawResponse> {
+    this.write(bytes);
+    return this.readResponse({ timeoutMs });
   }
 
   /** Resolves when the peer has closed the connection; rejects after timeoutMs. */

@@ -30,7 +30,7 @@ ${demoAppYaml(13001)}edge:
   const exited = new Promise<number | null>((resolve) => up.once('exit', (code) => resolve(code)));
   try {
     await eventually(() => assert.match(out, /The site: http:\/\/127\.0\.4\.100:18081\//), { timeoutMs: 60_000, message: out });
-    assert.match(out, /web-1 +app is healthy/); // node log lines shown as one-liners
+    await eventually(() => assert.match(out, /web-1 +app is healthy/)); // node log lines shown as one-liners
     assert.match(out, /db-1 +idle db node: waiting for the database capability/);
     const res = await fetch('http://127.0.4.100:18081/api/whoami');
     assert.equal(res.status, 200);
@@ -44,7 +44,12 @@ ${demoAppYaml(13001)}edge:
     assert.equal(fs.existsSync(path.join(c.dir, 'state', 'control.sock')), false);
     assert.match(out, /all nodes stopped/);
   } finally {
-    if (up.exitCode === null) up.kill('SIGKILL');
+    if (up.exitCode === null) {
+      // Ctrl-C, not SIGKILL: `up` must take its nodes down with it even when the test failed.
+      up.kill('SIGINT');
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+      if (up.exitCode === null) up.kill('SIGKILL');
+    }
     c.cleanup();
   }
 });

@@ -39,6 +39,19 @@ export const agent: Verb = {
       process.on('SIGTERM', () => stop('SIGTERM'));
       process.on('SIGINT', () => stop('SIGINT'));
       process.on('SIGHUP', () => void agentNode.reload().catch(() => {}));
+      // Started by `bulwark up`: if that process is gone (killed outright), nobody would reap
+      // or stop this node any more, so it stops itself rather than linger as an orphan.
+      const upPid = Number(process.env['BULWARK_UP_PID'] ?? 0);
+      if (upPid > 0) {
+        const orphanCheck = setInterval(() => {
+          if (process.ppid !== upPid) {
+            clearInterval(orphanCheck);
+            log.warn({ upPid }, `bulwark up (pid ${upPid}) is gone: stopping`);
+            stop('orphaned');
+          }
+        }, 1000);
+        orphanCheck.unref();
+      }
     });
     log.flush();
     return 0;

@@ -76,6 +76,13 @@ export const up: Verb = {
     if (await alreadyRunning(spec)) {
       throw new BulwarkError('BWK_ALREADY_RUNNING', `a local cluster from ${layout.root} is already running (\`bulwark status\` to see it, \`bulwark down\` to stop it)`);
     }
+    const leftovers = spec.nodes.filter((n) => {
+      const rec = readPidFile(layout.nodePid(n.name));
+      return rec !== undefined && isAlive(rec.pid, rec.startTicks);
+    });
+    if (leftovers.length > 0) {
+      throw new BulwarkError('BWK_ALREADY_RUNNING', `node(s) ${leftovers.map((n) => n.name).join(', ')} from an earlier run are still running (see ${layout.root}/nodes/*/node.pid); \`bulwark down\` stops them`);
+    }
     const daemon = process.env['BULWARK_UP_DAEMON'] === '1';
     if (parsed.values['detach'] && !daemon) return detach(spec, timeoutMs);
 
@@ -151,4 +158,3 @@ async function detach(spec: ClusterSpec, timeoutMs: number): Promise<number> {
   return 0;
 }
 
-export { readPidFile };

@@ -19,6 +19,8 @@ export interface QueueWaiter {
   /** Coarse-clock deadline; the owner times itself out. */
   queued: boolean;
   onServer(server: UpstreamServer): void;
+  /** A reload replaced the backend this request waits in; it now waits in `backend`. */
+  moveTo(backend: BackendRuntime): void;
 }
 
 export interface BackendEvents {
@@ -36,6 +38,8 @@ export class BackendRuntime {
   private readonly checks = new Map<UpstreamServer, ActiveHealthCheck>();
   private readonly waiting: QueueWaiter[] = [];
   private exclude: UpstreamServer | undefined;
+  /** The backend that replaced this one in a reload: slots freed by exchanges still running here wake its queue. */
+  private successor: BackendRuntime | undefined;
   private readonly usable = (s: UpstreamServer): boolean => s !== this.exclude && s.alive() && s.hasSlot();
   retries = 0;
 
@@ -115,6 +119,28 @@ export class BackendRuntime {
     for (const w of this.waiting.splice(0)) w.queued = false;
   }
 
+  /**
+   * A reload replaced this backend with `next`: its waiting requests move there (a reload must not
+   * strand them until their queue timeout), and slots freed here from now on wake next's queue.
+   */
+  handOver(next: BackendRuntime): void {
+    this.successor = next;
+    for (const w of this.waiting.splice(0)) {
+      w.moveTo(next);
+      next.waiting.push(w); // already admitted: the new queue size applies to new arrivals
+    }
+    next.kickQueue();
+  }
+
+  /** Re-apply this backend's own settings to its servers (a failed reload may have changed them). */
+  reapplySpec(): void {
+    this.spec.servers.forEach((s, i) => {
+      const server = this.servers[i]!;
+      server.update(s, this.spec.poolSize, this.spec.timeouts.keepAliveMs);
+      server.passive.reconfigure(this.spec.passiveHealth);
+    });
+  }
+
   healthChecks(): Map<UpstreamServer, ActiveHealthCheck> {
     return this.checks;
   }
@@ -170,6 +196,7 @@ export class BackendRuntime {
 
   /** A slot was freed or a server came up: hand servers to waiting requests in FIFO order. */
   kickQueue(): void {
+    if (this.successor) return this.successor.kickQueue();
     while (this.waiting.length > 0) {
       const w = this.waiting[0]!;
       const s = this.select(w.ctx);

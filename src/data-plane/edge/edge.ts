@@ -183,11 +183,17 @@ export class Edge {
         else s.l.l.swap(s.prevRuntime as ReturnType<TcpListener['current']>);
       }
       for (const b of backends.values()) b.stop(new Set(oldBackends.get(b.spec.name)?.servers));
+      // Building the new backends updated the servers they share with the running ones: undo that.
+      for (const b of oldBackends.values()) b.reapplySpec();
       throw new BulwarkError('BWK_RELOAD_FAILED', `reload failed, previous configuration kept: ${(err as Error).message}`, [], { cause: err });
     }
     const kept = new Set<UpstreamServer>();
     for (const b of backends.values()) for (const s of b.servers) kept.add(s);
-    for (const b of oldBackends.values()) b.stop(kept);
+    for (const b of oldBackends.values()) {
+      const next = backends.get(b.spec.name);
+      if (next) b.handOver(next);
+      b.stop(kept);
+    }
     for (const b of backends.values()) b.start();
     this.backends = backends;
     const removed = [...this.listeners.entries()].filter(([key]) => !listeners.has(key));

@@ -8,9 +8,6 @@
  * rebuilt head is byte-identical for the parts we keep.
  */
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-/** Field values: visible ASCII, space, tab and obs-text; never NUL, CR or LF. */
-const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/1\.([01])$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
 
@@ -56,11 +53,6 @@ export interface ResponseHead extends CommonHead {
   reason: string;
 }
 
-/** Headers never forwarded as-is in either direction (RFC 9110 §7.6.1), lower-case. */
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'te', 'upgrade', 'proxy-authenticate',
-  'proxy-authorization',
-]);
 
 function splitTokens(value: string): string[] {
   const out: string[] = [];
@@ -71,35 +63,126 @@ function splitTokens(value: string): string[] {
   return out;
 }
 
-/** Parse the header lines (after the start line) into `head`; `lines` excludes the start line. */
-function parseFields(
-  lines: string[],
-  head: CommonHead,
-  maxHeaders: number,
-  onField: (lower: string, value: string, index: number) => void,
-): void {
-  if (lines.length - 1 > maxHeaders) throw new HeadError(431, `more than ${maxHeaders} header fields`);
-  let connectionTokens: string[] | undefined;
+/**
+ * Field names the parser acts on, recognised without lower-casing (an allocation per field).
+ * OtherHopByHop, Connection and Upgrade are the headers never forwarded as-is in either
+ * direction (RFC 9110 §7.6.1): connection, keep-alive, proxy-connection, te, upgrade,
+ * proxy-authenticate, proxy-authorization. Matching is by length first, then an ASCII
+ * case-insensitive compare; only on names already checked to be tokens, so `c | 0x20` is
+ * exact (in a token only letters change under it).
+ */
+const enum Field {
+  Other, ContentLength, TransferEncoding, Connection, Upgrade, OtherHopByHop,
+  Host, XForwardedFor, XForwardedProto, XForwardedHost, XRequestId, Cookie, Expect,
+}
+
+function nameIs(text: string, start: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k++) {
+    if ((text.charCodeAt(start + k) | 0x20) !== lower.charCodeAt(k)) return false;
+  }
+  return true;
+}
+
+function classify(text: string, start: number, length: number): Field {
+  switch (length) {
+    case 2: return nameIs(text, start, 'te') ? Field.OtherHopByHop : Field.Other;
+    case 4: return nameIs(text, start, 'host') ? Field.Host : Field.Other;
+    case 6: return nameIs(text, start, 'cookie') ? Field.Cookie : nameIs(text, start, 'expect') ? Field.Expect : Field.Other;
+    case 7: return nameIs(text, start, 'upgrade') ? Field.Upgrade : Field.Other;
+    case 10: return nameIs(text, start, 'connection') ? Field.Connection : nameIs(text, start, 'keep-alive') ? Field.OtherHopByHop : Field.Other;
+    case 12: return nameIs(text, start, 'x-request-id') ? Field.XRequestId : Field.Other;
+    case 14: return nameIs(text, start, 'content-length') ? Field.ContentLength : Field.Other;
+    case 15: return nameIs(text, start, 'x-forwarded-for') ? Field.XForwardedFor : Field.Other;
+    case 16:
+      return nameIs(text, start, 'proxy-connection') ? Field.OtherHopByHop : nameIs(text, start, 'x-forwarded-host') ? Field.XForwardedHost : Field.Other;
+    case 17:
+      return nameIs(text, start, 'transfer-encoding') ? Field.TransferEncoding : nameIs(text, start, 'x-forwarded-proto') ? Field.XForwardedProto : Field.Other;
+    case 18: return nameIs(text, start, 'proxy-authenticate') ? Field.OtherHopByHop : Field.Other;
+    case 19: return nameIs(text, start, 'proxy-authorization') ? Field.OtherHopByHop : Field.Other;
+    default: return Field.Other;
+  }
+}
+
+/** RFC 9110 tchar, by char code. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
+
+/** What String.prototype.trim removes (ECMAScript WhiteSpace and LineTerminator). */
+function isTrimmed(c: number): boolean {
+  if (c <= 0xff) return c === 32 || (c >= 9 && c <= 13) || c === 0xa0;
+  return /\s/.test(String.fromCharCode(c));
+}
+
+// Shared, never mutated (token lists are only read and concatenated).
+const CLOSE: readonly string[] = ['close'];
+const UPGRADE: readonly string[] = ['upgrade'];
+const KEEP_ALIVE: readonly string[] = ['keep-alive'];
+
+/** One Connection value as lower-case tokens, like splitTokens; single common tokens skip the arrays. */
+function connectionTokens(value: string): readonly string[] {
+  switch (value.length) {
+    case 5: if (nameIs(value, 0, 'close')) return CLOSE; break;
+    case 7: if (nameIs(value, 0, 'upgrade')) return UPGRADE; break;
+    case 10: if (nameIs(value, 0, 'keep-alive')) return KEEP_ALIVE; break;
+  }
+  return splitTokens(value);
+}
+
+/**
+ * Number of header lines (CRLFs) in `text`; throws on a CR or LF that is not part of a CRLF
+ * (the same heads that splitting on CRLF and finding a CR or LF left in a line would refuse).
+ */
+function countFieldLines(text: string): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) {
+    if (i === 0 || text.charCodeAt(i - 1) !== 13) throw new HeadError(400, 'bare CR or LF in message head');
+    n++;
+  }
+  for (let i = text.indexOf('\r'); i !== -1; i = text.indexOf('\r', i + 1)) {
+    if (text.charCodeAt(i + 1) !== 10) throw new HeadError(400, 'bare CR or LF in message head');
+  }
+  return n;
+}
+
+/**
+ * Parse the header lines of `text` (from `from`, the index just past the start line's CRLF, with
+ * `fieldLines` lines) into `head`, and into `req` for request-only fields. Works on indexes into
+ * `text`: per field it allocates the name and value strings and nothing else.
+ */
+function parseFields(text: string, from: number, fieldLines: number, head: CommonHead, maxHeaders: number, req: RequestHead | undefined): number {
+  if (fieldLines > maxHeaders) throw new HeadError(431, `more than ${maxHeaders} header fields`);
+  let tokens: readonly string[] | undefined;
   let sawTransferEncoding = false;
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
-    if (colon <= 0) {
-      if (line.length > 0 && (line.charCodeAt(0) === 32 || line.charCodeAt(0) === 9)) {
-        throw new HeadError(400, 'obsolete line folding is not allowed');
-      }
+  let hosts = 0;
+  const end = text.length;
+  let ls = from;
+  for (let line = 0; line < fieldLines; line++) {
+    let le = text.indexOf('\r\n', ls);
+    if (le === -1) le = end;
+    const colon = text.indexOf(':', ls);
+    if (colon <= ls || colon >= le) {
+      const c0 = text.charCodeAt(ls);
+      if (le > ls && (c0 === 32 || c0 === 9)) throw new HeadError(400, 'obsolete line folding is not allowed');
       throw new HeadError(400, 'malformed header line');
     }
-    const name = line.slice(0, colon);
-    if (!TOKEN.test(name)) throw new HeadError(400, `invalid header name ${JSON.stringify(name.slice(0, 40))}`);
-    const value = line.slice(colon + 1).trim();
-    if (BAD_VALUE.test(value)) throw new HeadError(400, `invalid character in header ${name}`);
+    for (let p = ls; p < colon; p++) {
+      const c = text.charCodeAt(p);
+      if (c >= 128 || TCHAR[c] === 0) throw new HeadError(400, `invalid header name ${JSON.stringify(text.slice(ls, colon).slice(0, 40))}`);
+    }
+    let vs = colon + 1;
+    let ve = le;
+    while (vs < ve && isTrimmed(text.charCodeAt(vs))) vs++;
+    while (ve > vs && isTrimmed(text.charCodeAt(ve - 1))) ve--;
+    for (let p = vs; p < ve; p++) {
+      const c = text.charCodeAt(p);
+      if (c < 32 ? c !== 9 : c === 127) throw new HeadError(400, `invalid character in header ${text.slice(ls, colon)}`);
+    }
+    const name = text.slice(ls, colon);
+    const value = text.slice(vs, ve);
     const index = head.raw.length;
     head.raw.push(name, value);
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower)) head.drop.add(index);
-    switch (lower) {
-      case 'content-length': {
+    switch (classify(text, ls, colon - ls)) {
+      case Field.ContentLength: {
         if (!/^\d{1,15}$/.test(value)) throw new HeadError(400, 'invalid Content-Length');
         const n = Number(value);
         if (head.contentLength !== -1 && head.contentLength !== n) throw new HeadError(400, 'conflicting Content-Length headers');
@@ -107,7 +190,7 @@ function parseFields(
         head.contentLength = n;
         break;
       }
-      case 'transfer-encoding': {
+      case Field.TransferEncoding: {
         if (sawTransferEncoding) throw new HeadError(400, 'repeated Transfer-Encoding header');
         sawTransferEncoding = true;
         const codings = splitTokens(value);
@@ -117,48 +200,80 @@ function parseFields(
         head.chunked = true;
         break;
       }
-      case 'connection':
-        connectionTokens = (connectionTokens ?? []).concat(splitTokens(value));
+      case Field.Connection: {
+        head.drop.add(index);
+        const t = connectionTokens(value);
+        tokens = tokens === undefined ? t : tokens.concat(t);
         break;
-      case 'upgrade':
+      }
+      case Field.Upgrade:
+        head.drop.add(index);
         head.upgrade = value;
+        break;
+      case Field.OtherHopByHop:
+        head.drop.add(index);
+        break;
+      case Field.Host:
+        if (req) {
+          hosts++;
+          req.host = value;
+        }
+        break;
+      case Field.XForwardedFor:
+        if (req) {
+          req.xForwardedFor = req.xForwardedFor === undefined ? value : `${req.xForwardedFor}, ${value}`;
+          head.drop.add(index);
+        }
+        break;
+      case Field.XForwardedProto:
+      case Field.XForwardedHost:
+        if (req) head.drop.add(index);
+        break;
+      case Field.XRequestId:
+        if (req) {
+          req.requestId = value;
+          head.drop.add(index);
+        }
+        break;
+      case Field.Cookie:
+        if (req) req.cookie = req.cookie === undefined ? value : `${req.cookie}; ${value}`;
+        break;
+      case Field.Expect:
+        if (req && value.toLowerCase() === '100-continue') req.expectContinue = true;
         break;
       default:
         break;
     }
-    onField(lower, value, index);
+    ls = le + 2;
   }
   if (head.chunked && head.contentLength !== -1) {
     throw new HeadError(400, 'both Transfer-Encoding and Content-Length');
   }
-  if (connectionTokens) {
-    for (const t of connectionTokens) {
+  if (tokens) {
+    let named = false;
+    for (const t of tokens) {
       if (t === 'close') head.connectionClose = true;
       else if (t === 'keep-alive') head.connectionKeepAlive = true;
       else if (t === 'upgrade') head.connectionUpgrade = true;
+      else named = true;
     }
-    // Headers named by Connection are hop-by-hop too.
-    const named = connectionTokens.filter((t) => t !== 'close' && t !== 'keep-alive' && t !== 'upgrade');
-    if (named.length > 0) {
+    if (named) {
+      // Headers named by Connection are hop-by-hop too.
+      const names = tokens.filter((t) => t !== 'close' && t !== 'keep-alive' && t !== 'upgrade');
       for (let i = 0; i < head.raw.length; i += 2) {
-        if (named.includes(head.raw[i]!.toLowerCase())) head.drop.add(i);
+        if (names.includes(head.raw[i]!.toLowerCase())) head.drop.add(i);
       }
     }
   }
-}
-
-function splitLines(text: string): string[] {
-  const lines = text.split('\r\n');
-  for (const line of lines) {
-    if (line.includes('\n') || line.includes('\r')) throw new HeadError(400, 'bare CR or LF in message head');
-  }
-  return lines;
+  return hosts;
 }
 
 /** `text` is the head without its final CRLFCRLF, decoded as latin1. */
 export function parseRequestHead(text: string, limits: HeadLimits): RequestHead {
-  const lines = splitLines(text);
-  const start = lines[0]!;
+  const fieldLines = countFieldLines(text);
+  let startEnd = text.indexOf('\r\n');
+  if (startEnd === -1) startEnd = text.length;
+  const start = text.slice(0, startEnd);
   const m = REQUEST_LINE.exec(start);
   if (!m) {
     if (start.length > limits.maxUrlBytes + 32) throw new HeadError(414, 'request target too long');
@@ -167,39 +282,11 @@ export function parseRequestHead(text: string, limits: HeadLimits): RequestHead 
   const target = m[2]!;
   if (target.length > limits.maxUrlBytes) throw new HeadError(414, `request target longer than ${limits.maxUrlBytes} bytes`);
   const head: RequestHead = {
-    method: m[1]!, target, minor: Number(m[3]), raw: [], drop: new Set(), contentLength: -1, chunked: false,
+    method: m[1]!, target, minor: m[3] === '0' ? 0 : 1, raw: [], drop: new Set(), contentLength: -1, chunked: false,
     connectionClose: false, connectionKeepAlive: false, connectionUpgrade: false, upgrade: undefined,
     host: undefined, xForwardedFor: undefined, requestId: undefined, cookie: undefined, expectContinue: false,
   };
-  let hosts = 0;
-  parseFields(lines, head, limits.maxHeaders, (lower, value, index) => {
-    switch (lower) {
-      case 'host':
-        hosts++;
-        head.host = value;
-        break;
-      case 'x-forwarded-for':
-        head.xForwardedFor = head.xForwardedFor === undefined ? value : `${head.xForwardedFor}, ${value}`;
-        head.drop.add(index);
-        break;
-      case 'x-forwarded-proto':
-      case 'x-forwarded-host':
-        head.drop.add(index);
-        break;
-      case 'x-request-id':
-        head.requestId = value;
-        head.drop.add(index);
-        break;
-      case 'cookie':
-        head.cookie = head.cookie === undefined ? value : `${head.cookie}; ${value}`;
-        break;
-      case 'expect':
-        if (value.toLowerCase() === '100-continue') head.expectContinue = true;
-        break;
-      default:
-        break;
-    }
-  });
+  const hosts = parseFields(text, startEnd + 2, fieldLines, head, limits.maxHeaders, head);
   if (hosts > 1) throw new HeadError(400, 'more than one Host header');
   if (head.minor === 1 && hosts === 0) throw new HeadError(400, 'missing Host header');
   if (head.chunked && head.minor === 0) throw new HeadError(400, 'Transfer-Encoding in an HTTP/1.0 request');
@@ -207,15 +294,17 @@ export function parseRequestHead(text: string, limits: HeadLimits): RequestHead 
 }
 
 export function parseResponseHead(text: string, maxHeaders: number): ResponseHead {
-  const lines = splitLines(text);
-  const m = STATUS_LINE.exec(lines[0]!);
+  const fieldLines = countFieldLines(text);
+  let startEnd = text.indexOf('\r\n');
+  if (startEnd === -1) startEnd = text.length;
+  const m = STATUS_LINE.exec(text.slice(0, startEnd));
   if (!m) throw new HeadError(502, 'malformed status line from server');
   const head: ResponseHead = {
-    status: Number(m[2]), reason: m[3] ?? '', minor: Number(m[1]), raw: [], drop: new Set(), contentLength: -1,
+    status: Number(m[2]), reason: m[3] ?? '', minor: m[1] === '0' ? 0 : 1, raw: [], drop: new Set(), contentLength: -1,
     chunked: false, connectionClose: false, connectionKeepAlive: false, connectionUpgrade: false, upgrade: undefined,
   };
   try {
-    parseFields(lines, head, maxHeaders, () => {});
+    parseFields(text, startEnd + 2, fieldLines, head, maxHeaders, undefined);
   } catch (err) {
     if (err instanceof HeadError && err.message === 'both Transfer-Encoding and Content-Length') {
       // RFC 9112 §6.3: chunked wins; the Content-Length must not be forwarded.

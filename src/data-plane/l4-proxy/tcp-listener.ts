@@ -58,7 +58,9 @@ export class TcpListener {
   }
 
   async listen(addresses: readonly BoundAddress[]): Promise<void> {
-    this.servers = await listenAll(addresses, (client) => this.onConnection(client));
+    // Half-open: a client's FIN is passed on to the server (pipe ends it) and the server's answer
+    // still flows back; without it node would end the client side at once and drop that answer.
+    this.servers = await listenAll(addresses, (client) => this.onConnection(client), { allowHalfOpen: true });
   }
 
   private onConnection(client: net.Socket): void {
@@ -117,6 +119,7 @@ export class TcpListener {
           this.ejected(server, err.message);
         }
         if (attempt < backend.spec.retries.attempts && backend.budget.tryRetry(Date.now())) {
+          backend.retries++;
           this.metrics.retry(backend.spec.name);
           this.connectTo(fe, client, ctx, server, attempt + 1, started);
         } else {
@@ -140,9 +143,11 @@ export class TcpListener {
   }
 
   async close(graceMs: number): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // Stop accepting now; the close callback waits for every connection, so await it last.
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     const deadline = Date.now() + graceMs;
     while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const s of this.sockets) s.destroy();
+    await closed;
   }
 }

@@ -15,13 +15,15 @@ import { cannedResponse } from '../http1/canned.js';
 import { FULL, type BackendRuntime, type QueueWaiter } from '../edge/backend.js';
 import type { UpstreamConn, UpstreamOwner, UpstreamServer } from '../edge/upstream.js';
 import { stickyValue, type PickContext } from '../balancer/index.js';
-import { coarseNow } from '../../core/coarse-tick.js';
+import { TICK_MS, coarseNow } from '../../core/coarse-tick.js';
 import type { HttpProxyShared } from './shared.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 64 * 1024;
 /** Request bodies up to this size that arrived with the head are kept to replay on a retry. */
 const REPLAYABLE_BODY = 64 * 1024;
+/** Body bytes (arrived with the response head) up to this size are copied to go out with the head in one write. */
+const JOIN_BODY = 16 * 1024;
 /** Pipelined bytes buffered before we stop reading from the client. */
 const PIPELINE_HIGH_WATER = 256 * 1024;
 
@@ -130,6 +132,8 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     const maxHead = fe.spec.limits.maxHeaderBytes;
     if (end < 0) {
       if (buf.length - start > maxHead) return this.refuse(431, 'request head larger than max_header_bytes', 'header-too-large');
+      // A head with bare-LF line endings never contains CRLFCRLF: refuse it now, not by timeout.
+      if (hasBareLf(buf, start)) return this.refuse(400, 'bare LF in message head', 'bad-request');
       if (this.deadlineKind === Deadline.KeepAlive) this.setDeadline(Deadline.Head, fe.spec.timeouts.requestHeaderMs);
       return;
     }
@@ -159,15 +163,20 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     if (head.contentLength > fe.spec.limits.maxBodyBytes) {
       return this.refuse(413, `request body larger than max_body_bytes (${fe.spec.limits.maxBodyBytes})`, 'body-too-large');
     }
+    this.closeAfter = head.connectionClose || (head.minor === 0 && !head.connectionKeepAlive) || this.shared.closing;
     const backend = fe.router.match(head.host, head.target);
-    if (!backend) return this.refuse(404, `no route for ${head.host ?? ''}${head.target.slice(0, 200)}`, 'no-route', false);
+    if (!backend) {
+      // The connection stays only when there is no body to skip; what follows is the next request.
+      const hasBody = head.chunked || head.contentLength > 0;
+      if (!hasBody) this.pending = rest;
+      return this.refuse(404, `no route for ${head.host ?? ''}${head.target.slice(0, 200)}`, 'no-route', hasBody);
+    }
     this.backend = backend;
     this.attempts = 0;
     this.responseStarted = false;
     this.sentBytes = 0;
     this.stickyCookie = undefined;
     this.upstreamTimedOut = false;
-    this.closeAfter = head.connectionClose || (head.minor === 0 && !head.connectionKeepAlive) || this.shared.closing;
     const framing = requestFraming(head.chunked, head.contentLength);
     this.reqFramer.reset(framing.kind, framing.length);
     this.req = this.reqFramer.done ? Req.Done : Req.Body;
@@ -181,6 +190,9 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
         bodyEnd = this.reqFramer.consume(rest, 0);
       } catch (err) {
         return this.refuse(400, `malformed chunked body: ${(err as Error).message}`, 'bad-body');
+      }
+      if (this.reqFramer.bytes > fe.spec.limits.maxBodyBytes) {
+        return this.refuse(413, `request body larger than max_body_bytes (${fe.spec.limits.maxBodyBytes})`, 'body-too-large');
       }
       if (bodyEnd < 0) {
         body = rest;
@@ -233,6 +245,11 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.attach(server);
   }
 
+  /** QueueWaiter: a reload moved this waiting request to the backend's successor. */
+  moveTo(backend: BackendRuntime): void {
+    this.backend = backend;
+  }
+
   private attach(server: UpstreamServer): void {
     const backend = this.backend!;
     this.server = server;
@@ -252,7 +269,8 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.resHeadBuf = undefined;
     this.resHead = undefined;
     this.connectStarted = coarseNow();
-    if (fresh) this.setDeadline(Deadline.Connect, backend.spec.timeouts.connectMs);
+    // Connect and response_header both run from now: wake at the earlier, expire() sorts it out.
+    if (fresh) this.setDeadline(Deadline.Connect, Math.min(backend.spec.timeouts.connectMs, backend.spec.timeouts.responseHeaderMs));
     else this.setDeadline(Deadline.Response, backend.spec.timeouts.responseHeaderMs);
     const sock = conn.socket;
     if (this.replay && this.replay.length > 0) {
@@ -315,8 +333,11 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     }
     const buf = this.resHeadBuf ? Buffer.concat([this.resHeadBuf, data]) : data;
     const end = buf.indexOf(CRLFCRLF);
+    // The limit holds whether or not the head completed in the chunk that crossed it.
+    if (end > MAX_RESPONSE_HEAD || (end < 0 && buf.length > MAX_RESPONSE_HEAD)) {
+      return this.upstreamFailed('response head too large', 502, 'bad-response');
+    }
     if (end < 0) {
-      if (buf.length > MAX_RESPONSE_HEAD) return this.upstreamFailed('response head too large', 502, 'bad-response');
       this.resHeadBuf = buf;
       return;
     }
@@ -351,10 +372,7 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
       if (end + 4 < buf.length) this.closeUpstreamAfter = true; // bytes after a bodiless response
       return this.finishExchange();
     }
-    this.socket.cork();
-    this.socket.write(out, 'latin1');
-    this.forwardResponseBody(buf, end + 4);
-    this.socket.uncork();
+    this.forwardResponseBody(buf, end + 4, out);
   }
   private closeUpstreamAfter = false;
 
@@ -367,7 +385,8 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     return out + '\r\n';
   }
 
-  private forwardResponseBody(buf: Buffer, start: number): void {
+  /** `head`: the response head, sent in the same write as the body bytes that came with it. */
+  private forwardResponseBody(buf: Buffer, start: number, head?: string): void {
     let end: number;
     try {
       end = this.resFramer.consume(buf, start);
@@ -376,7 +395,24 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     }
     const slice = end < 0 ? (start === 0 ? buf : buf.subarray(start)) : buf.subarray(start, end);
     this.sentBytes += slice.length;
-    const ok = slice.length === 0 || this.socket.write(slice);
+    let ok: boolean;
+    if (head === undefined) {
+      ok = slice.length === 0 || this.socket.write(slice);
+    } else if (slice.length === 0) {
+      this.socket.write(head, 'latin1');
+      ok = true;
+    } else if (slice.length <= JOIN_BODY) {
+      // One buffer, one write: cheaper than cork + two writes (a writev) for a small response.
+      const joined = Buffer.allocUnsafe(head.length + slice.length);
+      joined.write(head, 0, 'latin1');
+      slice.copy(joined, head.length);
+      ok = this.socket.write(joined);
+    } else {
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      ok = this.socket.write(slice);
+      this.socket.uncork();
+    }
     if (end >= 0) {
       if (end < buf.length) this.closeUpstreamAfter = true; // more bytes than the framing allows
       return this.finishExchange();
@@ -611,6 +647,11 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
           if (this.deadline <= now) this.expire(now);
           return;
         }
+        if (now < this.connectStarted + this.backend!.spec.timeouts.connectMs) {
+          // response_header is shorter than connect: look again next tick, until connected or connect expires.
+          this.deadline = Math.min(this.connectStarted + this.backend!.spec.timeouts.connectMs, now + TICK_MS);
+          return;
+        }
         this.upstreamTimedOut = true;
         this.upstream?.socket.destroy(); // onUpstreamEnd retries or answers 503
         return;
@@ -658,6 +699,14 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.closed = true;
     this.socket.destroy();
   }
+}
+
+/** An LF not preceded by CR from `start` on (the CR of a split CRLF is always before its LF). */
+function hasBareLf(buf: Buffer, start: number): boolean {
+  for (let i = buf.indexOf(10, start); i >= 0; i = buf.indexOf(10, i + 1)) {
+    if (i === start || buf[i - 1] !== 13) return true;
+  }
+  return false;
 }
 
 function normalizeIp(ip: string): string {

@@ -78,7 +78,10 @@ export class HttpListener implements HttpProxyShared {
   /** Stop accepting; let in-flight exchanges finish for up to graceMs, then cut the rest. */
   async close(graceMs: number): Promise<void> {
     this.closing = true;
-    await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    // close() stops accepting at once, but its callback waits for every connection to end: so
+    // shut connections down now and await the callback last, or idle keep-alive clients would
+    // hold the close for their whole keep-alive time, whatever graceMs says.
+    const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     for (const c of this.connections) c.shutdown();
     const deadline = Date.now() + graceMs;
     while (this.connections.size > 0 && Date.now() < deadline) {
@@ -86,5 +89,6 @@ export class HttpListener implements HttpProxyShared {
     }
     for (const c of this.connections) c.destroy();
     this.unsubscribe?.();
+    await closed;
   }
 }

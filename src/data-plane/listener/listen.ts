@@ -12,11 +12,13 @@ export function formatAddress(a: BoundAddress): string {
 }
 
 /** Listen on every address or on none: a partial bind is undone before the error is thrown. */
-export async function listenAll(addresses: readonly BoundAddress[], onConnection: (s: net.Socket) => void): Promise<net.Server[]> {
+export async function listenAll(
+  addresses: readonly BoundAddress[], onConnection: (s: net.Socket) => void, opts: { allowHalfOpen?: boolean } = {},
+): Promise<net.Server[]> {
   const servers: net.Server[] = [];
   try {
     for (const a of addresses) {
-      const server = net.createServer({ noDelay: true }, onConnection);
+      const server = net.createServer({ noDelay: true, allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ host: a.host, port: a.port, backlog: 1024, exclusive: true }, () => {

@@ -57,7 +57,8 @@ export class LocalCluster {
     const child = spawn(process.execPath, [CLI_MAIN, 'agent', '--node', name, '-c', this.spec.sourcePath], {
       detached: true, // its own process group: `kill` takes the node and its children together
       stdio: ['ignore', out, out],
-      env: { ...process.env, BULWARK_LOG_FORMAT: 'json' },
+      // The node stops by itself if this process disappears (see cli/verbs/agent.ts).
+      env: { ...process.env, BULWARK_LOG_FORMAT: 'json', BULWARK_UP_PID: String(process.pid) },
     });
     fs.closeSync(out);
     p.child = child;

@@ -44,8 +44,10 @@ export class WebRole implements RoleRuntime {
       probe: httpProbe({ host: this.ctx.node.address, port: app.port, path: app.healthPath, timeoutMs: 1000, expectStatus: [] }),
       intervalMs: 1000, timeoutMs: 1000, rise: 1, fall: 2, clock: this.ctx.clock,
       onChange: (state, reason) => {
-        const line = `app ${state === 'up' ? 'is healthy' : 'is unhealthy'}: ${reason}`;
-        if (state === 'up') this.ctx.log.info({ app: state, reason }, line);
+        // At start-up the first probe usually beats the app's bind: that is not news.
+        const starting = reason.startsWith('first check failed');
+        const line = state === 'up' ? `app is healthy: ${reason}` : starting ? `app not answering yet: ${reason}` : `app is unhealthy: ${reason}`;
+        if (state === 'up' || starting) this.ctx.log.info({ app: state, reason }, line);
         else this.ctx.log.warn({ app: state, reason }, line);
       },
     });
