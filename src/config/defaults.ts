@@ -27,6 +27,18 @@ export const DEFAULTS = {
     queue: { size: 256, timeoutMs: 5000 },
     poolSize: 64,
   },
+  database: {
+    mode: 'sync',
+    strict: false,
+    port: 5432,
+    name: 'app',
+    user: 'app',
+    ttlMs: 3000,
+    loopMs: 500,
+    maximumLagOnFailoverBytes: 1024 * 1024,
+    failsafe: true,
+    router: { rwPort: 6432, roPort: 6433, maxLagBytes: 1024 * 1024, checkIntervalMs: 500 },
+  },
   app: {
     env: {} as Record<string, string>,
     healthPath: '/healthz',

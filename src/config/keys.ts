@@ -3,10 +3,10 @@
  * key. A test checks that docs/configuration.md mentions each of them.
  */
 export const KEYS = {
-  top: ['cluster', 'state_dir', 'agent', 'log', 'nodes', 'web', 'edge'],
+  top: ['cluster', 'state_dir', 'agent', 'log', 'nodes', 'web', 'edge', 'database'],
   agent: ['port'],
   log: ['level'],
-  node: ['name', 'role', 'address', 'agent_port', 'priority'],
+  node: ['name', 'role', 'address', 'agent_port', 'priority', 'nofailover'],
   web: ['app'],
   app: ['command', 'cwd', 'port', 'env', 'health_path', 'restart_backoff', 'stop_timeout'],
   restartBackoff: ['initial', 'max'],
@@ -25,4 +25,10 @@ export const KEYS = {
   retries: ['attempts', 'budget_ratio', 'min_per_second'],
   backendTimeouts: ['connect', 'response_header', 'idle', 'keep_alive'],
   queue: ['size', 'timeout'],
+  database: [
+    'mode', 'strict', 'port', 'name', 'user', 'bin_dir', 'ttl', 'loop', 'maximum_lag_on_failover', 'failsafe', 'dcs', 'router',
+    'parameters',
+  ],
+  dcs: ['type', 'node', 'endpoints'],
+  router: ['rw_port', 'ro_port', 'max_lag', 'check_interval'],
 } as const satisfies Record<string, readonly string[]>;

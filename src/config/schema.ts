@@ -9,6 +9,7 @@ import type { Issues } from './issues.js';
 import { KEYS } from './keys.js';
 import { describe, MapView, Reader, type Item } from './reader.js';
 import { readEdge } from './schema-edge.js';
+import { readDatabase } from './schema-database.js';
 import { ROLES, type AppSpec, type ClusterSpec, type NodeSpec } from './types.js';
 import { ipAddress, nodeName, urlPath } from './value-rules.js';
 import type { YNode } from './yaml-positions.js';
@@ -38,6 +39,7 @@ export function readCluster(root: YNode | undefined, sourcePath: string, issues:
   const nodes = readNodes(top, agentPort);
   const app = readApp(top.map('web', KEYS.web)?.map('app', KEYS.app, { required: true }), dir);
   const edge = readEdge(top, nodes, app.port);
+  const database = readDatabase(top, nodes);
   return {
     cluster,
     sourcePath,
@@ -46,6 +48,7 @@ export function readCluster(root: YNode | undefined, sourcePath: string, issues:
     nodes,
     edge,
     web: { app },
+    ...(database && { database }),
     log: { level },
   };
 }
@@ -67,6 +70,10 @@ function readNode(r: Reader, item: Item, agentPort: number, lbIndex: number): No
   const role = m?.oneOf('role', ROLES, { required: true });
   const address = m && ipAddress(m, 'address', { required: true });
   const priority = m?.int('priority', { min: 0, max: 1000 });
+  const nofailover = m?.bool('nofailover');
+  if (m && nofailover !== undefined && role !== undefined && role !== 'db') {
+    r.issues.add(m.at('nofailover'), `only db nodes take nofailover (this node's role is ${role})`);
+  }
   if (m && priority !== undefined && role !== undefined && role !== 'lb') {
     r.issues.add(m.at('priority'), `only lb nodes have a priority (this node's role is ${role})`);
   }
@@ -77,6 +84,7 @@ function readNode(r: Reader, item: Item, agentPort: number, lbIndex: number): No
     address: address ?? '',
     agentPort: m?.port('agent_port') ?? agentPort,
     priority: role === 'lb' ? priority ?? DEFAULTS.lbPriorityBase - lbIndex : 0,
+    nofailover: nofailover ?? false,
   };
 }
 

@@ -15,6 +15,8 @@ export interface NodeSpec {
   readonly agentPort: number;
   /** Election priority for lb nodes (higher wins); default: 100 minus the lb's index. */
   readonly priority: number;
+  /** db nodes: never promote this member (Patroni's `nofailover` tag). */
+  readonly nofailover: boolean;
 }
 
 export interface HealthCheckSpec {
@@ -158,6 +160,42 @@ export interface AppSpec {
   readonly stopTimeoutMs: number;
 }
 
+export type DcsSpec =
+  | { readonly type: 'embedded'; /** The node that hosts the store (its agent API serves it). */ readonly node: string }
+  | { readonly type: 'etcd'; readonly endpoints: readonly string[] };
+
+export interface DatabaseSpec {
+  /** `sync`: a commit is acknowledged once a sync standby has it; only sync standbys promote. */
+  readonly mode: 'async' | 'sync';
+  /** sync mode: block writes rather than fall back to async when no standby is left. */
+  readonly strict: boolean;
+  /** PostgreSQL's port on every db node. */
+  readonly port: number;
+  /** The application database and role. */
+  readonly name: string;
+  readonly user: string;
+  /** A system PostgreSQL's bin folder (e.g. /usr/lib/postgresql/15/bin); default: the npm binaries. */
+  readonly binDir?: string;
+  /** Leader lock TTL and HA loop interval. */
+  readonly ttlMs: number;
+  readonly loopMs: number;
+  readonly maximumLagOnFailoverBytes: number;
+  readonly failsafe: boolean;
+  readonly dcs: DcsSpec;
+  /** The database router on every web node. */
+  readonly router: {
+    /** Local read-write port (always the primary). */
+    readonly rwPort: number;
+    /** Local read-only port (replicas within maxLagBytes, else the primary). */
+    readonly roPort: number;
+    readonly maxLagBytes: number;
+    /** How often the router checks every member's /primary and /replica. */
+    readonly checkIntervalMs: number;
+  };
+  /** Extra postgresql.conf settings (free-form). */
+  readonly parameters: Readonly<Record<string, string>>;
+}
+
 export interface ClusterSpec {
   readonly cluster: string;
   /** Absolute path of the cluster file. */
@@ -168,5 +206,7 @@ export interface ClusterSpec {
   readonly nodes: readonly NodeSpec[];
   readonly edge: EdgeSpec;
   readonly web: { readonly app: AppSpec };
+  /** Present when the cluster has db nodes. */
+  readonly database?: DatabaseSpec;
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
 }

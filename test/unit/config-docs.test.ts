@@ -12,6 +12,7 @@ const PREFIX: Record<keyof typeof KEYS, string> = {
   edge: '', frontend: '', frontendTimeouts: 'timeouts.', limits: 'limits.', route: '', backend: '',
   balance: 'balance.', server: '', healthCheck: 'health_check.', passiveHealth: 'passive_health.',
   retries: 'retries.', backendTimeouts: 'timeouts.', queue: 'queue.',
+  database: 'database.', dcs: 'database.dcs.', router: 'database.router.',
 };
 
 it('mentions every key of every mapping in backticks', () => {

@@ -164,11 +164,11 @@ describe('a file with every key (golden)', () => {
       stateDir: '/var/lib/bulwark',
       agent: { port: 7800 },
       nodes: [
-        { name: 'lb-a', role: 'lb', address: '10.0.0.1', agentPort: 7800, priority: 10 },
-        { name: 'lb-b', role: 'lb', address: '10.0.0.2', agentPort: 7801, priority: 99 },
-        { name: 'web-a', role: 'web', address: '10.0.0.11', agentPort: 7800, priority: 0 },
-        { name: 'db-a', role: 'db', address: 'fd00::21', agentPort: 7800, priority: 0 },
-        { name: 'mon-a', role: 'monitor', address: '10.0.0.31', agentPort: 7800, priority: 0 },
+        { name: 'lb-a', role: 'lb', address: '10.0.0.1', agentPort: 7800, priority: 10, nofailover: false },
+        { name: 'lb-b', role: 'lb', address: '10.0.0.2', agentPort: 7801, priority: 99, nofailover: false },
+        { name: 'web-a', role: 'web', address: '10.0.0.11', agentPort: 7800, priority: 0, nofailover: false },
+        { name: 'db-a', role: 'db', address: 'fd00::21', agentPort: 7800, priority: 0, nofailover: true },
+        { name: 'mon-a', role: 'monitor', address: '10.0.0.31', agentPort: 7800, priority: 0, nofailover: false },
       ],
       edge: {
         vip: '10.0.0.100',
@@ -252,6 +252,13 @@ describe('a file with every key (golden)', () => {
           restartBackoffMs: { initial: 1000, max: 60_000 },
           stopTimeoutMs: 20_000,
         },
+      },
+      database: {
+        mode: 'async', strict: true, port: 5433, name: 'shop', user: 'shopper', binDir: '/usr/lib/postgresql/15/bin',
+        ttlMs: 10_000, loopMs: 2000, maximumLagOnFailoverBytes: 4 * 1024 * 1024, failsafe: false,
+        dcs: { type: 'etcd', endpoints: ['10.0.0.41:2379', '10.0.0.42:2379'] },
+        router: { rwPort: 7432, roPort: 7433, maxLagBytes: 64 * 1024, checkIntervalMs: 1000 },
+        parameters: { max_connections: '200', shared_buffers: '256MB' },
       },
       log: { level: 'debug' },
     };
