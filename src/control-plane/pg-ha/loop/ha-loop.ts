@@ -1,0 +1,324 @@
+/**
+ * The imperative shell around decide(): every `loop` interval (or sooner when the DCS changes
+ * while we wait for a free lock) it observes PostgreSQL, reads the DCS, asks peers when the
+ * decision needs them, decides, executes the actions in order (stopping at the first failure),
+ * publishes this member's state and logs the cycle's one sentence when it changes.
+ *
+ * A fencing watchdog runs beside the cycles: if the lock was not renewed by its deadline the
+ * primary is fenced even if a cycle is stuck in a slow DCS call (invariant 2).
+ */
+import type { Clock, TimerHandle } from '../../../core/clock.js';
+import type { Logger } from '../../../core/log.js';
+import { decide } from '../core/decide.js';
+import { memberOf } from '../core/view.js';
+import type { HaAction, HaConfig, HaDecision, HaSnapshot, MemberInfo, PeerObservation, PgObservation } from '../core/types.js';
+import type { ClusterView, Dcs } from '../dcs/types.js';
+import type { MemberAddress, PeerPort, PgPort } from './ports.js';
+
+export interface HaLoopOptions {
+  readonly name: string;
+  readonly nofailover: boolean;
+  readonly config: HaConfig;
+  readonly dcs: Dcs;
+  readonly pg: PgPort;
+  readonly peers: PeerPort;
+  readonly clock: Clock;
+  readonly log: Logger;
+  /** Every member of the cluster file, with its addresses. */
+  readonly members: readonly MemberAddress[];
+  /** Called after every cycle (status, metrics). */
+  readonly onCycle?: (state: HaState) => void;
+}
+
+export interface HaState {
+  readonly decision: HaDecision | undefined;
+  readonly pg: PgObservation | undefined;
+  readonly view: ClusterView | undefined;
+  readonly dcsError: string | undefined;
+  readonly lockRenewedAt: number | undefined;
+  readonly lastCycleAt: number;
+  readonly fencedAt: number | undefined;
+  readonly fenceReason: string | undefined;
+}
+
+export class HaLoop {
+  private readonly o: HaLoopOptions;
+  private renewedAt: number | undefined;
+  private lastLeaderPosition: number | undefined;
+  private failsafeHeartbeat: { from: string; at: number } | undefined;
+  /** When every member last acknowledged our failsafe heartbeat (DCS down). */
+  private failsafeOkAt = -Infinity;
+  private lastSummary = '';
+  private timer: TimerHandle | undefined;
+  private watchdog: TimerHandle | undefined;
+  private running = false;
+  private cycling: Promise<unknown> | undefined;
+  private state: HaState = {
+    decision: undefined, pg: undefined, view: undefined, dcsError: undefined, lockRenewedAt: undefined, lastCycleAt: 0,
+    fencedAt: undefined, fenceReason: undefined,
+  };
+
+  constructor(opts: HaLoopOptions) {
+    this.o = opts;
+  }
+
+  get current(): HaState {
+    return this.state;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.o.clock.clearTimeout(this.timer);
+    this.o.clock.clearTimeout(this.watchdog);
+    await this.cycling?.catch(() => {});
+  }
+
+  /** A failsafe heartbeat from the primary arrived (agent API → here). */
+  noteFailsafeHeartbeat(from: string): void {
+    this.failsafeHeartbeat = { from, at: this.o.clock.now() };
+  }
+
+  /** Give up the lock on shutdown so a replica takes over at once instead of after the TTL. */
+  async releaseIfLeader(): Promise<boolean> {
+    if (this.renewedAt === undefined) return false;
+    this.renewedAt = undefined;
+    return this.o.dcs.releaseLeader(this.o.name).catch(() => false);
+  }
+
+  private schedule(ms: number): void {
+    if (!this.running) return;
+    this.o.clock.clearTimeout(this.timer);
+    this.timer = this.o.clock.setTimeout(() => {
+      this.cycling = this.runCycle().finally(() => {
+        this.cycling = undefined;
+      });
+    }, ms);
+  }
+
+  private async runCycle(): Promise<void> {
+    const started = this.o.clock.now();
+    let waitForLock = false;
+    try {
+      const d = await this.cycle();
+      // A replica waiting for a free lock (or for a primary) re-runs as soon as the DCS changes.
+      waitForLock = d.role === 'replica' || d.role === 'waiting';
+    } catch (err) {
+      this.o.log.error({ err: (err as Error).message }, `HA cycle failed: ${(err as Error).message}`);
+    }
+    if (!this.running) return;
+    const rest = Math.max(0, this.o.config.loopMs - (this.o.clock.now() - started));
+    if (waitForLock && rest > 0) {
+      // Wake early on any DCS change (a released or expired lock); waitForChange never rejects
+      // and returns after `rest` at the latest.
+      await this.o.dcs.waitForChange(rest);
+      this.schedule(0);
+    } else {
+      this.schedule(rest);
+    }
+  }
+
+  /** One cycle; returns the decision (also exposed for tests). */
+  async cycle(): Promise<HaDecision> {
+    const { clock, dcs, name } = this.o;
+    const pg = await this.o.pg.observe();
+    let view: ClusterView | undefined;
+    let dcsError: string | undefined;
+    try {
+      view = await dcs.read();
+    } catch (err) {
+      dcsError = (err as Error).message;
+    }
+    if (view?.leader && view.leader.holder !== name) {
+      const leaderInfo = memberOf(view, view.leader.holder);
+      if (leaderInfo?.walPosition !== undefined) this.lastLeaderPosition = leaderInfo.walPosition;
+    }
+    if (view?.leader?.holder !== name && view !== undefined && this.renewedAt !== undefined) {
+      // The DCS says the lock is not ours (expired or taken): forget our renewal time.
+      this.renewedAt = undefined;
+    }
+    const peers = await this.observePeers(pg, view, dcsError !== undefined);
+    const others = this.o.members.filter((m) => m.name !== name);
+    if (dcsError !== undefined && others.every((m) => peers[m.name]?.failsafeAck)) this.failsafeOkAt = clock.now();
+    const snapshot: HaSnapshot = {
+      now: clock.now(),
+      config: this.o.config,
+      self: { name, nofailover: this.o.nofailover },
+      pg,
+      dcs: view ? { ok: true, view } : { ok: false, error: dcsError ?? 'unknown error' },
+      lock: this.renewedAt === undefined ? {} : { renewedAt: this.renewedAt },
+      clusterMembers: this.o.members.map((m) => m.name),
+      peers,
+      ...(this.failsafeHeartbeat ? { failsafeHeartbeat: this.failsafeHeartbeat } : {}),
+      ...(this.lastLeaderPosition !== undefined ? { lastLeaderPosition: this.lastLeaderPosition } : {}),
+    };
+    const d = decide(snapshot);
+    if (d.summary !== this.lastSummary) {
+      this.o.log.info({ role: d.role, actions: d.actions.map((a) => a.type) }, d.summary);
+      this.lastSummary = d.summary;
+    }
+    await this.execute(d.actions, view);
+    await this.publish(view !== undefined);
+    this.state = {
+      ...this.state, decision: d, pg: await this.o.pg.observe().catch(() => pg), view, dcsError,
+      lockRenewedAt: this.renewedAt, lastCycleAt: clock.now(),
+    };
+    this.o.onCycle?.(this.state);
+    return d;
+  }
+
+  /** Peers are asked only when the decision needs live facts: an election, or failsafe. */
+  private async observePeers(pg: PgObservation, view: ClusterView | undefined, dcsDown: boolean): Promise<Record<string, PeerObservation>> {
+    const others = this.o.members.filter((m) => m.name !== this.o.name);
+    const isPrimary = pg.state === 'running' && pg.role === 'primary';
+    if (dcsDown && isPrimary && this.o.config.failsafe && this.renewedAt !== undefined) {
+      const acks = await Promise.all(others.map((m) => this.o.peers.failsafeHeartbeat(m, this.o.name).catch(() => false)));
+      return Object.fromEntries(others.map((m, i) => [m.name, { reachable: acks[i]!, failsafeAck: acks[i]! }]));
+    }
+    if (view && !view.leader && pg.state === 'running' && pg.role === 'replica') {
+      const obs = await Promise.all(others.map((m) => this.o.peers.observe(m).catch((): PeerObservation => ({ reachable: false }))));
+      return Object.fromEntries(others.map((m, i) => [m.name, obs[i]!]));
+    }
+    return {};
+  }
+
+  private addressOf(name: string, view: ClusterView | undefined): MemberAddress {
+    const known = this.o.members.find((m) => m.name === name);
+    if (known) return known;
+    const info = view && memberOf(view, name);
+    throw new Error(`member ${name} is not in the cluster file${info?.api ? ` (it says its API is ${info.api})` : ''}`);
+  }
+
+  private async execute(actions: readonly HaAction[], view: ClusterView | undefined): Promise<void> {
+    const { dcs, pg, clock, name, config } = this.o;
+    for (const a of actions) {
+      let ok = true;
+      switch (a.type) {
+        case 'initialize': {
+          const won = await dcs.setDoc('initialize', { by: name, at: new Date(clock.now()).toISOString() }, null);
+          if (!won) {
+            this.o.log.info('another member initialised the cluster first');
+            return;
+          }
+          await pg.initialize();
+          const sent = clock.now();
+          ok = await dcs.acquireLeader(name, config.ttlMs);
+          if (ok) this.lockRenewed(sent);
+          break;
+        }
+        case 'acquire-lock': {
+          const sent = clock.now();
+          ok = await dcs.acquireLeader(name, config.ttlMs);
+          if (ok) {
+            this.lockRenewed(sent);
+            this.o.log.info('acquired the leader lock');
+          }
+          break;
+        }
+        case 'renew-lock': {
+          const sent = clock.now();
+          ok = await dcs.renewLeader(name, config.ttlMs).catch(() => false);
+          if (ok) this.lockRenewed(sent);
+          else {
+            this.renewedAt = undefined;
+            const obs = await pg.observe();
+            if (obs.state === 'running' && obs.role === 'primary') await this.fence('could not renew the leader lock');
+          }
+          break;
+        }
+        case 'release-lock':
+          this.renewedAt = undefined;
+          this.o.clock.clearTimeout(this.watchdog);
+          ok = await dcs.releaseLeader(name);
+          break;
+        case 'promote':
+          await pg.promote();
+          break;
+        case 'fence':
+          await this.fence(a.reason);
+          break;
+        case 'start':
+          await pg.start(a.as, a.leader ? this.addressOf(a.leader, view) : undefined);
+          break;
+        case 'clone':
+          await pg.clone(this.addressOf(a.from, view));
+          break;
+        case 'follow':
+          await pg.follow(this.addressOf(a.leader, view));
+          break;
+        case 'rejoin':
+          await pg.rejoin(this.addressOf(a.leader, view));
+          break;
+        case 'failsafe-heartbeat':
+          break; // sent while observing peers
+        case 'set-sync-dcs':
+          ok = await dcs.setDoc('sync', a.doc, view?.docs.sync?.version ?? null);
+          break;
+        case 'set-sync-pg':
+          await pg.setSyncNames(a.names);
+          break;
+        case 'clear-failover':
+          if (view?.docs.failover) await dcs.deleteDoc('failover', view.docs.failover.version);
+          break;
+        case 'publish':
+          break;
+      }
+      if (!ok) {
+        this.o.log.warn({ action: a.type }, `${a.type} did not succeed; the rest of this cycle is skipped`);
+        return;
+      }
+    }
+  }
+
+  private lockRenewed(sentAt: number): void {
+    this.renewedAt = sentAt;
+    this.state = { ...this.state, fencedAt: undefined, fenceReason: undefined };
+    this.armWatchdog();
+  }
+
+  /** Fence at renewedAt + ttl − margin unless a renewal moved the deadline. */
+  private armWatchdog(): void {
+    const { clock, config } = this.o;
+    clock.clearTimeout(this.watchdog);
+    if (this.renewedAt === undefined) return;
+    const deadline = this.renewedAt + config.ttlMs - config.fenceMarginMs;
+    const renewedAt = this.renewedAt;
+    this.watchdog = clock.setTimeout(() => {
+      if (this.renewedAt !== renewedAt || !this.running) return;
+      if (config.failsafe && clock.now() - this.failsafeOkAt < config.ttlMs) {
+        // Every member confirmed us within the last TTL: check again one loop later.
+        this.watchdog = clock.setTimeout(() => this.armWatchdog(), config.loopMs);
+        return;
+      }
+      void this.fence('leader lock not renewed before its deadline (watchdog)');
+    }, Math.max(0, deadline - clock.now()));
+  }
+
+  private async fence(reason: string): Promise<void> {
+    const obs = await this.o.pg.observe().catch(() => undefined);
+    if (obs && !(obs.state === 'running' && obs.role === 'primary')) return;
+    this.o.log.warn({ reason }, `fencing: ${reason}`);
+    await this.o.pg.fence(reason);
+    this.state = { ...this.state, fencedAt: this.o.clock.now(), fenceReason: reason };
+  }
+
+  private async publish(dcsOk: boolean): Promise<void> {
+    if (!dcsOk) return;
+    const obs = await this.o.pg.observe().catch(() => undefined);
+    const me = this.o.members.find((m) => m.name === this.o.name);
+    const info: MemberInfo = {
+      role: obs?.state === 'running' ? (obs.role ?? 'replica') : obs?.state === 'absent' ? 'absent' : 'stopped',
+      ...(obs?.timeline !== undefined && { timeline: obs.timeline }),
+      ...(obs?.walPosition !== undefined && { walPosition: obs.walPosition }),
+      ...(this.o.nofailover && { nofailover: true }),
+      ...(me && { api: me.api }),
+      ...(obs?.streamingFrom && { following: obs.streamingFrom }),
+    };
+    await this.o.dcs.touchMember(this.o.name, info as unknown as Record<string, unknown>, this.o.config.ttlMs).catch(() => {});
+  }
+}
