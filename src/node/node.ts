@@ -16,6 +16,7 @@ import { LbRole } from './roles/lb-role.js';
 import { WebRole } from './roles/web-role.js';
 import { IdleRole } from './roles/idle-role.js';
 import { Gauge } from 'prom-client';
+import { EmbeddedDcsStore, mountEmbeddedDcs } from '../control-plane/pg-ha/dcs/index.js';
 
 export function nodeDir(spec: ClusterSpec, name: string): string {
   return path.join(spec.stateDir, 'nodes', name);
@@ -59,7 +60,14 @@ export class NodeAgent {
     this.api.route('GET', '/status', () => ({ status: 200, body: this.status() }));
     this.api.route('POST', '/reload', async () => ({ status: 200, body: { node: this.node.name, result: await this.reload() } }));
     this.role.routes?.(this.api);
+    // The embedded DCS lives in one node's agent (any role), persisted in that node's folder.
+    if (spec.database?.dcs.type === 'embedded' && spec.database.dcs.node === nodeName) {
+      this.dcsStore = new EmbeddedDcsStore({ cluster: spec.cluster, clock, log, file: path.join(dir, 'dcs.json') });
+      mountEmbeddedDcs(this.api, this.dcsStore);
+    }
   }
+
+  private dcsStore: EmbeddedDcsStore | undefined;
 
   status(): Record<string, unknown> {
     const h = this.role.health();
@@ -74,7 +82,7 @@ export class NodeAgent {
     await this.api.listen(this.node.address, this.node.agentPort);
     await this.role.start();
     this.log.info({ role: this.node.role, address: this.node.address, agentPort: this.node.agentPort },
-      `node ${this.node.name} (${this.node.role}) up; agent API on ${this.node.address}:${this.node.agentPort}`);
+      `node ${this.node.name} (${this.node.role}) up; agent API on ${this.node.address}:${this.node.agentPort}${this.dcsStore ? '; hosting the embedded DCS' : ''}`);
   }
 
   /** Re-read the cluster file and apply it; the running config stays if anything fails. */
@@ -107,5 +115,6 @@ export class NodeAgent {
     this.log.info(`node ${this.node.name} stopping`);
     await this.role.stop();
     await this.api.close();
+    this.dcsStore?.close();
   }
 }
