@@ -15,6 +15,7 @@ import type { RoleContext, RoleRuntime } from './roles/role.js';
 import { LbRole } from './roles/lb-role.js';
 import { WebRole } from './roles/web-role.js';
 import { IdleRole } from './roles/idle-role.js';
+import { DbRole } from './roles/db-role.js';
 import { Gauge } from 'prom-client';
 import { EmbeddedDcsStore, mountEmbeddedDcs } from '../control-plane/pg-ha/dcs/index.js';
 
@@ -26,6 +27,7 @@ function createRole(ctx: RoleContext): RoleRuntime {
   switch (ctx.node.role) {
     case 'lb': return new LbRole(ctx);
     case 'web': return new WebRole(ctx);
+    case 'db': return ctx.spec.database ? new DbRole(ctx) : new IdleRole('db', ctx);
     default: return new IdleRole(ctx.node.role, ctx);
   }
 }

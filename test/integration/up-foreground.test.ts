@@ -15,7 +15,7 @@ agent: { port: 17701 }
 nodes:
   - { name: lb-1,  role: lb,  address: 127.0.4.1 }
   - { name: web-1, role: web, address: 127.0.4.11 }
-  - { name: db-1,  role: db,  address: 127.0.4.21 }
+  - { name: mon-1, role: monitor, address: 127.0.4.31 }
 web:
 ${demoAppYaml(13001)}edge:
   vip: 127.0.4.100
@@ -31,7 +31,7 @@ ${demoAppYaml(13001)}edge:
   try {
     await eventually(() => assert.match(out, /The site: http:\/\/127\.0\.4\.100:18081\//), { timeoutMs: 60_000, message: out });
     await eventually(() => assert.match(out, /web-1 +app is healthy/)); // node log lines shown as one-liners
-    assert.match(out, /db-1 +idle db node: waiting for the database capability/);
+    assert.match(out, /mon-1 +idle monitor node: waiting for the monitoring capability/);
     const res = await fetch('http://127.0.4.100:18081/api/whoami');
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { node: string }).node, 'web-1');

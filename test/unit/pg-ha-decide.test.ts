@@ -140,6 +140,8 @@ describe('decide: joining and rejoining', () => {
     ['stopped (e.g. the old primary back after a crash) → rejoin', { me: 'db-1', pg: { state: 'stopped' }, leader: 'db-2' }, ['rejoin']],
     ['replica streaming from someone else → follow the leader', { pg: replica(10, 'db-3'), leader: 'db-1' }, ['follow']],
     ['replica streaming from the leader → nothing to do', { pg: replica(10, 'db-1'), leader: 'db-1' }, []],
+    ['replica pointed at the leader but not streaming (leader dead, lock not expired) → wait, do not re-point',
+      { pg: { ...replica(10), upstream: 'db-1' }, leader: 'db-1' }, []],
     ['replica on a newer timeline than the leader → diverged: fence and rejoin',
       { pg: { ...replica(10, 'db-1'), timeline: 3 }, leader: 'db-1', members: { 'db-1': { role: 'primary', timeline: 2, walPosition: 10 } } }, ['fence', 'rejoin']],
     ['not initialised, no data → race for the initialize key', { pg: { state: 'absent' }, docs: { initialize: undefined } }, ['initialize']],

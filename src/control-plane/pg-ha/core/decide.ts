@@ -79,8 +79,12 @@ export function decide(s: HaSnapshot): HaDecision {
     if (leaderInfo?.timeline !== undefined && pg.timeline !== undefined && pg.timeline > leaderInfo.timeline) {
       return decision('replica', `my timeline ${pg.timeline} is ahead of ${leader}'s ${leaderInfo.timeline}: diverged, rejoining`, { type: 'fence', reason: 'diverged timeline' }, { type: 'rejoin', leader });
     }
-    if (pg.streamingFrom !== leader) {
+    if (pg.streamingFrom !== leader && pg.upstream !== leader) {
       return decision('replica', `replica not streaming from the primary ${leader}${pg.streamingFrom ? ` (streaming from ${pg.streamingFrom})` : ''}: following it`, { type: 'follow', leader });
+    }
+    if (pg.streamingFrom !== leader) {
+      // Already pointed at the leader: it is starting, or dead and its lock not yet expired.
+      return decision('replica', `replica of ${leader}, not streaming (waiting for it, or for its lock to expire)`);
     }
     return decision('replica', `replica streaming from ${leader}`);
   }

@@ -35,6 +35,8 @@ export interface PgObservation {
   readonly walPosition?: number;
   /** Replica: the member it streams from (undefined when not streaming). */
   readonly streamingFrom?: string;
+  /** Replica: the member its primary_conninfo names (it may not be streaming from it yet). */
+  readonly upstream?: string;
   /** Replica: timeline of the WAL it receives. */
   readonly receivedTimeline?: number;
   /** Primary: replicas in pg_stat_replication that stream and their flushed position. */

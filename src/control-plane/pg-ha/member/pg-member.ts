@@ -1,0 +1,273 @@
+/**
+ * PgPort on real PostgreSQL: the HA loop's hands on this member's server. Every operation is
+ * built from the postgres/ toolbox; this file only decides the order and where the cluster's
+ * facts (secrets, member addresses, slots) come from.
+ *
+ * Secrets: the member that initialises the cluster generates the passwords and publishes them in
+ * the DCS `config` doc; every other member takes them from there (nodes share nothing through
+ * files). The agent API and the DCS are cluster-internal.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ClusterSpec, NodeSpec } from '../../../config/types.js';
+import type { Clock } from '../../../core/clock.js';
+import type { Logger } from '../../../core/log.js';
+import type { PgObservation } from '../core/types.js';
+import type { Dcs } from '../dcs/types.js';
+import type { MemberAddress, PgPort } from '../loop/ports.js';
+import {
+  DEFAULT_ROLES, PostgresInstance, bootstrapPrimary, cloneFromPrimary, configureReplica, configuredUpstream, emptyDir, ensureBinariesReachable,
+  ensurePhysicalSlot, ensureSecrets, ensureServiceUser, isCloneIncomplete, locatePostgres, memberPaths, parseSyncStandbyNames,
+  prepareMemberDirs, readSecrets, readStatus, repoint, rewind, secretFile, setSynchronousStandbys, slotNameFor, standardHba,
+  writeMemberPassfile, writeSecrets, type ClusterSecrets, type MemberPaths, type PgStatus, type UpstreamPrimary,
+} from '../postgres/index.js';
+
+export interface PgMemberOptions {
+  readonly spec: ClusterSpec;
+  readonly node: NodeSpec;
+  /** This node's folder; PostgreSQL lives under `<dir>/pg`. */
+  readonly dir: string;
+  readonly dcs: Dcs;
+  readonly clock: Clock;
+  readonly log: Logger;
+}
+
+interface ConfigDoc {
+  readonly secrets: Partial<ClusterSecrets>;
+  readonly appDatabase: string;
+  readonly appUser: string;
+}
+
+const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
+
+export class PgMember implements PgPort {
+  private instance: PostgresInstance | undefined;
+  private readonly paths: MemberPaths;
+  private lastStatus: PgStatus | undefined;
+  /** Progress of a clone in flight (for status). */
+  cloneProgress: { done: number; total: number } | undefined;
+
+  constructor(private readonly o: PgMemberOptions) {
+    this.paths = memberPaths(path.join(o.dir, 'pg'));
+  }
+
+  get status(): PgStatus | undefined {
+    return this.lastStatus;
+  }
+
+  get pg(): PostgresInstance {
+    if (!this.instance) throw new Error('PostgreSQL member not prepared');
+    return this.instance;
+  }
+
+  /** Find the binaries, the service user and the folders; build the instance. */
+  async prepare(): Promise<void> {
+    const db = this.o.spec.database!;
+    const user = await ensureServiceUser();
+    const located = await locatePostgres(db.binDir ? { binDir: db.binDir } : {});
+    const binaries = ensureBinariesReachable(located, user, { stageDir: path.join(this.o.spec.stateDir, 'pg-binaries') });
+    prepareMemberDirs(this.paths, user);
+    const dbNodes = this.o.spec.nodes.filter((n) => n.role === 'db').map((n) => n.address);
+    const webNodes = this.o.spec.nodes.filter((n) => n.role === 'web').map((n) => n.address);
+    // On one machine every connection to a 127.x address comes from 127.0.0.1.
+    const local = [...dbNodes, ...webNodes].some(isLoopback) ? ['127.0.0.1'] : [];
+    this.instance = new PostgresInstance({
+      name: this.o.node.name, binaries, dataDir: this.paths.dataDir, socketDir: this.paths.socketDir, logFile: this.paths.logFile,
+      listenAddress: this.o.node.address, port: db.port, user, settings: { ...db.parameters }, clock: this.o.clock, logger: this.o.log,
+      hba: standardHba({
+        superuser: 'postgres', replicationUser: DEFAULT_ROLES.replication, rewindUser: DEFAULT_ROLES.rewind,
+        members: [...new Set([...dbNodes, ...local])],
+        app: { user: db.user, database: db.name, clients: [...new Set([...webNodes, ...dbNodes, ...local])] },
+      }),
+    });
+    this.o.log.info({ bin: binaries.binDir, version: binaries.version.full }, `PostgreSQL ${binaries.version.full} from ${binaries.binDir}`);
+  }
+
+  // ── Observation ────────────────────────────────────────────────────────────────────────────
+  async observe(): Promise<PgObservation> {
+    const pg = this.pg;
+    if (!pg.isInitialized() || isCloneIncomplete(this.paths.dataDir)) return { state: 'absent' };
+    if (!pg.isRunning) {
+      if (pg.detect().state === 'orphan') {
+        // A postmaster from an earlier agent: we cannot vouch for it, so it goes.
+        this.o.log.warn('stopping a PostgreSQL left running by an earlier agent');
+        await pg.stopOrphan('fast').catch(() => {});
+      }
+      return { state: 'stopped' };
+    }
+    let st: PgStatus;
+    try {
+      st = await readStatus(pg);
+    } catch {
+      return { state: 'starting' };
+    }
+    this.lastStatus = st;
+    const byAddress = (host: string | null, port: number | null): string | undefined =>
+      this.o.spec.nodes.find((n) => n.role === 'db' && n.address === host && (port === null || port === this.o.spec.database!.port))?.name;
+    if (st.role === 'primary') {
+      const sync = parseSyncStandbyNames(st.synchronousStandbyNames);
+      return {
+        state: 'running', role: 'primary', timeline: st.timeline ?? 1, walPosition: st.walLsn?.bytes ?? 0,
+        standbys: st.replicas.filter((r) => r.state === 'streaming').map((r) => ({
+          name: r.applicationName, flushPosition: r.flushLsn?.bytes ?? 0, sync: r.syncState === 'sync' || r.syncState === 'quorum',
+        })),
+        syncNames: sync?.names ?? [],
+      };
+    }
+    const streaming = st.receiver && st.receiver.status === 'streaming' ? byAddress(st.receiver.senderHost, st.receiver.senderPort) : undefined;
+    const conninfo = configuredUpstream(pg).conninfo ?? '';
+    const upstream = byAddress(/(?:^|\s)host='?([^'\s]+)/.exec(conninfo)?.[1] ?? null, null);
+    const position = st.receiveLsn?.bytes ?? st.replayLsn?.bytes ?? 0;
+    return {
+      state: 'running', role: 'replica', timeline: st.timeline ?? 1, walPosition: Math.max(position, st.replayLsn?.bytes ?? 0),
+      ...(streaming ? { streamingFrom: streaming } : {}),
+      ...(upstream ? { upstream } : {}),
+      ...(st.receiver?.receivedTli ? { receivedTimeline: st.receiver.receivedTli } : {}),
+    };
+  }
+
+  // ── Becoming a primary ─────────────────────────────────────────────────────────────────────
+  async initialize(): Promise<void> {
+    const pg = this.pg;
+    const db = this.o.spec.database!;
+    if (!pg.isInitialized()) {
+      const secrets = ensureSecrets(this.paths.secretsDir);
+      this.o.log.info('initialising a new database cluster (initdb)');
+      await pg.initdb({ superuserPasswordFile: secretFile(this.paths.secretsDir, 'superuser') });
+      void secrets;
+    }
+    pg.writeConfig();
+    pg.writeHba();
+    await pg.start();
+    const boot = await bootstrapPrimary(pg, { secretsDir: this.paths.secretsDir, passfile: this.paths.passfile, appDatabase: db.name, roles: { app: db.user } });
+    if (boot.created.length > 0) this.o.log.info({ created: boot.created }, `bootstrap created ${boot.created.join(', ')}`);
+    const doc: ConfigDoc = { secrets: { replication: boot.secrets.replication, rewind: boot.secrets.rewind, app: boot.secrets.app }, appDatabase: db.name, appUser: db.user };
+    await this.o.dcs.setDoc('config', doc);
+    await this.ensureSlotsForPeers();
+  }
+
+  async promote(): Promise<void> {
+    const r = await this.pg.promote();
+    this.o.log.info({ timeline: r.timeline, durationMs: r.durationMs }, `promoted: writable on timeline ${r.timeline} after ${r.durationMs}ms`);
+    await this.ensureSlotsForPeers().catch((err) => this.o.log.warn({ err: (err as Error).message }, 'could not create replication slots'));
+  }
+
+  /** A primary keeps a physical slot for every other member, so any of them can follow it. */
+  private async ensureSlotsForPeers(): Promise<void> {
+    for (const n of this.o.spec.nodes) {
+      if (n.role !== 'db' || n.name === this.o.node.name) continue;
+      await ensurePhysicalSlot(this.pg, slotNameFor(n.name));
+    }
+  }
+
+  async fence(reason: string): Promise<void> {
+    this.o.log.warn({ reason }, `fencing PostgreSQL: immediate stop (${reason})`);
+    await this.pg.stop('immediate', { timeoutMs: 2000 });
+  }
+
+  async start(as: 'primary' | 'replica', leader?: MemberAddress): Promise<void> {
+    const pg = this.pg;
+    pg.writeConfig();
+    pg.writeHba();
+    if (as === 'replica' && leader) configureReplica(pg, this.upstream(leader));
+    await pg.start();
+  }
+
+  // ── Becoming / staying a replica ───────────────────────────────────────────────────────────
+  private upstream(leader: MemberAddress): UpstreamPrimary {
+    return {
+      host: leader.host, port: leader.pgPort, user: DEFAULT_ROLES.replication, passfile: this.paths.passfile,
+      applicationName: this.o.node.name, slotName: slotNameFor(this.o.node.name), connectTimeoutSeconds: 2,
+    };
+  }
+
+  /** The cluster's secrets, from the DCS (written by the member that initialised it). */
+  private async secrets(): Promise<ClusterSecrets> {
+    const view = await this.o.dcs.read();
+    const doc = view.docs.config?.value as ConfigDoc | undefined;
+    if (!doc?.secrets?.replication) throw new Error('the cluster secrets are not in the DCS yet (the primary has not finished bootstrapping)');
+    writeSecrets(this.paths.secretsDir, doc.secrets);
+    const local = readSecrets(this.paths.secretsDir);
+    return { superuser: local.superuser ?? '', replication: doc.secrets.replication, rewind: doc.secrets.rewind ?? '', app: doc.secrets.app ?? '' } as ClusterSecrets;
+  }
+
+  async clone(leader: MemberAddress): Promise<void> {
+    const pg = this.pg;
+    const secrets = await this.secrets();
+    writeMemberPassfile(pg, this.paths.passfile, secrets);
+    this.o.log.info(`cloning from ${leader.name} (${leader.host}:${leader.pgPort})`);
+    const r = await cloneFromPrimary(pg, {
+      source: { host: leader.host, port: leader.pgPort, user: DEFAULT_ROLES.replication, password: secrets.replication },
+      passfile: this.paths.passfile, slotName: slotNameFor(this.o.node.name), overwrite: true,
+      // The clone logs its own progress every 10 %; status shows it live.
+      onProgress: (done, total) => {
+        this.cloneProgress = { done, total };
+      },
+    });
+    this.cloneProgress = undefined;
+    this.o.log.info({ bytes: r.bytes, durationMs: r.durationMs }, `clone finished: ${(r.bytes / 1048576).toFixed(1)} MiB in ${r.durationMs}ms`);
+    await this.start('replica', leader);
+  }
+
+  async follow(leader: MemberAddress): Promise<void> {
+    const secrets = await this.secrets();
+    writeMemberPassfile(this.pg, this.paths.passfile, secrets);
+    this.o.log.info(`following the new primary ${leader.name}`);
+    await repoint(this.pg, this.upstream(leader), { waitStreamingMs: 0 }).catch((err) => {
+      this.o.log.warn({ err: (err as Error).message }, `re-pointing to ${leader.name} did not reach streaming yet`);
+    });
+  }
+
+  /**
+   * Stopped data rejoins as a replica. A former primary (no standby.signal) may hold WAL the new
+   * primary never saw: rewind it when pg_rewind exists, else re-clone. A former replica just
+   * starts against the new leader; if it turns out diverged, the loop fences and we re-clone.
+   */
+  async rejoin(leader: MemberAddress): Promise<void> {
+    const pg = this.pg;
+    const secrets = await this.secrets();
+    writeMemberPassfile(pg, this.paths.passfile, secrets);
+    const wasReplica = pg.isStandbyConfigured();
+    const recent = this.lastRejoin && this.o.clock.now() - this.lastRejoin < 30_000;
+    this.lastRejoin = this.o.clock.now();
+    if (wasReplica && !recent) {
+      await this.start('replica', leader);
+      return;
+    }
+    if (pg.binaries.has.pgRewind && !recent) {
+      try {
+        this.o.log.info(`rewinding the former primary against ${leader.name}`);
+        await rewind(pg, { host: leader.host, port: leader.pgPort, user: DEFAULT_ROLES.rewind, password: secrets.rewind, passfile: this.paths.passfile }, this.upstream(leader));
+        await this.start('replica', leader);
+        return;
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, 'pg_rewind failed: re-cloning instead');
+      }
+    }
+    this.o.log.info(`re-cloning from ${leader.name} (${wasReplica ? 'replica data diverged' : 'former primary, no pg_rewind'})`);
+    emptyDir(this.paths.dataDir);
+    await this.clone(leader);
+  }
+  private lastRejoin: number | undefined;
+
+  async setSyncNames(names: readonly string[]): Promise<void> {
+    await setSynchronousStandbys(this.pg, names.length > 0 ? { names, num: 1, method: 'ANY' } : null);
+    this.o.log.info(`synchronous_standby_names = ${names.length > 0 ? `ANY 1 (${names.join(', ')})` : "'' (async)"}`);
+  }
+
+  /** Graceful stop (node shutdown): fast mode lets walsenders ship the remaining WAL. */
+  async shutdown(): Promise<void> {
+    if (this.instance?.isRunning) await this.instance.stop('fast', { timeoutMs: 10_000 });
+    await this.instance?.closeAdmin();
+  }
+
+  async close(): Promise<void> {
+    await this.instance?.closeAdmin();
+  }
+
+  /** The app role's password (for the db router's DATABASE_URL). */
+  appPasswordFile(): string | undefined {
+    const f = secretFile(this.paths.secretsDir, 'app');
+    return fs.existsSync(f) ? f : undefined;
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The db role: one PostgreSQL member driven by the HA loop. Its agent API answers the questions a
+ * load balancer asks (GET /primary, GET /replica) so our router — or HAProxy — can route by them.
+ */
+import { Gauge } from 'prom-client';
+import type { ClusterSpec } from '../../config/types.js';
+import { ApiError, type AgentApi } from '../../control-plane/agent-api/index.js';
+import {
+  HaLoop, HttpPeers, PgMember, dcsFromSpec, failoverDocOf, memberAddresses, memberOf, syncDocOf, type HaConfig,
+} from '../../control-plane/pg-ha/index.js';
+import type { Dcs } from '../../control-plane/pg-ha/dcs/types.js';
+import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
+
+export function haConfigOf(spec: ClusterSpec): HaConfig {
+  const db = spec.database!;
+  return {
+    ttlMs: db.ttlMs, loopMs: db.loopMs, maximumLagOnFailoverBytes: db.maximumLagOnFailoverBytes, mode: db.mode,
+    strict: db.strict, failsafe: db.failsafe,
+    // One loop of delay plus the stop itself, and never less than a quarter of the TTL.
+    fenceMarginMs: Math.max(db.loopMs + 250, Math.floor(db.ttlMs / 4)),
+  };
+}
+
+export class DbRole implements RoleRuntime {
+  readonly role = 'db' as const;
+  private readonly dcs: Dcs;
+  private readonly member: PgMember;
+  private readonly loop: HaLoop;
+  private startError: string | undefined;
+
+  constructor(private readonly ctx: RoleContext) {
+    const { spec, node, clock, log } = ctx;
+    this.dcs = dcsFromSpec(spec, clock);
+    this.member = new PgMember({ spec, node, dir: ctx.dir, dcs: this.dcs, clock, log });
+    this.loop = new HaLoop({
+      name: node.name, nofailover: node.nofailover, config: haConfigOf(spec), dcs: this.dcs, pg: this.member,
+      peers: new HttpPeers(Math.min(1000, spec.database!.loopMs)), clock, log, members: memberAddresses(spec),
+    });
+    this.registerMetrics();
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.member.prepare();
+    } catch (err) {
+      this.startError = (err as Error).message;
+      throw err;
+    }
+    this.ctx.log.info(`HA loop starting: ${this.dcs.description}, ${this.ctx.spec.database!.mode} replication, ttl ${this.ctx.spec.database!.ttlMs}ms`);
+    this.loop.start();
+  }
+
+  async stop(): Promise<void> {
+    await this.loop.stop();
+    const wasLeader = this.loop.current.lockRenewedAt !== undefined;
+    // Stop writes first, then hand the lock over: a replica takes over at once, not after the TTL.
+    await this.member.shutdown().catch((err) => this.ctx.log.warn({ err: (err as Error).message }, 'PostgreSQL did not stop cleanly'));
+    if (wasLeader && (await this.loop.releaseIfLeader())) this.ctx.log.info('released the leader lock');
+    await this.dcs.close().catch(() => {});
+  }
+
+  private isLeader(): boolean {
+    const st = this.loop.current;
+    return st.lockRenewedAt !== undefined && this.ctx.clock.now() < st.lockRenewedAt + this.ctx.spec.database!.ttlMs;
+  }
+
+  health(): RoleHealth {
+    if (this.startError) return { healthy: false, detail: `cannot run PostgreSQL: ${this.startError}` };
+    const st = this.loop.current;
+    const pg = st.pg;
+    const summary = st.decision?.summary ?? 'HA loop starting';
+    if (this.member.cloneProgress) {
+      const p = this.member.cloneProgress;
+      return { healthy: true, detail: `cloning: ${p.total ? Math.floor((p.done / p.total) * 100) : 0}%` };
+    }
+    if (!pg || pg.state !== 'running') return { healthy: false, detail: `PostgreSQL ${pg?.state ?? 'unknown'}: ${summary}` };
+    return { healthy: true, detail: `${pg.role}${pg.role === 'primary' && this.isLeader() ? ' (leader)' : ''}, timeline ${pg.timeline}: ${summary}` };
+  }
+
+  status(): Record<string, unknown> {
+    const st = this.loop.current;
+    const view = st.view;
+    const pg = st.pg;
+    const leader = view?.leader?.holder;
+    const leaderPos = leader ? memberOf(view!, leader)?.walPosition : undefined;
+    return {
+      role: pg?.state === 'running' ? pg.role : pg?.state,
+      leader: leader ?? null,
+      holdsLock: this.isLeader(),
+      timeline: pg?.timeline ?? null,
+      walPosition: pg?.walPosition ?? null,
+      lagBytes: pg?.role === 'replica' && leaderPos !== undefined && pg.walPosition !== undefined ? Math.max(0, leaderPos - pg.walPosition) : null,
+      streamingFrom: pg?.streamingFrom ?? null,
+      standbys: pg?.standbys ?? [],
+      syncNames: pg?.syncNames ?? [],
+      sync: view ? syncDocOf(view) ?? null : null,
+      mode: this.ctx.spec.database!.mode,
+      dcs: { description: this.dcs.description, ok: st.dcsError === undefined, error: st.dcsError ?? null },
+      decision: st.decision?.summary ?? null,
+      fenced: st.fencedAt ? { at: new Date(st.fencedAt).toISOString(), reason: st.fenceReason } : null,
+      clone: this.member.cloneProgress ?? null,
+    };
+  }
+
+  async reload(): Promise<string> {
+    return 'database settings apply at the next restart of this node';
+  }
+
+  routes(api: AgentApi): void {
+    // 200 only on the lock-holding primary that really accepts writes.
+    api.route('GET', '/primary', async () => {
+      const pg = await this.member.observe().catch(() => undefined);
+      const ok = pg?.state === 'running' && pg.role === 'primary' && this.isLeader();
+      return { status: ok ? 200 : 503, body: { primary: ok, role: pg?.role ?? pg?.state ?? 'unknown', holdsLock: this.isLeader() } };
+    });
+    // 200 only on a streaming replica of the current leader within the lag limit (?lag=BYTES).
+    api.route('GET', '/replica', async (req) => {
+      const lagParam = req.query.get('lag');
+      const maxLag = lagParam === null ? this.ctx.spec.database!.router.maxLagBytes : Number(lagParam);
+      if (!Number.isFinite(maxLag) || maxLag < 0) throw new ApiError(400, `lag must be a number of bytes, got ${JSON.stringify(lagParam)}`);
+      const pg = await this.member.observe().catch(() => undefined);
+      const view = this.loop.current.view;
+      const leader = view?.leader?.holder;
+      const leaderPos = leader && view ? memberOf(view, leader)?.walPosition : undefined;
+      const lag = leaderPos !== undefined && pg?.walPosition !== undefined ? Math.max(0, leaderPos - pg.walPosition) : undefined;
+      const streaming = pg?.state === 'running' && pg.role === 'replica' && leader !== undefined && pg.streamingFrom === leader;
+      const ok = streaming && lag !== undefined && lag <= maxLag;
+      return { status: ok ? 200 : 503, body: { replica: ok, streamingFrom: pg?.streamingFrom ?? null, lagBytes: lag ?? null, maxLagBytes: maxLag } };
+    });
+    api.route('GET', '/ha/state', async () => {
+      const pg = await this.member.observe();
+      const role = pg.state === 'running' ? pg.role : pg.state;
+      return { status: 200, body: { role, walPosition: pg.walPosition ?? null, timeline: pg.timeline ?? null } };
+    });
+    api.route('POST', '/ha/failsafe', (req) => {
+      const from = (req.body as { from?: unknown } | undefined)?.from;
+      if (typeof from !== 'string' || from === '') throw new ApiError(400, 'body must be {"from": "<member>"}');
+      this.loop.noteFailsafeHeartbeat(from);
+      return { status: 200, body: { ack: true } };
+    });
+    api.route('POST', '/switchover', async (req) => {
+      const to = (req.body as { to?: unknown } | undefined)?.to;
+      if (to !== undefined && typeof to !== 'string') throw new ApiError(400, '"to" must be a member name');
+      if (to !== undefined && !this.ctx.spec.nodes.some((n) => n.role === 'db' && n.name === to)) throw new ApiError(404, `no db member named ${to}`);
+      const view = await this.dcs.read();
+      const leader = view.leader?.holder;
+      if (!leader) throw new ApiError(409, 'there is no primary to switch over from');
+      if (to === leader) throw new ApiError(409, `${to} is already the primary`);
+      if (failoverDocOf(view)) throw new ApiError(409, 'a switchover is already in progress');
+      await this.dcs.setDoc('failover', { from: leader, ...(to ? { to } : {}), requestedAt: this.ctx.clock.now() }, null);
+      // Wait for the hand-over (bounded), so the CLI can say how it went.
+      const started = Date.now();
+      for (;;) {
+        const now = await this.dcs.read().catch(() => undefined);
+        const holder = now?.leader?.holder;
+        if (holder && holder !== leader) return { status: 200, body: { from: leader, to: holder, ms: Date.now() - started } };
+        if (now && !failoverDocOf(now) && holder === leader) throw new ApiError(409, `switchover refused by ${leader}; see its log`);
+        if (Date.now() - started > 15_000) throw new ApiError(504, 'switchover did not complete within 15s');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    });
+  }
+
+  private registerMetrics(): void {
+    const loop = this.loop;
+    const reg = this.ctx.registry;
+    const role = (): Record<string, unknown> => this.status();
+    new Gauge({ name: 'bulwark_pg_primary', help: '1 when this member is the lock-holding primary', registers: [reg],
+      collect: function (this: Gauge) { this.set(loop.current.lockRenewedAt !== undefined && loop.current.pg?.role === 'primary' ? 1 : 0); } });
+    new Gauge({ name: 'bulwark_pg_timeline', help: 'PostgreSQL timeline of this member', registers: [reg],
+      collect: function (this: Gauge) { this.set(loop.current.pg?.timeline ?? 0); } });
+    new Gauge({ name: 'bulwark_pg_replication_lag_bytes', help: 'How far this replica is behind the primary', registers: [reg],
+      collect: function (this: Gauge) { const l = role()['lagBytes']; this.set(typeof l === 'number' ? l : 0); } });
+    new Gauge({ name: 'bulwark_pg_standbys_streaming', help: 'Replicas streaming from this primary', registers: [reg],
+      collect: function (this: Gauge) { this.set(loop.current.pg?.standbys?.length ?? 0); } });
+  }
+}
