@@ -18,6 +18,7 @@
 import http from 'node:http';
 import os from 'node:os';
 import { createHash } from 'node:crypto';
+import { registerNotes, closeNotes } from './notes.js';
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -191,6 +192,20 @@ async function echo({ req, res }) {
 }
 route('GET', '/api/echo', echo);
 route('POST', '/api/echo', echo);
+
+/** The whole request body, refusing more than `max` bytes. */
+async function readBody(req, max) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > max) throw new Error(`body larger than ${max} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+registerNotes(route, { node: NODE, sendJson, readBody });
 
 route('GET', '/api/crash', ({ res }) => {
   if (!ALLOW_CRASH) {

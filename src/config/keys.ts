@@ -17,10 +17,11 @@ export const KEYS = {
   route: ['host', 'path_prefix', 'backend'],
   backend: [
     'name', 'mode', 'balance', 'servers', 'health_check', 'passive_health', 'retries', 'timeouts', 'queue', 'pool_size',
+    'on_marked_down',
   ],
   balance: ['policy', 'hash_on', 'hash_key', 'cookie'],
   server: ['node', 'name', 'address', 'port', 'weight', 'backup', 'maxconn'],
-  healthCheck: ['type', 'path', 'host', 'interval', 'timeout', 'rise', 'fall', 'expect_status'],
+  healthCheck: ['type', 'path', 'host', 'port', 'interval', 'timeout', 'rise', 'fall', 'expect_status'],
   passiveHealth: ['enabled', 'consecutive_failures', 'eject', 'max_eject', 'count_5xx'],
   retries: ['attempts', 'budget_ratio', 'min_per_second'],
   backendTimeouts: ['connect', 'response_header', 'idle', 'keep_alive'],

@@ -102,6 +102,7 @@ function readBackend(
     },
     queue: { size: q?.int('size', { min: 0 }) ?? d.queue.size, timeoutMs: q?.duration('timeout') ?? d.queue.timeoutMs },
     poolSize: m?.int('pool_size', { min: 0 }) ?? d.poolSize,
+    onMarkedDown: m?.oneOf('on_marked_down', ['keep', 'shutdown'] as const) ?? 'keep',
   };
 }
 
@@ -166,8 +167,10 @@ function readHealthCheck(m: MapView | undefined, mode: Mode): HealthCheckSpec {
     host = undefined;
   }
   const expect = m?.get('expect_status');
+  const port = m?.port('port');
   return {
     type,
+    ...(port !== undefined && { port }),
     path: (m && urlPath(m, 'path')) ?? d.path,
     ...(host !== undefined && { host }),
     intervalMs: m?.duration('interval') ?? d.intervalMs,

@@ -33,6 +33,8 @@ export interface HealthCheckSpec {
   readonly fall: number;
   /** Accepted statuses, e.g. [200, 204]. Empty (the default) means any 2xx or 3xx (200–399). */
   readonly expectStatus: readonly number[];
+  /** Check this port instead of the server's (HAProxy's `check port`: e.g. a db agent's /primary). */
+  readonly port?: number;
 }
 
 export interface PassiveHealthSpec {
@@ -69,6 +71,8 @@ export interface ServerSpec {
   readonly maxconn: number;
   /** The web node this server runs on, when it is a cluster node. */
   readonly node?: string;
+  /** Health-check path for this server only (set by generated configs such as the db router). */
+  readonly checkPath?: string;
 }
 
 export interface RetrySpec {
@@ -102,6 +106,12 @@ export interface BackendSpec {
   readonly queue: { readonly size: number; readonly timeoutMs: number };
   /** Idle keep-alive connections kept per server. */
   readonly poolSize: number;
+  /**
+   * tcp: what happens to a server's open connections when it is marked down. `shutdown` cuts
+   * them so clients reconnect elsewhere (HAProxy's on-marked-down shutdown-sessions): the db
+   * router uses it so nobody keeps writing to a demoted primary.
+   */
+  readonly onMarkedDown: 'keep' | 'shutdown';
 }
 
 export interface RouteSpec {

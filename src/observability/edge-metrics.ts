@@ -157,7 +157,30 @@ export class EdgeMetrics {
   /** (cell, status class) in order of first request: the order prom-client would list them in. */
   private order: { cell: RequestCell; cls: number }[] = [];
 
-  constructor(registry: Registry, view: EdgeView) {
+  private static readonly byRegistry = new WeakMap<Registry, EdgeMetrics>();
+  private readonly views: EdgeView[] = [];
+
+  /**
+   * The edge metrics of a registry, shared by every Edge in the process (an lb's edge and a web
+   * node's db router report into the same metric families, told apart by their labels).
+   */
+  static attach(registry: Registry, view: EdgeView): EdgeMetrics {
+    let m = EdgeMetrics.byRegistry.get(registry);
+    if (!m) {
+      m = new EdgeMetrics(registry);
+      EdgeMetrics.byRegistry.set(registry, m);
+    }
+    m.views.push(view);
+    return m;
+  }
+
+  private constructor(registry: Registry) {
+    const views = this.views;
+    const view: EdgeView = {
+      *servers() { for (const v of views) yield* v.servers(); },
+      *queues() { for (const v of views) yield* v.queues(); },
+      *connections() { for (const v of views) yield* v.connections(); },
+    };
     this.requests = new DeferredCounter({
       name: 'bulwark_http_requests_total', help: 'HTTP requests answered, by frontend, backend, server and status class',
       labelNames: ['frontend', 'backend', 'server', 'code'], registers: [registry],

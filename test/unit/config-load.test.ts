@@ -112,6 +112,7 @@ describe('defaults', () => {
       timeouts: { connectMs: 2000, responseHeaderMs: 30_000, idleMs: 60_000, keepAliveMs: 30_000 },
       queue: { size: 256, timeoutMs: 5000 },
       poolSize: 64,
+      onMarkedDown: 'keep',
     });
   });
 
@@ -208,13 +209,14 @@ describe('a file with every key (golden)', () => {
             ],
             healthCheck: {
               type: 'http', path: '/health', host: 'api.example.com', intervalMs: 5000, timeoutMs: 2000,
-              rise: 1, fall: 5, expectStatus: [200, 204],
+              rise: 1, fall: 5, expectStatus: [200, 204], port: 8008,
             },
             passiveHealth: { enabled: false, consecutiveFailures: 5, ejectMs: 30_000, maxEjectMs: 600_000, count5xx: true },
             retries: { attempts: 0, budgetRatio: 0.1, minPerSecond: 1 },
             timeouts: { connectMs: 1000, responseHeaderMs: 10_000, idleMs: 20_000, keepAliveMs: 15_000 },
             queue: { size: 10, timeoutMs: 1000 },
             poolSize: 8,
+            onMarkedDown: 'keep',
           },
           {
             name: 'site',
@@ -227,6 +229,7 @@ describe('a file with every key (golden)', () => {
             timeouts: { connectMs: 2000, responseHeaderMs: 30_000, idleMs: 60_000, keepAliveMs: 30_000 },
             queue: { size: 256, timeoutMs: 5000 },
             poolSize: 64,
+            onMarkedDown: 'keep',
           },
           {
             name: 'pg',
@@ -239,6 +242,7 @@ describe('a file with every key (golden)', () => {
             timeouts: { connectMs: 2000, responseHeaderMs: 30_000, idleMs: 60_000, keepAliveMs: 30_000 },
             queue: { size: 256, timeoutMs: 5000 },
             poolSize: 64,
+            onMarkedDown: 'shutdown',
           },
         ],
       },

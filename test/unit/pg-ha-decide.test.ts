@@ -77,6 +77,9 @@ describe('decide: failover', () => {
     ['sync mode: a sync standby that cannot see the rest of the sync set waits',
       { pg: replica(900), mode: 'sync', docs: { sync: { leader: 'db-1', members: ['db-2', 'db-3'] } satisfies SyncDoc } },
       [], /cannot see sync standby db-3/],
+    ['sync mode: the primary that wrote the sync doc may come back (whole-cluster restart)',
+      { me: 'db-1', pg: replica(900), mode: 'sync', docs: { sync: { leader: 'db-1', members: [] } satisfies SyncDoc } },
+      ['acquire-lock', 'promote', 'clear-failover'], /most advanced/],
     ['sync mode: the most advanced sync standby promotes',
       { pg: replica(900), mode: 'sync', docs: { sync: { leader: 'db-1', members: ['db-2', 'db-3'] } satisfies SyncDoc }, members: { 'db-3': rep(850) } },
       ['acquire-lock', 'promote', 'clear-failover'], /most advanced/],
@@ -149,6 +152,7 @@ describe('decide: joining and rejoining', () => {
     ['I hold the lock as a replica (promotion pending) → promote', { pg: replica(5), leader: 'db-2' }, ['renew-lock', 'promote']],
     ['I hold the lock and PostgreSQL is down → start it as primary', { pg: { state: 'stopped' }, leader: 'db-2' }, ['renew-lock', 'start']],
     ['lock free and I am the running primary → take it', { me: 'db-1', pg: primary() }, ['acquire-lock']],
+    ['lock free and my data is stopped (cluster restart) → start read-only for the election', { pg: { state: 'stopped' } }, ['start']],
   ];
   for (const [name, sc, actions] of rows) it(name, () => assert.deepEqual(types(sc), actions));
 });

@@ -54,7 +54,7 @@ export class BackendRuntime {
     this.spec = spec;
     this.budget = new RetryBudget(spec.retries.budgetRatio, spec.retries.minPerSecond);
     for (const s of spec.servers) {
-      const key = `${s.host}:${s.port}`;
+      const key = `${s.name}@${s.host}:${s.port}`;
       let server = previous?.get(key);
       if (server) {
         server.update(s, spec.poolSize, spec.timeouts.keepAliveMs);
@@ -70,9 +70,9 @@ export class BackendRuntime {
   private makeCheck(server: UpstreamServer, s: ServerSpec, previous: ActiveHealthCheck | undefined): ActiveHealthCheck {
     const hc = this.spec.healthCheck;
     const probe: Probe = hc.type === 'tcp'
-      ? tcpProbe({ host: s.host, port: s.port, timeoutMs: hc.timeoutMs })
+      ? tcpProbe({ host: s.host, port: hc.port ?? s.port, timeoutMs: hc.timeoutMs })
       : httpProbe({
-          host: s.host, port: s.port, path: hc.path, hostHeader: hc.host, timeoutMs: hc.timeoutMs,
+          host: s.host, port: hc.port ?? s.port, path: s.checkPath ?? hc.path, hostHeader: hc.host, timeoutMs: hc.timeoutMs,
           expectStatus: hc.expectStatus,
         });
     return new ActiveHealthCheck({
@@ -90,8 +90,10 @@ export class BackendRuntime {
         const wasUp = server.checkState !== 'down';
         server.checkState = state;
         server.lastChangeAt = this.clock.now();
-        if (state === 'down') server.closeIdle();
-        else server.passive.reinstate();
+        if (state === 'down') {
+          server.closeIdle();
+          if (this.spec.onMarkedDown === 'shutdown') server.shutdownSessions();
+        } else server.passive.reinstate();
         if (wasUp !== (state === 'up')) this.events.serverStateChanged(this.spec.name, server, state === 'up', reason);
         if (state === 'up') this.kickQueue();
       },

@@ -61,7 +61,7 @@ export class Edge {
 
   constructor(spec: EdgeSpec, private readonly opts: EdgeOptions) {
     this.spec = spec;
-    this.metrics = new EdgeMetrics(opts.registry, {
+    this.metrics = EdgeMetrics.attach(opts.registry, {
       servers: () => this.serverViews(),
       queues: () => [...this.backends.values()].map((b) => ({ backend: b.spec.name, length: b.queueLength() })),
       connections: () => [...this.listeners.values()].map((x) => ({ frontend: x.spec.name, active: x.l.activeConnections() })),

@@ -79,7 +79,9 @@ export class UpstreamServer implements Pickable {
     poolSize: number,
     keepAliveMs: number,
   ) {
-    this.key = `${host}:${port}`;
+    // Name and address: the same address may appear twice in a backend with different checks
+    // (the db router's replicas backend lists each member as a replica and as a backup primary).
+    this.key = `${spec.name}@${host}:${port}`;
     this.update(spec, poolSize, keepAliveMs);
   }
 
@@ -94,7 +96,7 @@ export class UpstreamServer implements Pickable {
   }
 
   get address(): string {
-    return this.host.includes(':') ? `[${this.host}]:${this.port}` : this.key;
+    return this.host.includes(':') ? `[${this.host}]:${this.port}` : `${this.host}:${this.port}`;
   }
 
   /** Could take traffic, capacity aside: not drained, not checked down, not ejected. */
@@ -140,6 +142,17 @@ export class UpstreamServer implements Pickable {
     }
     conn.idleSince = coarseNow();
     this.idle.push(conn);
+  }
+
+  /** tcp mode: client connections currently piped to this server. */
+  readonly sessions = new Set<net.Socket>();
+
+  /** Cut every tcp session to this server (on-marked-down shutdown). */
+  shutdownSessions(): number {
+    const n = this.sessions.size;
+    for (const s of this.sessions) s.destroy();
+    this.sessions.clear();
+    return n;
   }
 
   forget(conn: UpstreamConn): void {

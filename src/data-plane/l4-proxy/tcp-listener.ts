@@ -109,6 +109,11 @@ export class TcpListener {
       client.pipe(upstream);
       upstream.pipe(client);
       client.resume();
+      server.sessions.add(client);
+      client.once('close', () => {
+        server.sessions.delete(client);
+        upstream.destroy();
+      });
     });
     upstream.on('error', (err) => {
       clearTimeout(connectTimer);

@@ -7,15 +7,67 @@ import type { AppSpec, ClusterSpec } from '../../config/types.js';
 import { ChildSupervisor } from '../supervisor.js';
 import { ActiveHealthCheck, httpProbe } from '../../data-plane/health/index.js';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
+import { Edge } from '../../data-plane/index.js';
+import { dcsFromSpec } from '../../control-plane/pg-ha/dcs/from-spec.js';
+import type { Dcs } from '../../control-plane/pg-ha/dcs/types.js';
+import { dbRouterSpec } from './db-router.js';
+
+/** The app role's password, from the DCS config doc the initialising db member wrote. */
+async function appPassword(dcs: Dcs): Promise<string | undefined> {
+  const view = await dcs.read().catch(() => undefined);
+  const doc = view?.docs.config?.value as { secrets?: { app?: string } } | undefined;
+  return doc?.secrets?.app;
+}
 
 export class WebRole implements RoleRuntime {
   readonly role = 'web' as const;
   private supervisor: ChildSupervisor | undefined;
   private check: ActiveHealthCheck | undefined;
   private app: AppSpec;
+  private router: Edge | undefined;
+  private dcs: Dcs | undefined;
+  private dbEnv: Record<string, string> = {};
+  private credentialTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly ctx: RoleContext) {
     this.app = ctx.spec.web.app;
+  }
+
+  /** DATABASE_URL (read-write port) and DATABASE_READ_URL (read-only port) for the app. */
+  private databaseEnv(password: string): Record<string, string> {
+    const db = this.ctx.spec.database!;
+    const host = this.ctx.node.address.includes(':') ? `[${this.ctx.node.address}]` : this.ctx.node.address;
+    const url = (port: number): string => `postgres://${db.user}:${encodeURIComponent(password)}@${host}:${port}/${db.name}`;
+    return { DATABASE_URL: url(db.router.rwPort), DATABASE_READ_URL: url(db.router.roPort) };
+  }
+
+  private async startRouter(): Promise<void> {
+    const spec = this.ctx.spec;
+    if (!spec.database) return;
+    this.router = new Edge(dbRouterSpec(spec), {
+      bindHosts: [this.ctx.node.address], clock: this.ctx.clock, log: this.ctx.log, registry: this.ctx.registry, graceMs: 2000,
+    });
+    await this.router.start();
+    this.dcs = dcsFromSpec(spec, this.ctx.clock);
+    const password = await appPassword(this.dcs);
+    if (password) {
+      this.dbEnv = this.databaseEnv(password);
+      return;
+    }
+    // The database is still bootstrapping: start the app now, restart it once credentials exist.
+    this.ctx.log.info('database credentials not published yet: the app starts without DATABASE_URL and restarts when they are');
+    this.credentialTimer = setInterval(() => {
+      void appPassword(this.dcs!).then(async (pw) => {
+        if (!pw || !this.credentialTimer) return;
+        clearInterval(this.credentialTimer);
+        this.credentialTimer = undefined;
+        this.dbEnv = this.databaseEnv(pw);
+        this.ctx.log.info('database credentials available: restarting the app with DATABASE_URL');
+        await this.supervisor?.stop();
+        this.startApp();
+      });
+    }, 1000);
+    this.credentialTimer.unref();
   }
 
   private appEnv(app: AppSpec): Record<string, string> {
@@ -23,6 +75,7 @@ export class WebRole implements RoleRuntime {
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     return {
       ...env,
+      ...this.dbEnv,
       ...app.env,
       PORT: String(app.port),
       HOST: this.ctx.node.address,
@@ -33,6 +86,12 @@ export class WebRole implements RoleRuntime {
   }
 
   async start(): Promise<void> {
+    await this.startRouter();
+    this.startApp();
+    this.startCheck();
+  }
+
+  private startApp(): void {
     const app = this.app;
     this.supervisor = new ChildSupervisor({
       name: 'app', command: app.command, cwd: app.cwd, env: this.appEnv(app),
@@ -40,6 +99,10 @@ export class WebRole implements RoleRuntime {
       stopTimeoutMs: app.stopTimeoutMs, clock: this.ctx.clock, logger: this.ctx.log,
     });
     this.supervisor.start();
+  }
+
+  private startCheck(): void {
+    const app = this.app;
     this.check = new ActiveHealthCheck({
       probe: httpProbe({ host: this.ctx.node.address, port: app.port, path: app.healthPath, timeoutMs: 1000, expectStatus: [] }),
       intervalMs: 1000, timeoutMs: 1000, rise: 1, fall: 2, clock: this.ctx.clock,
@@ -55,8 +118,12 @@ export class WebRole implements RoleRuntime {
   }
 
   async stop(): Promise<void> {
+    if (this.credentialTimer) clearInterval(this.credentialTimer);
+    this.credentialTimer = undefined;
     this.check?.stop();
     await this.supervisor?.stop();
+    await this.router?.stop(1000);
+    await this.dcs?.close().catch(() => {});
   }
 
   health(): RoleHealth {
@@ -70,15 +137,18 @@ export class WebRole implements RoleRuntime {
   status(): Record<string, unknown> {
     return {
       app: { ...this.supervisor?.status(), port: this.app.port, check: this.check?.state, lastCheck: this.check?.lastResult?.detail },
+      ...(this.router ? { dbRouter: { ...this.router.status(), credentials: Object.keys(this.dbEnv).length > 0 } } : {}),
     };
   }
 
   async reload(spec: ClusterSpec): Promise<string> {
     const next = spec.web.app;
     if (JSON.stringify(next) === JSON.stringify(this.app)) return 'application unchanged';
-    await this.stop();
+    this.check?.stop();
+    await this.supervisor?.stop();
     this.app = next;
-    await this.start();
+    this.startApp();
+    this.startCheck();
     return 'application configuration changed: restarted the app';
   }
 }

@@ -91,6 +91,10 @@ export function decide(s: HaSnapshot): HaDecision {
 
   // ── Nobody holds it ──────────────────────────────────────────────────────────────────────
   if (isPrimary) return decision('primary', 'leader lock free and I am the running primary: taking it', { type: 'acquire-lock' });
+  if (pg.state === 'stopped') {
+    // E.g. the whole cluster restarted: come up read-only and take part in the election.
+    return decision('replica', 'no primary: starting PostgreSQL read-only to take part in the election', { type: 'start', as: 'replica' });
+  }
   if (!isReplica) return decision('waiting', `no primary and PostgreSQL ${pg.state} here: waiting`);
   const verdict = electionVerdict(s);
   if (!verdict.ok) return decision('replica', `leader lock free; not taking it: ${verdict.why}`);

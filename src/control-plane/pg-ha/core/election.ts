@@ -55,10 +55,13 @@ export function electionVerdict(s: HaSnapshot): Verdict {
   let rivals: string[];
   if (s.config.mode === 'sync') {
     const sync = s.dcs.ok ? syncDocOf(s.dcs.view) : undefined;
-    if (!sync || !sync.members.includes(me)) {
+    // The primary that wrote the sync doc holds every commit it acknowledged: it may come back as
+    // primary too (a whole-cluster restart), still only as the most advanced of the set.
+    if (!sync || !(sync.members.includes(me) || sync.leader === me)) {
       return { ok: false, why: `not a sync standby (sync set: ${sync?.members.join(', ') || 'empty'}): promoting could lose acknowledged writes` };
     }
     rivals = sync.members.filter((n) => n !== me);
+    if (sync.leader !== me && !rivals.includes(sync.leader) && observed(s, sync.leader)) rivals.push(sync.leader);
     // ANY 1 (...): an acknowledged commit is on at least one member of the set. Only the most
     // advanced of them all is sure to hold it, so every one must be seen.
     for (const r of rivals) {

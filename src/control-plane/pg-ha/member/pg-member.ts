@@ -13,6 +13,7 @@ import type { ClusterSpec, NodeSpec } from '../../../config/types.js';
 import type { Clock } from '../../../core/clock.js';
 import type { Logger } from '../../../core/log.js';
 import type { PgObservation } from '../core/types.js';
+import { writeOwnedFile } from '../postgres/files.js';
 import type { Dcs } from '../dcs/types.js';
 import type { MemberAddress, PgPort } from '../loop/ports.js';
 import {
@@ -170,6 +171,10 @@ export class PgMember implements PgPort {
     pg.writeConfig();
     pg.writeHba();
     if (as === 'replica' && leader) configureReplica(pg, this.upstream(leader));
+    else if (as === 'replica' && !pg.isStandbyConfigured()) {
+      // No primary to follow yet (election pending): read-only, never a writable primary.
+      writeOwnedFile(path.join(this.paths.dataDir, 'standby.signal'), '', pg.user, 0o600);
+    }
     await pg.start();
   }
 

@@ -1,0 +1,94 @@
+/**
+ * Notes, stored in PostgreSQL through the node's database router:
+ *   DATABASE_URL      → the read-write port (always the current primary)
+ *   DATABASE_READ_URL → the read-only port (replicas within the lag limit, else the primary)
+ * A note is acknowledged (201) only after COMMIT returned on the primary. Every answer says which
+ * web node and which database member served it.
+ */
+import pg from 'pg';
+
+const WRITE_URL = process.env.DATABASE_URL || null;
+const READ_URL = process.env.DATABASE_READ_URL || WRITE_URL;
+const MAX_TEXT = 10_000;
+
+function pool(url) {
+  if (!url) return null;
+  const p = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 2000, idleTimeoutMillis: 30_000, query_timeout: 10_000 });
+  // A connection cut by the router (demoted primary) errors here; the pool replaces it.
+  p.on('error', () => {});
+  return p;
+}
+
+const rw = pool(WRITE_URL);
+const ro = pool(READ_URL);
+let schemaReady = false;
+
+async function ensureSchema() {
+  if (schemaReady) return;
+  await rw.query(`CREATE TABLE IF NOT EXISTS notes (
+    id bigserial PRIMARY KEY, text text NOT NULL, web_node text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
+  schemaReady = true;
+}
+
+/** Which member answered: cluster_name is set to the member name on every db node. */
+const MEMBER_SQL = "current_setting('cluster_name') AS member, pg_is_in_recovery() AS replica";
+
+export function registerNotes(route, { node, sendJson, readBody }) {
+  const unavailable = (res) => sendJson(res, 503, { error: 'no database configured (DATABASE_URL is not set)', node });
+  const dbError = (res, err) => sendJson(res, 503, { error: `database unavailable: ${err.message}`, code: err.code ?? null, node });
+
+  route('POST', '/api/notes', async ({ req, res }) => {
+    if (!rw) return unavailable(res);
+    let body;
+    try {
+      body = JSON.parse((await readBody(req, MAX_TEXT * 4)).toString('utf8'));
+    } catch (err) {
+      return sendJson(res, 400, { error: `body must be JSON {"text": "..."}: ${err.message}` });
+    }
+    if (!body || typeof body.text !== 'string' || body.text.length === 0 || body.text.length > MAX_TEXT) {
+      return sendJson(res, 400, { error: `"text" must be a non-empty string of at most ${MAX_TEXT} characters` });
+    }
+    try {
+      await ensureSchema();
+      const r = await rw.query(`INSERT INTO notes (text, web_node) VALUES ($1, $2) RETURNING id, created_at, ${MEMBER_SQL}`, [body.text, node]);
+      const row = r.rows[0];
+      sendJson(res, 201, { id: Number(row.id), text: body.text, createdAt: row.created_at, node, db: row.member });
+    } catch (err) {
+      dbError(res, err);
+    }
+  });
+
+  route('GET', '/api/notes/:id', async ({ res, params }) => {
+    if (!rw) return unavailable(res);
+    if (!/^\d{1,18}$/.test(params.id)) return sendJson(res, 400, { error: 'id must be a positive integer' });
+    try {
+      await ensureSchema();
+      const r = await rw.query(`SELECT id, text, web_node, created_at, ${MEMBER_SQL} FROM notes WHERE id = $1`, [params.id]);
+      if (r.rows.length === 0) return sendJson(res, 404, { error: `no note ${params.id}`, node });
+      const row = r.rows[0];
+      sendJson(res, 200, { id: Number(row.id), text: row.text, writtenBy: row.web_node, createdAt: row.created_at, node, db: row.member });
+    } catch (err) {
+      dbError(res, err);
+    }
+  });
+
+  route('GET', '/api/notes', async ({ res, url }) => {
+    if (!ro) return unavailable(res);
+    const limit = Number(url.searchParams.get('limit') ?? 10);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return sendJson(res, 400, { error: 'limit must be an integer from 1 to 1000' });
+    try {
+      const r = await ro.query(
+        `SELECT coalesce(json_agg(n ORDER BY n.id DESC), '[]') AS notes, ${MEMBER_SQL}
+           FROM (SELECT id, text, web_node AS "writtenBy", created_at AS "createdAt" FROM notes ORDER BY id DESC LIMIT $1) n`,
+        [limit]);
+      sendJson(res, 200, { notes: r.rows[0].notes, node, db: r.rows[0].member, replica: r.rows[0].replica });
+    } catch (err) {
+      if (err.code === '42P01') return sendJson(res, 200, { notes: [], node, db: null }); // no note written yet
+      dbError(res, err);
+    }
+  });
+}
+
+export async function closeNotes() {
+  await Promise.allSettled([rw?.end(), ro !== rw ? ro?.end() : undefined]);
+}
