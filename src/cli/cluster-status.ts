@@ -26,9 +26,21 @@ export interface ClusterStatusView {
     frontends: { name: string; mode: string; url: string }[];
     backends: { name: string; policy: string; queue: number; servers: { name: string; address: string; up: boolean; backup: boolean; draining: boolean; active: number; check: string }[] }[];
   };
+  database?: {
+    primary: string | null;
+    timeline: number | null;
+    mode: 'async' | 'sync';
+    syncStandbys: string[];
+    members: { name: string; role: string; lagBytes: number | null; sync: boolean; timeline: number | null; streamingFrom: string | null; state: string }[];
+  };
 }
 
-type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean } };
+type DbStatus = {
+  role?: string; leader?: string | null; holdsLock?: boolean; timeline?: number | null; lagBytes?: number | null;
+  streamingFrom?: string | null; sync?: { members?: string[] } | null; decision?: string | null;
+};
+
+type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean }; db?: DbStatus };
 
 function urlOf(host: string, port: number, scheme: string): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -70,6 +82,26 @@ export async function collectStatus(spec: ClusterSpec, timeoutMs = 1500): Promis
           }),
         };
       }),
+    };
+  }
+  if (spec.database) {
+    const dbs = spec.nodes.map((n, i) => ({ n, body: replies[i]!.ok ? replies[i]!.body : undefined })).filter((x) => x.n.role === 'db');
+    const primary = dbs.find((x) => x.body?.db?.holdsLock && x.body.db.role === 'primary');
+    const syncSet = primary?.body?.db?.sync?.members ?? dbs.find((x) => x.body?.db?.sync)?.body?.db?.sync?.members ?? [];
+    view.database = {
+      primary: primary?.n.name ?? null,
+      timeline: primary?.body?.db?.timeline ?? null,
+      mode: spec.database.mode,
+      syncStandbys: [...syncSet],
+      members: dbs.map((x) => ({
+        name: x.n.name,
+        role: x.body?.db?.role ?? 'unreachable',
+        lagBytes: x.body?.db?.role === 'primary' ? 0 : (x.body?.db?.lagBytes ?? null),
+        sync: syncSet.includes(x.n.name),
+        timeline: x.body?.db?.timeline ?? null,
+        streamingFrom: x.body?.db?.streamingFrom ?? null,
+        state: x.body?.db?.decision ?? x.body?.detail ?? 'no answer',
+      })),
     };
   }
   return view;

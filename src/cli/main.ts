@@ -10,8 +10,9 @@ import { plan } from './verbs/plan.js';
 import { kill, start } from './verbs/kill-start.js';
 import { drain } from './verbs/drain.js';
 import { reload } from './verbs/reload.js';
+import { switchover } from './verbs/switchover.js';
 
-export const VERBS: readonly Verb[] = [up, down, status, agent, validate, plan, kill, start, drain, reload];
+export const VERBS: readonly Verb[] = [up, down, status, agent, validate, plan, kill, start, drain, reload, switchover];
 
 function usage(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length)) + 2;

@@ -18,6 +18,14 @@ export function renderStatus(view: ClusterStatusView): string {
       ]).split('\n').map((l) => '  ' + l).join('\n'));
     }
   }
+  if (view.database) {
+    const d = view.database;
+    out.push('', `database: primary ${d.primary ?? 'NONE'}, timeline ${d.timeline ?? '?'}, ${d.mode} replication${d.mode === 'sync' ? ` (sync standbys: ${d.syncStandbys.join(', ') || 'none: nobody promotable without loss'})` : ''}`);
+    out.push(table([
+      ['MEMBER', 'ROLE', 'TIMELINE', 'LAG', 'SYNC', 'STATE'],
+      ...d.members.map((m) => [m.name, m.role, String(m.timeline ?? '-'), m.lagBytes === null ? '-' : `${m.lagBytes} B`, m.sync ? 'yes' : 'no', m.state]),
+    ]).split('\n').map((l) => '  ' + l).join('\n'));
+  }
   return out.join('\n');
 }
 
