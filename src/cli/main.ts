@@ -62,6 +62,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       console.error(`bulwark: ${err.describe()}`);
       return 1;
     }
+    // Coded errors from other capabilities (e.g. PostgreSQL control): message, code, details.
+    const e = err as { message?: string; code?: unknown; details?: unknown };
+    if (typeof e.code === 'string' && typeof e.message === 'string') {
+      const details = Array.isArray(e.details) ? e.details.map((d) => `  ${String(d)}`) : [];
+      console.error([`bulwark: ${e.message} [${e.code}]`, ...details].join('\n'));
+      if (process.env['BULWARK_DEBUG']) console.error(err);
+      return 1;
+    }
     console.error(err);
     return 1;
   }

@@ -14,9 +14,9 @@ export interface CliResult {
   stderr: string;
 }
 
-export function bulwark(args: readonly string[], opts: { timeoutMs?: number; cwd?: string } = {}): Promise<CliResult> {
+export function bulwark(args: readonly string[], opts: { timeoutMs?: number; cwd?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { timeout: opts.timeoutMs ?? 90_000, cwd: opts.cwd ?? REPO, env: { ...process.env, NO_COLOR: '1' } },
+    execFile(process.execPath, [BIN, ...args], { timeout: opts.timeoutMs ?? 90_000, cwd: opts.cwd ?? REPO, env: { ...process.env, NO_COLOR: '1', ...opts.env } },
       (err, stdout, stderr) => {
         const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
         resolve({ code, stdout, stderr });
@@ -27,6 +27,7 @@ export function bulwark(args: readonly string[], opts: { timeoutMs?: number; cwd
 /** A temp folder holding `cluster.yaml` (the given text) and its state folder. */
 export function tempCluster(yaml: string): { dir: string; file: string; cleanup(): void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-test-'));
+  fs.chmodSync(dir, 0o755); // PostgreSQL runs as its own user and must reach the state folder
   const file = path.join(dir, 'cluster.yaml');
   fs.writeFileSync(file, yaml);
   return { dir, file, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };

@@ -9,6 +9,9 @@ import {
   HaLoop, HttpPeers, PgMember, dcsFromSpec, failoverDocOf, memberAddresses, memberOf, syncDocOf, type HaConfig,
 } from '../../control-plane/pg-ha/index.js';
 import type { Dcs } from '../../control-plane/pg-ha/dcs/types.js';
+import { PartitionableDcs } from '../../control-plane/pg-ha/dcs/partitionable.js';
+
+const FAULTS = process.env['BULWARK_FAULT_INJECTION'] === '1';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
 
 export function haConfigOf(spec: ClusterSpec): HaConfig {
@@ -26,15 +29,18 @@ export class DbRole implements RoleRuntime {
   private readonly dcs: Dcs;
   private readonly member: PgMember;
   private readonly loop: HaLoop;
+  private readonly peers: HttpPeers;
   private startError: string | undefined;
 
   constructor(private readonly ctx: RoleContext) {
     const { spec, node, clock, log } = ctx;
-    this.dcs = dcsFromSpec(spec, clock);
+    const dcs = dcsFromSpec(spec, clock);
+    this.dcs = FAULTS ? new PartitionableDcs(dcs) : dcs;
     this.member = new PgMember({ spec, node, dir: ctx.dir, dcs: this.dcs, clock, log });
+    this.peers = new HttpPeers(Math.min(1000, spec.database!.loopMs));
     this.loop = new HaLoop({
       name: node.name, nofailover: node.nofailover, config: haConfigOf(spec), dcs: this.dcs, pg: this.member,
-      peers: new HttpPeers(Math.min(1000, spec.database!.loopMs)), clock, log, members: memberAddresses(spec),
+      peers: this.peers, clock, log, members: memberAddresses(spec),
     });
     this.registerMetrics();
   }
@@ -59,9 +65,14 @@ export class DbRole implements RoleRuntime {
     await this.dcs.close().catch(() => {});
   }
 
+  /** Holds the lock (renewed within the TTL), or is confirmed by every member in failsafe mode. */
   private isLeader(): boolean {
     const st = this.loop.current;
-    return st.lockRenewedAt !== undefined && this.ctx.clock.now() < st.lockRenewedAt + this.ctx.spec.database!.ttlMs;
+    const now = this.ctx.clock.now();
+    const ttl = this.ctx.spec.database!.ttlMs;
+    if (st.fencedAt !== undefined && (st.lockRenewedAt === undefined || st.fencedAt > st.lockRenewedAt)) return false;
+    if (st.lockRenewedAt !== undefined && now < st.lockRenewedAt + ttl) return true;
+    return st.failsafeConfirmedAt !== undefined && now - st.failsafeConfirmedAt < ttl;
   }
 
   health(): RoleHealth {
@@ -138,6 +149,21 @@ export class DbRole implements RoleRuntime {
       this.loop.noteFailsafeHeartbeat(from);
       return { status: 200, body: { ack: true } };
     });
+    if (this.dcs instanceof PartitionableDcs) {
+      const dcs = this.dcs;
+      // {"on": true}: cut off from the DCS only; {"on": true, "peers": true}: the whole host is
+      // cut off (DCS and the other members), so failsafe cannot keep it primary.
+      api.route('POST', '/debug/dcs-partition', (req) => {
+        const body = req.body as { on?: unknown; peers?: unknown } | undefined;
+        if (typeof body?.on !== 'boolean' || (body.peers !== undefined && typeof body.peers !== 'boolean')) {
+          throw new ApiError(400, 'body must be {"on": true|false, "peers"?: true|false}');
+        }
+        dcs.cut = body.on;
+        this.peers.blocked = body.on && body.peers === true;
+        this.ctx.log.warn(`fault injection: ${body.on ? `cut off from the DCS${this.peers.blocked ? ' and from the other members' : ''}` : 'reconnected'}`);
+        return { status: 200, body: { partitioned: body.on, peers: this.peers.blocked } };
+      });
+    }
     api.route('POST', '/switchover', async (req) => {
       const to = (req.body as { to?: unknown } | undefined)?.to;
       if (to !== undefined && typeof to !== 'string') throw new ApiError(400, '"to" must be a member name');

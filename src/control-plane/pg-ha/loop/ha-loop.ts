@@ -39,6 +39,8 @@ export interface HaState {
   readonly lastCycleAt: number;
   readonly fencedAt: number | undefined;
   readonly fenceReason: string | undefined;
+  /** When every member last confirmed us as primary while the DCS was unreachable. */
+  readonly failsafeConfirmedAt: number | undefined;
 }
 
 export class HaLoop {
@@ -55,7 +57,7 @@ export class HaLoop {
   private cycling: Promise<unknown> | undefined;
   private state: HaState = {
     decision: undefined, pg: undefined, view: undefined, dcsError: undefined, lockRenewedAt: undefined, lastCycleAt: 0,
-    fencedAt: undefined, fenceReason: undefined,
+    fencedAt: undefined, fenceReason: undefined, failsafeConfirmedAt: undefined,
   };
 
   constructor(opts: HaLoopOptions) {
@@ -144,7 +146,10 @@ export class HaLoop {
     }
     const peers = await this.observePeers(pg, view, dcsError !== undefined);
     const others = this.o.members.filter((m) => m.name !== name);
-    if (dcsError !== undefined && others.every((m) => peers[m.name]?.failsafeAck)) this.failsafeOkAt = clock.now();
+    if (dcsError !== undefined && others.every((m) => peers[m.name]?.failsafeAck)) {
+      this.failsafeOkAt = clock.now();
+      this.state = { ...this.state, failsafeConfirmedAt: this.failsafeOkAt };
+    }
     const snapshot: HaSnapshot = {
       now: clock.now(),
       config: this.o.config,

@@ -3,9 +3,13 @@ import type { PeerObservation } from '../core/types.js';
 import type { MemberAddress, PeerPort } from '../loop/ports.js';
 
 export class HttpPeers implements PeerPort {
+  /** Fault injection: behave as if this member's host were cut off from its peers. */
+  blocked = false;
+
   constructor(private readonly timeoutMs: number) {}
 
   async observe(m: MemberAddress): Promise<PeerObservation> {
+    if (this.blocked) return { reachable: false };
     try {
       const res = await fetch(`${m.api}/ha/state`, { signal: AbortSignal.timeout(this.timeoutMs) });
       if (!res.ok) return { reachable: false };
@@ -22,6 +26,7 @@ export class HttpPeers implements PeerPort {
   }
 
   async failsafeHeartbeat(m: MemberAddress, from: string): Promise<boolean> {
+    if (this.blocked) return false;
     try {
       const res = await fetch(`${m.api}/ha/failsafe`, {
         method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from }),

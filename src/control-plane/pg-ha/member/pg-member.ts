@@ -17,7 +17,7 @@ import { writeOwnedFile } from '../postgres/files.js';
 import type { Dcs } from '../dcs/types.js';
 import type { MemberAddress, PgPort } from '../loop/ports.js';
 import {
-  DEFAULT_ROLES, PostgresInstance, bootstrapPrimary, cloneFromPrimary, configureReplica, configuredUpstream, emptyDir, ensureBinariesReachable,
+  DEFAULT_ROLES, PostgresInstance, assertTraversable, bootstrapPrimary, cloneFromPrimary, configureReplica, configuredUpstream, emptyDir, ensureBinariesReachable,
   ensurePhysicalSlot, ensureSecrets, ensureServiceUser, isCloneIncomplete, locatePostgres, memberPaths, parseSyncStandbyNames,
   prepareMemberDirs, readSecrets, readStatus, repoint, rewind, secretFile, setSynchronousStandbys, slotNameFor, standardHba,
   writeMemberPassfile, writeSecrets, type ClusterSecrets, type MemberPaths, type PgStatus, type UpstreamPrimary,
@@ -67,6 +67,8 @@ export class PgMember implements PgPort {
     const user = await ensureServiceUser();
     const located = await locatePostgres(db.binDir ? { binDir: db.binDir } : {});
     const binaries = ensureBinariesReachable(located, user, { stageDir: path.join(this.o.spec.stateDir, 'pg-binaries') });
+    // The data folder lives under the state folder: every parent must let the service user in.
+    assertTraversable(path.dirname(this.paths.root), user, 'state folder');
     prepareMemberDirs(this.paths, user);
     const dbNodes = this.o.spec.nodes.filter((n) => n.role === 'db').map((n) => n.address);
     const webNodes = this.o.spec.nodes.filter((n) => n.role === 'web').map((n) => n.address);
