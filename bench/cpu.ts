@@ -55,31 +55,42 @@ export function childrenOf(pid: number): number[] {
 }
 
 export interface CoreTimes {
+  /** user + nice + system: time in processes (including their syscalls). */
+  task: number;
+  /** irq + softirq: kernel work not charged to any process (e.g. loopback packet delivery). */
+  irq: number;
   busy: number;
   total: number;
 }
 
-/** Busy and total jiffies per core from /proc/stat. */
+/** Jiffies per core from /proc/stat. */
 export function coreTimes(): CoreTimes[] {
   const out: CoreTimes[] = [];
   for (const line of readFileSync('/proc/stat', 'utf8').split('\n')) {
     const m = /^cpu(\d+) (.*)$/.exec(line);
     if (!m) continue;
     const v = m[2]!.trim().split(/\s+/).map(Number);
-    // user nice system idle iowait irq softirq steal (guest is already inside user).
-    const total = v.slice(0, 8).reduce((a, b) => a + b, 0);
-    const idle = (v[3] ?? 0) + (v[4] ?? 0);
-    out[Number(m[1])] = { busy: total - idle, total };
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = v;
+    // guest time is already inside user.
+    const total = user + nice + system + idle + iowait + irq + softirq + steal;
+    out[Number(m[1])] = { task: user + nice + system, irq: irq + softirq, busy: total - idle - iowait, total };
   }
   return out;
 }
 
-/** Busy share (0..1) of each core between two snapshots. */
-export function coreBusy(before: CoreTimes[], after: CoreTimes[]): number[] {
+export interface CoreShare {
+  /** Share (0..1) of wall time the core was busy, in processes, in irq/softirq. */
+  busy: number;
+  task: number;
+  irq: number;
+}
+
+/** Shares of each core between two snapshots. */
+export function coreShares(before: CoreTimes[], after: CoreTimes[]): CoreShare[] {
   return after.map((a, i) => {
     const b = before[i];
-    if (!b) return 0;
-    const total = a.total - b.total;
-    return total > 0 ? (a.busy - b.busy) / total : 0;
+    const total = b ? a.total - b.total : 0;
+    if (!b || total <= 0) return { busy: 0, task: 0, irq: 0 };
+    return { busy: (a.busy - b.busy) / total, task: (a.task - b.task) / total, irq: (a.irq - b.irq) / total };
   });
 }

@@ -21,9 +21,11 @@ export interface Run {
 }
 
 /**
- * Load on the proxy's core that is not the proxy process: other programs on this machine (and
- * kernel work not charged to the proxy). Above DISTURBED the run is set aside when the same
- * target and mode has undisturbed runs.
+ * Load on the proxy's core from other programs on this machine: core 0's busy time beyond the
+ * proxy's own CPU. (With tick-based accounting the proxy's CPU time already includes the softirq
+ * work run in its context, e.g. the loopback delivery of its own sends, although /proc/stat files
+ * those ticks under softirq.) Above DISTURBED the run is set aside when the same target and mode
+ * has undisturbed runs.
  */
 export const DISTURBED = 0.2;
 export function foreignLoad(r: Run): number {
@@ -47,6 +49,8 @@ export interface Row {
   cpuUs: number | undefined;
   cpuUsMin: number | undefined;
   cpuUsMax: number | undefined;
+  /** Median share of core 0 taken by other programs (foreignLoad). */
+  foreign: number;
   /** Proxy CPU as a share of wall time (1 = one core). */
   cpuShare: number | undefined;
   cores: number[];
@@ -89,6 +93,7 @@ export function aggregate(runs: readonly Run[], targets: readonly string[], mode
         cpuUsMin: perReq.length ? Math.min(...perReq) : undefined,
         cpuUsMax: perReq.length ? Math.max(...perReq) : undefined,
         cpuShare: perReq.length ? median(rs.map((r) => r.cpu! / r.seconds)) : undefined,
+        foreign: median(rs.map(foreignLoad)),
         cores, xDirect: undefined, xHaproxy: undefined, peer: peerOf(target),
       });
     }
@@ -109,7 +114,7 @@ const pct = (x: number | undefined): string => (x === undefined || !Number.isFin
 
 export function table(rows: readonly Row[]): string {
   const head = [
-    'target', 'connections', 'runs used', 'req/s', '× direct', 'p50 ms', 'p99 ms', 'errors',
+    'target', 'connections', 'clean runs', 'req/s', '× direct', 'p50 ms', 'p99 ms', 'errors',
     'proxy CPU µs/req (min–max)', '× HAProxy CPU/req', 'proxy CPU', 'core 0 / core 1 busy',
   ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i <= 1 ? '---' : '---:')).join('|')}|`];
@@ -117,7 +122,7 @@ export function table(rows: readonly Row[]): string {
     const cpu = r.cpuUs === undefined ? '—' : `${f1(r.cpuUs)} (${f1(r.cpuUsMin)}–${f1(r.cpuUsMax)})`;
     const vs = r.xHaproxy === undefined ? '—' : `${f2(r.xHaproxy)}× ${r.peer === 'haproxy-tcp' ? '(tcp)' : '(http)'}`;
     lines.push(`| ${[
-      r.target, r.mode, `${r.rounds}/${r.totalRounds}`, f0(r.rps), f2(r.xDirect), f2(r.p50), f2(r.p99), String(r.errors), cpu, vs, pct(r.cpuShare),
+      r.target, r.mode, `${r.allDisturbed ? 0 : r.rounds}/${r.totalRounds}${r.allDisturbed ? ' (all used)' : ''}`, f0(r.rps), f2(r.xDirect), f2(r.p50), f2(r.p99), String(r.errors), cpu, vs, pct(r.cpuShare),
       r.cores.length >= 2 ? `${pct(r.cores[0])} / ${pct(r.cores[1])}` : '—',
     ].join(' | ')} |`);
   }
@@ -173,7 +178,7 @@ export function interpret(rows: readonly Row[], runs: readonly Run[] = []): stri
     if (r.target === 'direct' || r.cores.length < 2) continue;
     const proxyCore = r.cpuShare ?? r.cores[0]!;
     if (proxyCore >= 0.95) bound.push(`${r.target} ${r.mode} saturates its core (${pct(proxyCore)})`);
-    else if (r.cores[0]! >= 0.95) bound.push(`${r.target} ${r.mode} shares a full core 0 with other load (proxy ${pct(proxyCore)} of ${pct(r.cores[0])})`);
+    else if (r.cores[0]! >= 0.95) bound.push(`${r.target} ${r.mode}: core 0 full (proxy ${pct(proxyCore)}, other programs ${pct(r.foreign)})`);
     else if (r.cores[1]! >= 0.95) bound.push(`${r.target} ${r.mode} is bounded by core 1 (wrk + backends ${pct(r.cores[1])}, proxy ${pct(proxyCore)})`);
   }
   if (bound.length) out.push(`Rate limits: ${bound.join('; ')}. Where the load core is the limit, req/s ratios understate the proxy and CPU µs/req is the fairer comparison.`);
@@ -250,8 +255,18 @@ with the methodology of /work/shared/FIELD-NOTES.md ("The yardsticks we must bea
   (\`--backend node\` uses a minimal node:http server instead; it is also the fallback when nginx
   is missing.)
 - Rounds are interleaved (every target once per round) and the table shows medians per metric;
-  the CPU/req column also shows the min–max over rounds. Read differences below ~10 % as noise on
-  a shared 2-core machine.
+  the CPU/req column also shows the min–max over rounds. A run is *disturbed* when other load
+  (programs outside the benchmark) took more than 20 % of core 0 during it (core 0 busy time minus
+  the proxy's own CPU); medians use the clean runs when there are any ("clean runs" column), all
+  runs otherwise. CPU/req rises when the proxy shares its core (fewer events per wake-up), so
+  disturbed numbers overstate every proxy's cost. Read differences below ~10 % as noise on a
+  shared 2-core machine.
+- On this kernel (tick-based CPU accounting, no IRQ_TIME_ACCOUNTING) the process CPU includes
+  the softirq work run in the proxy's context, notably the loopback delivery of its own sends
+  (the receiving side's TCP work), even though /proc/stat files those ticks under softirq.
+- \`--compare DIR\` runs a second build (e.g. a copy of the tree before a change, built) as
+  \`base-http\`/\`base-tcp\` in the same rounds; the before/after ratio is paired by round so both
+  sides saw the same background load.
 - Goal tracked by the project: bulwark http keep-alive within **1.25×** HAProxy's CPU per
   request and at least **0.6×** the direct baseline's req/s.
 
@@ -259,7 +274,10 @@ Options: \`--quick\` (3 s runs, 1 round), \`--rounds N\` (default 3), \`--durati
 shortened automatically so the whole run stays under 6 minutes unless given explicitly),
 \`--targets a,b\`, \`--modes keep-alive,new-conn\`, \`--backend nginx|node\`, \`--port-base N\`
 (default 21000), \`--profile\` (runs the bulwark proxy under \`node --cpu-prof\` and prints the
-hottest functions), \`--no-docs\` (do not rewrite this file).
+hottest functions), \`--compare DIR\` (see above), \`--connections N\`, \`--keep\` (keep the temp dir
+with the generated configs), \`--no-docs\` (do not rewrite this file; runs limited with
+\`--targets\`/\`--modes\`/\`--profile\`/\`--compare\` never rewrite it unless \`--docs\` is given).
+\`BULWARK_BENCH_NODE_FLAGS\` passes extra flags to the Bulwark proxy's node (e.g. \`--perf-basic-prof\`).
 
 `;
 
