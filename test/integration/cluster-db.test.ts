@@ -9,13 +9,14 @@ import assert from 'node:assert/strict';
 import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
 import { eventually } from '../harness/eventually.js';
 import { lostWrites, startWriter } from '../harness/writer.js';
+import { EtcdProcess, ETCD_MISSING, etcdInstalled } from '../harness/etcd.js';
 
 const AGENT = 17702;
 const EDGE = 'http://127.0.5.100:18082';
 const MEMBERS = { 'db-1': '127.0.5.21', 'db-2': '127.0.5.22' } as const;
 type Member = keyof typeof MEMBERS;
 
-const YAML = `
+const yaml = (dcs = '') => `
 cluster: db-test
 state_dir: state
 agent: { port: ${AGENT} }
@@ -40,7 +41,7 @@ database:
   ttl: 3s
   loop: 500ms
   router: { rw_port: 16432, ro_port: 16433 }
-`;
+${dcs}`;
 
 interface DbAgentStatus { db: { role: string; holdsLock: boolean; timeline: number; streamingFrom: string | null; fenced: { at: string } | null } }
 
@@ -83,7 +84,7 @@ async function writablePrimaries(): Promise<number> {
 }
 
 describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_000 }, () => {
-  const c = tempCluster(YAML);
+  const c = tempCluster(yaml());
   const env = { BULWARK_FAULT_INJECTION: '1' };
 
   before(async () => {
@@ -223,5 +224,45 @@ describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_
     // Heal: the old primary rejoins as a replica.
     await fetch(`http://${MEMBERS[p]}:${AGENT}/debug/dcs-partition`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"on": false}' });
     await streamingReplica(p, other(p));
+  });
+});
+
+describe('database tier on etcd: bootstrap and failover with the multi-machine DCS', { timeout: 240_000 }, () => {
+  let etcd: EtcdProcess | undefined;
+  let c: ReturnType<typeof tempCluster> | undefined;
+
+  before(async () => {
+    if (!etcdInstalled()) {
+      if (process.env['CI'] === 'true') throw new Error(ETCD_MISSING);
+      console.warn(`SKIPPING the etcd database test: ${ETCD_MISSING}`);
+      return;
+    }
+    etcd = await EtcdProcess.start();
+    c = tempCluster(yaml(`  dcs: { type: etcd, endpoints: ["${etcd.endpoint.replace(/^https?:\/\//, '')}"] }\n`));
+    const r = await bulwark(['up', '--detach', '-c', c.file, '--timeout', '120s'], { timeoutMs: 150_000 });
+    assert.equal(r.code, 0, `up failed:\n${r.stdout}\n${r.stderr}`);
+  });
+
+  after(async () => {
+    if (c) await bulwark(['down', '-c', c.file]);
+    c?.cleanup();
+    await etcd?.stop();
+  });
+
+  it('kill -9 of the primary: the replica takes over through etcd, nothing acknowledged is lost', async (t) => {
+    if (!etcd) return t.skip(ETCD_MISSING);
+    const p = await primary();
+    await streamingReplica(other(p), p);
+    const writer = startWriter(EDGE, { paceMs: 10, maxMs: 90_000 });
+    await eventually(() => assert.ok(writer.result.acked.length > 50), { timeoutMs: 30_000 });
+    assert.equal((await bulwark(['kill', p, '-c', c!.file])).code, 0);
+    assert.equal(await primary(), other(p));
+    const okAfter = writer.result.acked.length;
+    await eventually(() => assert.ok(writer.result.acked.length > okAfter + 50), { timeoutMs: 30_000 });
+    assert.equal((await bulwark(['start', p, '-c', c!.file])).code, 0);
+    await streamingReplica(p, other(p));
+    const r = await writer.stop();
+    t.diagnostic(`etcd: acked ${r.acked.length}, write gaps ${JSON.stringify(r.gapsMs)} ms`);
+    assert.deepEqual(await lostWrites(EDGE, r.acked), []);
   });
 });
