@@ -53,7 +53,13 @@ export function startWriter(baseUrl: string, opts: { paceMs?: number; maxMs?: nu
         lastOk = Date.now();
       } else {
         result.failed++;
-        const why = r.status === 0 ? r.body : `HTTP ${r.status}`;
+        let detail = '';
+        try {
+          detail = `: ${String((JSON.parse(r.body) as { error?: unknown }).error).replace(/\d+/g, 'N').slice(0, 80)}`;
+        } catch {
+          /* not JSON */
+        }
+        const why = r.status === 0 ? r.body : `HTTP ${r.status}${detail}`;
         result.failures[why] = (result.failures[why] ?? 0) + 1;
         inGap = true;
       }
