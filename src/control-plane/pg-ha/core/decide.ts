@@ -83,7 +83,15 @@ export function decide(s: HaSnapshot): HaDecision {
       return decision('replica', `replica not streaming from the primary ${leader}${pg.streamingFrom ? ` (streaming from ${pg.streamingFrom})` : ''}: following it`, { type: 'follow', leader });
     }
     if (pg.streamingFrom !== leader) {
-      // Already pointed at the leader: it is starting, or dead and its lock not yet expired.
+      // Pointed at the leader but not streaming. Either the leader is dead and its lock not yet
+      // expired (wait), or this replica cannot follow its timeline (it received WAL past the
+      // fork point): when the leader is a live primary and this lasts, re-clone.
+      const stuckMs = pg.notStreamingMs ?? 0;
+      const limit = Math.max(2 * s.config.ttlMs, 5000);
+      if (leaderInfo?.role === 'primary' && stuckMs >= limit) {
+        return decision('replica', `not streaming from the live primary ${leader} for ${Math.round(stuckMs / 1000)}s: re-cloning`,
+          { type: 'fence', reason: 'replica cannot follow the primary' }, { type: 'rejoin', leader, fresh: true });
+      }
       return decision('replica', `replica of ${leader}, not streaming (waiting for it, or for its lock to expire)`);
     }
     return decision('replica', `replica streaming from ${leader}`);

@@ -37,6 +37,8 @@ export interface PgObservation {
   readonly streamingFrom?: string;
   /** Replica: the member its primary_conninfo names (it may not be streaming from it yet). */
   readonly upstream?: string;
+  /** Replica: how long it has been running without streaming (0 while streaming). */
+  readonly notStreamingMs?: number;
   /** Replica: timeline of the WAL it receives. */
   readonly receivedTimeline?: number;
   /** Primary: replicas in pg_stat_replication that stream and their flushed position. */
@@ -118,7 +120,7 @@ export type HaAction =
   | { readonly type: 'start'; readonly as: 'primary' | 'replica'; readonly leader?: string }
   | { readonly type: 'clone'; readonly from: string }
   | { readonly type: 'follow'; readonly leader: string }
-  | { readonly type: 'rejoin'; readonly leader: string }
+  | { readonly type: 'rejoin'; readonly leader: string; /** Re-clone even if the data looks usable. */ readonly fresh?: boolean }
   | { readonly type: 'failsafe-heartbeat' }
   | { readonly type: 'set-sync-dcs'; readonly doc: SyncDoc }
   | { readonly type: 'set-sync-pg'; readonly names: readonly string[] }

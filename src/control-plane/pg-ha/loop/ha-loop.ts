@@ -257,7 +257,7 @@ export class HaLoop {
           await pg.follow(this.addressOf(a.leader, view));
           break;
         case 'rejoin':
-          await pg.rejoin(this.addressOf(a.leader, view));
+          await pg.rejoin(this.addressOf(a.leader, view), a.fresh ? { fresh: true } : undefined);
           break;
         case 'failsafe-heartbeat':
           break; // sent while observing peers
@@ -306,7 +306,7 @@ export class HaLoop {
 
   private async fence(reason: string): Promise<void> {
     const obs = await this.o.pg.observe().catch(() => undefined);
-    if (obs && !(obs.state === 'running' && obs.role === 'primary')) return;
+    if (obs && obs.state !== 'running') return;
     this.o.log.warn({ reason }, `fencing: ${reason}`);
     await this.o.pg.fence(reason);
     this.state = { ...this.state, fencedAt: this.o.clock.now(), fenceReason: reason };

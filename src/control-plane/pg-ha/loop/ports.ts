@@ -28,7 +28,7 @@ export interface PgPort {
   /** A running replica streams from someone else: re-point it without a restart where possible. */
   follow(leader: MemberAddress): Promise<void>;
   /** Stopped data (maybe an old primary): rewind or re-clone as needed, then start as replica. */
-  rejoin(leader: MemberAddress): Promise<void>;
+  rejoin(leader: MemberAddress, opts?: { fresh?: boolean }): Promise<void>;
   /** synchronous_standby_names = ANY 1 (names) or '' — applied and reloaded. */
   setSyncNames(names: readonly string[]): Promise<void>;
   /** Release resources (does not stop PostgreSQL: the member decides that). */

@@ -96,6 +96,7 @@ export class PgMember implements PgPort {
         this.o.log.warn('stopping a PostgreSQL left running by an earlier agent');
         await pg.stopOrphan('fast').catch(() => {});
       }
+      this.notStreamingSince = undefined;
       return { state: 'stopped' };
     }
     let st: PgStatus;
@@ -118,6 +119,8 @@ export class PgMember implements PgPort {
       };
     }
     const streaming = st.receiver && st.receiver.status === 'streaming' ? byAddress(st.receiver.senderHost, st.receiver.senderPort) : undefined;
+    const now = this.o.clock.now();
+    if (streaming || this.notStreamingSince === undefined) this.notStreamingSince = streaming ? undefined : now;
     const conninfo = configuredUpstream(pg).conninfo ?? '';
     const upstream = byAddress(/(?:^|\s)host='?([^'\s]+)/.exec(conninfo)?.[1] ?? null, null);
     const position = st.receiveLsn?.bytes ?? st.replayLsn?.bytes ?? 0;
@@ -125,6 +128,7 @@ export class PgMember implements PgPort {
       state: 'running', role: 'replica', timeline: st.timeline ?? 1, walPosition: Math.max(position, st.replayLsn?.bytes ?? 0),
       ...(streaming ? { streamingFrom: streaming } : {}),
       ...(upstream ? { upstream } : {}),
+      notStreamingMs: this.notStreamingSince === undefined ? 0 : now - this.notStreamingSince,
       ...(st.receiver?.receivedTli ? { receivedTimeline: st.receiver.receivedTli } : {}),
     };
   }
@@ -230,12 +234,12 @@ export class PgMember implements PgPort {
    * primary never saw: rewind it when pg_rewind exists, else re-clone. A former replica just
    * starts against the new leader; if it turns out diverged, the loop fences and we re-clone.
    */
-  async rejoin(leader: MemberAddress): Promise<void> {
+  async rejoin(leader: MemberAddress, opts: { fresh?: boolean } = {}): Promise<void> {
     const pg = this.pg;
     const secrets = await this.secrets();
     writeMemberPassfile(pg, this.paths.passfile, secrets);
     const wasReplica = pg.isStandbyConfigured();
-    const recent = this.lastRejoin && this.o.clock.now() - this.lastRejoin < 30_000;
+    const recent = opts.fresh || (this.lastRejoin && this.o.clock.now() - this.lastRejoin < 30_000);
     this.lastRejoin = this.o.clock.now();
     if (wasReplica && !recent) {
       await this.start('replica', leader);
@@ -256,6 +260,8 @@ export class PgMember implements PgPort {
     await this.clone(leader);
   }
   private lastRejoin: number | undefined;
+  /** Since when this running replica has not been streaming (reset when it streams or stops). */
+  private notStreamingSince: number | undefined;
 
   async setSyncNames(names: readonly string[]): Promise<void> {
     await setSynchronousStandbys(this.pg, names.length > 0 ? { names, num: 1, method: 'ANY' } : null);
