@@ -22,8 +22,8 @@ function acceptOf(key: string): string {
   return createHash('sha1').update(key + WS_GUID).digest('base64');
 }
 
-export function encodeFrame(opcode: number, payload: Buffer, mask: boolean): Buffer {
-  const head: number[] = [0x80 | opcode];
+export function encodeFrame(opcode: number, payload: Buffer, mask: boolean, fin = true): Buffer {
+  const head: number[] = [(fin ? 0x80 : 0) | opcode];
   const maskBit = mask ? 0x80 : 0;
   if (payload.length < 126) head.push(maskBit | payload.length);
   else if (payload.length < 65536) head.push(maskBit | 126, payload.length >> 8, payload.length & 0xff);
@@ -158,8 +158,8 @@ export class WsClient {
     return new WsClient(socket, head, buf.subarray(end + 4));
   }
 
-  send(opcode: number, payload: Buffer | string): void {
-    this.socket.write(encodeFrame(opcode, typeof payload === 'string' ? Buffer.from(payload) : payload, true));
+  send(opcode: number, payload: Buffer | string, opts: { fin?: boolean; mask?: boolean } = {}): void {
+    this.socket.write(encodeFrame(opcode, typeof payload === 'string' ? Buffer.from(payload) : payload, opts.mask ?? true, opts.fin ?? true));
   }
 
   next(timeoutMs = 5000): Promise<Frame> {

@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { SystemClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
 import { ChildSupervisor } from '../../src/node/supervisor.js';
 import { eventually } from '../harness/eventually.js';
+import { OP, WsClient } from '../harness/ws.js';
 
 const HOST = '127.0.0.1';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -85,136 +86,6 @@ class RawConnection {
 }
 
 // --- A minimal WebSocket client (RFC 6455): masked frames out, unmasked frames in. -----------
-
-const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const OP = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
-
-interface Frame {
-  fin: boolean;
-  opcode: number;
-  payload: Buffer;
-}
-
-interface Handshake {
-  status: number;
-  headers: Record<string, string>;
-  key: string;
-  socket: net.Socket;
-  rest: Buffer;
-}
-
-async function wsHandshake(port: number, target = '/ws'): Promise<Handshake> {
-  const key = randomBytes(16).toString('base64');
-  const socket = net.connect(port, HOST);
-  socket.on('error', () => {});
-  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  socket.write(
-    `GET ${target} HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-  );
-  let buf = Buffer.alloc(0);
-  const end = await new Promise<number>((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      buf = Buffer.concat([buf, chunk]);
-      const i = buf.indexOf('\r\n\r\n');
-      if (i >= 0) {
-        socket.off('data', onData);
-        resolve(i);
-      }
-    };
-    socket.on('data', onData);
-    socket.once('close', () => reject(new Error(`closed during the handshake: ${buf.toString()}`)));
-  });
-  const [statusLine, ...lines] = buf.subarray(0, end).toString('latin1').split('\r\n');
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim();
-  }
-  return { status: Number(statusLine!.split(' ')[1]), headers, key, socket, rest: buf.subarray(end + 4) };
-}
-
-class WsClient {
-  private buf = Buffer.alloc(0);
-  private readonly frames: Frame[] = [];
-  private readonly waiters: Array<{ resolve: (f: Frame) => void; reject: (e: Error) => void }> = [];
-  private isClosed = false;
-  readonly closed: Promise<void>;
-
-  constructor(readonly socket: net.Socket, rest: Buffer) {
-    this.closed = new Promise((resolve) =>
-      socket.once('close', () => {
-        this.isClosed = true;
-        for (const w of this.waiters.splice(0)) w.reject(new Error('connection closed'));
-        resolve();
-      }),
-    );
-    socket.on('data', (c: Buffer) => this.push(c));
-    if (rest.length > 0) this.push(rest);
-  }
-
-  static async connect(port: number): Promise<WsClient> {
-    const hs = await wsHandshake(port);
-    assert.equal(hs.status, 101);
-    assert.equal(hs.headers['upgrade']?.toLowerCase(), 'websocket');
-    assert.equal(hs.headers['sec-websocket-accept'], createHash('sha1').update(hs.key + WS_GUID).digest('base64'));
-    return new WsClient(hs.socket, hs.rest);
-  }
-
-  send(opcode: number, payload: Buffer | string, opts: { fin?: boolean; mask?: boolean } = {}): void {
-    const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
-    const fin = opts.fin ?? true;
-    const masked = opts.mask ?? true;
-    const head: number[] = [(fin ? 0x80 : 0) | opcode];
-    const maskBit = masked ? 0x80 : 0;
-    if (data.length < 126) head.push(maskBit | data.length);
-    else head.push(maskBit | 126, data.length >> 8, data.length & 0xff);
-    const key = masked ? randomBytes(4) : Buffer.alloc(0);
-    const body = Buffer.from(data);
-    if (masked) for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ key[i & 3]!;
-    this.socket.write(Buffer.concat([Buffer.from(head), key, body]));
-  }
-
-  /** The next frame from the server. */
-  next(timeoutMs = 5000): Promise<Frame> {
-    const queued = this.frames.shift();
-    if (queued) return Promise.resolve(queued);
-    if (this.isClosed) return Promise.reject(new Error('connection closed'));
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no frame within the timeout')), timeoutMs);
-      this.waiters.push({
-        resolve: (f) => (clearTimeout(timer), resolve(f)),
-        reject: (e) => (clearTimeout(timer), reject(e)),
-      });
-    });
-  }
-
-  private push(chunk: Buffer): void {
-    this.buf = Buffer.concat([this.buf, chunk]);
-    for (;;) {
-      const b = this.buf;
-      if (b.length < 2) return;
-      assert.equal(b[1]! & 0x80, 0, 'server frames are not masked');
-      let length = b[1]! & 0x7f;
-      let offset = 2;
-      if (length === 126) {
-        if (b.length < 4) return;
-        length = b.readUInt16BE(2);
-        offset = 4;
-      } else if (length === 127) {
-        if (b.length < 10) return;
-        length = Number(b.readBigUInt64BE(2));
-        offset = 10;
-      }
-      if (b.length < offset + length) return;
-      const frame = { fin: (b[0]! & 0x80) !== 0, opcode: b[0]! & 0x0f, payload: Buffer.from(b.subarray(offset, offset + length)) };
-      this.buf = b.subarray(offset + length);
-      const waiter = this.waiters.shift();
-      if (waiter) waiter.resolve(frame);
-      else this.frames.push(frame);
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -376,9 +247,7 @@ describe('demo app under ChildSupervisor', () => {
     assert.equal(f.payload.readUInt16BE(0), 1002);
     await ws.closed;
 
-    const hs = await wsHandshake(port, '/elsewhere');
-    assert.equal(hs.status, 404);
-    hs.socket.destroy();
+    await assert.rejects(WsClient.connect(port, '/elsewhere'), /404/);
   });
 
   test('/api/crash exits the app; the supervisor restarts it and it serves again', async () => {
