@@ -21,13 +21,21 @@ function pool(url) {
 
 const rw = pool(WRITE_URL);
 const ro = pool(READ_URL);
-let schemaReady = false;
+let schema;
 
-async function ensureSchema() {
-  if (schemaReady) return;
-  await rw.query(`CREATE TABLE IF NOT EXISTS notes (
-    id bigserial PRIMARY KEY, text text NOT NULL, web_node text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`);
-  schemaReady = true;
+/**
+ * Create the table once. Concurrent CREATE TABLE IF NOT EXISTS (two web nodes, or two requests)
+ * can still collide in the catalog (unique violation / duplicate table): the table then exists.
+ */
+function ensureSchema() {
+  schema ??= rw.query(`CREATE TABLE IF NOT EXISTS notes (
+      id bigserial PRIMARY KEY, text text NOT NULL, web_node text NOT NULL, created_at timestamptz NOT NULL DEFAULT now())`)
+    .catch((err) => {
+      if (err.code === '23505' || err.code === '42P07') return;
+      schema = undefined;
+      throw err;
+    });
+  return schema;
 }
 
 /** Which member answered: cluster_name is set to the member name on every db node. */

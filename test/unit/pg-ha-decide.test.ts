@@ -64,6 +64,8 @@ describe('decide: failover', () => {
       { pg: replica(800), members: { 'db-3': rep(900) } }, [], /db-3 is further ahead/],
     ['lock free, a live probe beats a stale DCS key',
       { pg: replica(800), members: { 'db-3': rep(700) }, peers: { 'db-3': { reachable: true, walPosition: 950, role: 'replica', timeline: 1 } } }, [], /db-3 is further ahead/],
+    ['a stale (lower) reported timeline does not beat more WAL',
+      { pg: { ...replica(900), timeline: 1 }, members: { 'db-3': { ...rep(800), timeline: 2 } } }, ['acquire-lock', 'promote', 'clear-failover'], /most advanced/],
     ['lock free, equal positions: the lower name wins',
       { me: 'db-3', pg: replica(900), members: { 'db-2': rep(900) } }, [], /db-2 is further ahead/],
     ['lagging replica must not promote (async, beyond maximum_lag_on_failover)',
@@ -168,8 +170,14 @@ describe('decide: switchover', () => {
   it('hands over to a streaming standby: fence, then release the lock', () => {
     const d = decide(snapshot({ me: 'db-1', leader: 'db-1', members, pg: primary({ standbys: [{ name: 'db-2', flushPosition: 5000, sync: false }] }),
       docs: { failover: { from: 'db-1', to: 'db-2', requestedAt: 1 } } }));
-    assert.deepEqual(d.actions.map((a) => a.type), ['fence', 'release-lock']);
+    assert.deepEqual(d.actions.map((a) => a.type), ['demote', 'release-lock']);
     assert.match(d.summary, /switchover to db-2/);
+  });
+  it('a switchover without a target pins the one the primary chose before handing over', () => {
+    const d = decide(snapshot({ me: 'db-1', leader: 'db-1', members, pg: primary({ standbys: [{ name: 'db-3', flushPosition: 5000, sync: false }] }),
+      docs: { failover: { from: 'db-1', requestedAt: 1 } } }));
+    assert.deepEqual(d.actions[0], { type: 'set-failover', doc: { from: 'db-1', requestedAt: 1, to: 'db-3' } });
+    assert.deepEqual(d.actions.slice(1).map((a) => a.type), ['demote', 'release-lock']);
   });
   it('refuses a target that is not streaming, and clears the request', () => {
     const d = decide(snapshot({ me: 'db-1', leader: 'db-1', members, pg: primary(), docs: { failover: { from: 'db-1', to: 'db-3', requestedAt: 1 } } }));

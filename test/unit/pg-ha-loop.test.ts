@@ -67,6 +67,9 @@ class FakePg implements PgPort {
     this.timeline++;
     this.upstream = undefined;
   }
+  async demote(): Promise<void> {
+    this.state = 'stopped';
+  }
   async fence(): Promise<void> {
     this.fences++;
     this.fencedAt = this.clock.now();

@@ -55,7 +55,8 @@ export function decide(s: HaSnapshot): HaDecision {
       const target = switchoverTarget(s, failover);
       if (!target.ok) return decision('primary', `switchover refused: ${target.why}`, { type: 'renew-lock' }, { type: 'clear-failover' });
       return decision('fenced', `switchover to ${target.name}: stopping writes and handing over the leader lock`,
-        { type: 'fence', reason: `switchover to ${target.name}` }, { type: 'release-lock' });
+        ...(failover.to === undefined ? [{ type: 'set-failover', doc: { ...failover, to: target.name } } as const] : []),
+        { type: 'demote', reason: `switchover to ${target.name}` }, { type: 'release-lock' });
     }
     const sync = planSync({
       leader: me, mode: s.config.mode, strict: s.config.strict, pgNames: pg.syncNames ?? [],

@@ -30,10 +30,15 @@ function observed(s: HaSnapshot, name: string): Candidate | undefined {
   return undefined;
 }
 
-/** a beats b; equals are broken by name (so two equals never both wait) unless b is preferred. */
+/**
+ * a beats b. Candidates all followed the same primary, so WAL positions compare directly; a
+ * replica's reported timeline can lag (it comes from its last checkpoint once streaming stops),
+ * so the timeline only breaks ties. Equals are broken by name (two equals never both wait)
+ * unless b is preferred.
+ */
 function ahead(a: Candidate, b: Candidate, bPreferred: boolean): boolean {
-  if (a.timeline !== b.timeline) return a.timeline > b.timeline;
   if (a.position !== b.position) return a.position > b.position;
+  if (a.timeline !== b.timeline) return a.timeline > b.timeline;
   return !bPreferred && a.name < b.name;
 }
 

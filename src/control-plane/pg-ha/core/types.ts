@@ -125,6 +125,10 @@ export type HaAction =
   | { readonly type: 'set-sync-dcs'; readonly doc: SyncDoc }
   | { readonly type: 'set-sync-pg'; readonly names: readonly string[] }
   | { readonly type: 'clear-failover' }
+  /** Planned hand-over: stop PostgreSQL cleanly (fast shutdown ships the remaining WAL). */
+  | { readonly type: 'demote'; readonly reason: string }
+  /** Pin the switchover target the primary chose, so the replicas agree on it. */
+  | { readonly type: 'set-failover'; readonly doc: FailoverDoc }
   | { readonly type: 'publish'; readonly info: MemberInfo };
 
 export interface HaDecision {

@@ -247,6 +247,14 @@ export class HaLoop {
         case 'fence':
           await this.fence(a.reason);
           break;
+        case 'demote':
+          this.o.log.info({ reason: a.reason }, `demoting: ${a.reason}`);
+          await pg.demote(a.reason);
+          this.state = { ...this.state, fencedAt: this.o.clock.now(), fenceReason: a.reason };
+          break;
+        case 'set-failover':
+          ok = await dcs.setDoc('failover', a.doc, view?.docs.failover?.version ?? null);
+          break;
         case 'start':
           await pg.start(a.as, a.leader ? this.addressOf(a.leader, view) : undefined);
           break;

@@ -23,6 +23,8 @@ export interface PgPort {
   promote(): Promise<void>;
   /** Stop taking writes now (immediate stop). Must be fast and must not fail silently. */
   fence(reason: string): Promise<void>;
+  /** Planned stop of a primary: clean (fast) shutdown that ships its remaining WAL first. */
+  demote(reason: string): Promise<void>;
   /** Empty data dir → a streaming replica of leader. */
   clone(leader: MemberAddress): Promise<void>;
   /** A running replica streams from someone else: re-point it without a restart where possible. */

@@ -76,7 +76,10 @@ export class PgMember implements PgPort {
     const local = [...dbNodes, ...webNodes].some(isLoopback) ? ['127.0.0.1'] : [];
     this.instance = new PostgresInstance({
       name: this.o.node.name, binaries, dataDir: this.paths.dataDir, socketDir: this.paths.socketDir, logFile: this.paths.logFile,
-      listenAddress: this.o.node.address, port: db.port, user, settings: { ...db.parameters }, clock: this.o.clock, logger: this.o.log,
+      listenAddress: this.o.node.address, port: db.port, user, clock: this.o.clock, logger: this.o.log,
+      // A replica re-pointed at a new primary retries after this (PostgreSQL's 5 s default is a
+      // visible stall in a failover).
+      settings: { wal_retrieve_retry_interval: '1s', ...db.parameters },
       hba: standardHba({
         superuser: 'postgres', replicationUser: DEFAULT_ROLES.replication, rewindUser: DEFAULT_ROLES.rewind,
         members: [...new Set([...dbNodes, ...local])],
@@ -154,6 +157,9 @@ export class PgMember implements PgPort {
   }
 
   async promote(): Promise<void> {
+    // Slots first (physical slots can be created on a standby): the other members re-point the
+    // moment we are primary and must not find their slot missing (that costs a 5 s retry).
+    await this.ensureSlotsForPeers().catch(() => {});
     const r = await this.pg.promote();
     this.o.log.info({ timeline: r.timeline, durationMs: r.durationMs }, `promoted: writable on timeline ${r.timeline} after ${r.durationMs}ms`);
     await this.ensureSlotsForPeers().catch((err) => this.o.log.warn({ err: (err as Error).message }, 'could not create replication slots'));
@@ -166,6 +172,14 @@ export class PgMember implements PgPort {
       await ensurePhysicalSlot(this.pg, slotNameFor(n.name));
     }
   }
+
+  async demote(reason: string): Promise<void> {
+    this.o.log.info({ reason }, `stopping PostgreSQL cleanly for a hand-over (${reason})`);
+    await this.pg.stop('fast', { timeoutMs: 5000 });
+    this.cleanlyDemoted = true;
+  }
+  /** Set by a planned demotion: the data holds nothing the new primary lacks, so it can follow. */
+  private cleanlyDemoted = false;
 
   async fence(reason: string): Promise<void> {
     this.o.log.warn({ reason }, `fencing PostgreSQL: immediate stop (${reason})`);
@@ -238,7 +252,8 @@ export class PgMember implements PgPort {
     const pg = this.pg;
     const secrets = await this.secrets();
     writeMemberPassfile(pg, this.paths.passfile, secrets);
-    const wasReplica = pg.isStandbyConfigured();
+    const wasReplica = pg.isStandbyConfigured() || this.cleanlyDemoted;
+    this.cleanlyDemoted = false;
     const recent = opts.fresh || (this.lastRejoin && this.o.clock.now() - this.lastRejoin < 30_000);
     this.lastRejoin = this.o.clock.now();
     if (wasReplica && !recent) {
