@@ -11,10 +11,18 @@ import { coarseNow } from '../../core/coarse-tick.js';
 
 /** Who is using an upstream connection right now: an L7 exchange. */
 export interface UpstreamOwner {
+  /**
+   * Bytes read from the server. `data` is a view of the connection's read buffer, valid only
+   * during this call: the next read overwrites it. An owner that keeps a reference (a pending
+   * write of it, a partial head) calls conn.keep(), and the next read goes to a fresh buffer.
+   */
   onUpstreamData(conn: UpstreamConn, data: Buffer): void;
   onUpstreamEnd(conn: UpstreamConn, err: Error | undefined): void;
   onUpstreamDrain(conn: UpstreamConn): void;
 }
+
+/** Read buffer of an upstream connection (node's default read size). */
+const READ_BUFFER = 64 * 1024;
 
 export class UpstreamConn {
   owner: UpstreamOwner | undefined;
@@ -23,14 +31,19 @@ export class UpstreamConn {
   idleSince = 0;
   connected = false;
   closed = false;
-  private readonly onData = (data: Buffer): void => {
-    if (this.owner) this.owner.onUpstreamData(this, data);
-    else this.socket.destroy(); // bytes on an idle connection: the exchange was not what we thought
-  };
+  lastError: Error | undefined;
+  readonly socket: net.Socket;
+  private readBuf = Buffer.allocUnsafe(READ_BUFFER);
+  private kept = false;
 
-  constructor(readonly socket: net.Socket, readonly server: UpstreamServer) {
-    socket.setNoDelay(true);
-    socket.on('data', this.onData);
+  constructor(readonly server: UpstreamServer, host: string, port: number) {
+    // `onread`: node reads into our buffer and calls back, instead of allocating a buffer per
+    // read and pushing it through the stream machinery to a 'data' event.
+    const socket = net.connect({
+      host, port, noDelay: true,
+      onread: { buffer: () => this.nextReadBuffer(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf as Buffer) },
+    });
+    this.socket = socket;
     socket.once('connect', () => {
       this.connected = true;
     });
@@ -47,7 +60,26 @@ export class UpstreamConn {
       owner?.onUpstreamEnd(this, this.lastError ?? new Error(this.connected ? 'server closed the connection' : 'connection failed'));
     });
   }
-  lastError: Error | undefined;
+
+  /** The owner keeps (a view of) the bytes it was just given: read the next ones elsewhere. */
+  keep(): void {
+    this.kept = true;
+  }
+
+  private nextReadBuffer(): Buffer {
+    if (this.kept) {
+      this.kept = false;
+      this.readBuf = Buffer.allocUnsafe(READ_BUFFER);
+    }
+    return this.readBuf;
+  }
+
+  /** Returns true: keep reading (flow control is the owner's socket.pause()/resume()). */
+  private onRead(n: number, buf: Buffer): boolean {
+    if (this.owner) this.owner.onUpstreamData(this, buf.subarray(0, n));
+    else this.socket.destroy(); // bytes on an idle connection: the exchange was not what we thought
+    return true;
+  }
 }
 
 export class UpstreamServer implements Pickable {
@@ -125,8 +157,7 @@ export class UpstreamServer implements Pickable {
   }
 
   connect(): UpstreamConn {
-    const socket = net.connect({ host: this.host, port: this.port });
-    const conn = new UpstreamConn(socket, this);
+    const conn = new UpstreamConn(this, this.host, this.port);
     this.all.add(conn);
     return conn;
   }

@@ -1,17 +1,26 @@
 /**
  * A plain TCP (L4) frontend: each client connection is paired with one server connection and
- * bytes are piped both ways. The client is paused until the server connection is up, so a
+ * bytes are forwarded both ways. The client is paused until the server connection is up, so a
  * failed connect can be retried on another server without losing a byte.
+ *
+ * Per connection pair there is one TcpSession and no closures: both sockets carry their session
+ * (under SESSION) and share module-level listeners. Both read into one shared buffer (`onread`,
+ * see readInto), and each read is copied into the write to the other side, with pause/resume
+ * backpressure (what pipe() does, without a buffer allocation per read and the stream plumbing
+ * behind 'data' and pipe()). The connect and idle timeouts are one deadline on the shared coarse
+ * tick instead of a timer per socket that every chunk re-arms.
  */
 import net from 'node:net';
 import type { FrontendSpec } from '../../config/types.js';
 import type { Logger } from '../../core/log.js';
+import { TICK_MS, coarseNow, subscribeTick } from '../../core/coarse-tick.js';
 import { SampledLogger } from '../../core/sampled-log.js';
 import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import { FULL, type BackendRuntime } from '../edge/backend.js';
 import type { UpstreamServer } from '../edge/upstream.js';
 import type { PickContext } from '../balancer/index.js';
 import { listenAll, type BoundAddress } from '../listener/listen.js';
+import { readInto } from '../listener/read-buffer.js';
 
 export interface TcpFrontendRuntime {
   readonly name: string;
@@ -19,27 +28,81 @@ export interface TcpFrontendRuntime {
   readonly backend: BackendRuntime;
 }
 
-class TcpContext implements PickContext {
-  constructor(readonly clientIp: string) {}
+const SESSION = Symbol('bulwark.tcpSession');
+type SessionSocket = net.Socket & { [SESSION]: TcpSession };
+
+/** The read buffer of every tcp socket: a read is copied out (into its write) before the next. */
+const READ = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** The first `n` bytes of READ in a buffer of their own (from node's pool when small). */
+function readBytes(n: number): Buffer {
+  const out = Buffer.allocUnsafe(n);
+  READ.copy(out, 0, 0, n);
+  return out;
+}
+
+/** One client connection and its server connection (the current attempt's). */
+class TcpSession implements PickContext {
+  upstream: SessionSocket | undefined = undefined;
+  server: UpstreamServer | undefined = undefined;
+  /** This attempt holds a slot on `server` (server.active). */
+  holdsSlot = false;
+  /** Retries so far (0 on the first server). */
+  attempt = 0;
+  connected = false;
+  /**
+   * Coarse-tick deadline: the connect timeout until connected, then the idle timeout; 0 = none.
+   * coarseNow() may be up to a tick old, so deadlines add a tick: a timeout never fires early
+   * (like the setTimeout it replaces) and at most two ticks late.
+   */
+  deadline = 0;
+  /** The frontend's idle timeout plus one tick (see deadline). */
+  readonly idleMs: number;
+  private ip: string | undefined = undefined;
+
+  constructor(
+    readonly listener: TcpListener,
+    readonly fe: TcpFrontendRuntime,
+    readonly client: SessionSocket,
+    readonly started: number,
+  ) {
+    this.idleMs = fe.spec.timeouts.idleMs + TICK_MS;
+  }
+
+  /** Looked up on first use (getpeername is a system call; round robin never asks). */
+  get clientIp(): string {
+    if (this.ip === undefined) this.ip = (this.client.remoteAddress ?? '').replace(/^::ffff:/, '');
+    return this.ip;
+  }
+
   header(): undefined {
     return undefined;
   }
+
   cookie(): undefined {
     return undefined;
+  }
+
+  release(): void {
+    if (!this.holdsSlot) return;
+    this.holdsSlot = false;
+    this.server!.active--;
+    this.fe.backend.kickQueue();
   }
 }
 
 export class TcpListener {
   private runtime: TcpFrontendRuntime;
   private servers: net.Server[] = [];
-  private readonly sockets = new Set<net.Socket>();
+  private readonly sessions = new Set<TcpSession>();
   private readonly sampled: SampledLogger;
+  private unsubscribe: (() => void) | undefined;
 
   constructor(
     runtime: TcpFrontendRuntime,
-    private readonly metrics: EdgeMetrics,
+    readonly metrics: EdgeMetrics,
     log: Logger,
-    private readonly ejected: (server: UpstreamServer, reason: string) => void,
+    readonly ejected: (server: UpstreamServer, reason: string) => void,
   ) {
     this.runtime = runtime;
     this.sampled = new SampledLogger(log);
@@ -54,105 +117,210 @@ export class TcpListener {
   }
 
   activeConnections(): number {
-    return this.sockets.size;
+    return this.sessions.size;
   }
 
   async listen(addresses: readonly BoundAddress[]): Promise<void> {
-    // Half-open: a client's FIN is passed on to the server (pipe ends it) and the server's answer
-    // still flows back; without it node would end the client side at once and drop that answer.
+    // Half-open: a client's FIN is passed on to the server and the server's answer still flows
+    // back; without it node would end the client side at once and drop that answer.
     this.servers = await listenAll(addresses, (client) => this.onConnection(client), { allowHalfOpen: true });
+    this.unsubscribe = subscribeTick({
+      onTick: (now) => {
+        for (const s of this.sessions) if (s.deadline !== 0 && s.deadline <= now) expire(s);
+      },
+    });
   }
 
-  private onConnection(client: net.Socket): void {
-    const fe = this.runtime;
-    this.sockets.add(client);
+  private onConnection(socket: net.Socket): void {
+    const client = socket as SessionSocket;
+    const s = new TcpSession(this, this.runtime, client, performance.now());
+    client[SESSION] = s;
+    this.sessions.add(s);
+    if (!readInto(client, READ, onClientRead)) client.on('data', onClientData);
     client.pause();
     client.setNoDelay(true);
-    client.on('error', () => {});
-    client.once('close', () => this.sockets.delete(client));
-    const ctx = new TcpContext((client.remoteAddress ?? '').replace(/^::ffff:/, ''));
-    const started = performance.now();
-    this.connectTo(fe, client, ctx, undefined, 0, started);
+    client.on('error', ignore);
+    client.on('close', onClientClose);
+    client.on('end', onClientEnd);
+    client.on('drain', onClientDrain);
+    this.connectTo(s, undefined, 0);
   }
 
-  private connectTo(fe: TcpFrontendRuntime, client: net.Socket, ctx: TcpContext, avoid: UpstreamServer | undefined, attempt: number, started: number): void {
+  connectTo(s: TcpSession, avoid: UpstreamServer | undefined, attempt: number): void {
+    const fe = s.fe;
     const backend = fe.backend;
+    const client = s.client;
     if (client.destroyed) return;
-    const server = backend.select(ctx, avoid);
+    const server = backend.select(s, avoid);
     if (server === undefined || server === FULL) {
       const reason = server === FULL ? 'every server at maxconn' : 'no server available';
       this.metrics.refusal(fe.name, server === FULL ? 'queue-full' : 'no-server');
-      this.sampled.warn('tcp-no-server', { frontend: fe.name, backend: backend.spec.name, client: ctx.clientIp }, `tcp connection refused: ${reason}`);
+      this.sampled.warn('tcp-no-server', { frontend: fe.name, backend: backend.spec.name, client: s.clientIp }, `tcp connection refused: ${reason}`);
       client.destroy();
       return;
     }
     server.active++;
     server.total++;
-    let released = false;
-    const release = (): void => {
-      if (released) return;
-      released = true;
-      server.active--;
-      backend.kickQueue();
-    };
-    const upstream = net.connect({ host: server.host, port: server.port });
-    upstream.setNoDelay(true);
-    const connectTimer = setTimeout(() => upstream.destroy(new Error('connect timeout')), backend.spec.timeouts.connectMs);
-    let connected = false;
-    upstream.once('connect', () => {
-      connected = true;
-      clearTimeout(connectTimer);
-      server.passive.success();
-      const idle = fe.spec.timeouts.idleMs;
-      client.setTimeout(idle, () => client.destroy());
-      upstream.setTimeout(idle, () => upstream.destroy());
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
-      server.sessions.add(client);
-      client.once('close', () => {
-        server.sessions.delete(client);
-        upstream.destroy();
-      });
-    });
-    upstream.on('error', (err) => {
-      clearTimeout(connectTimer);
-      if (!connected) {
-        release();
-        if (server.passive.failure(err.message)) {
-          this.metrics.ejection(backend.spec.name, server.name);
-          this.ejected(server, err.message);
-        }
-        if (attempt < backend.spec.retries.attempts && backend.budget.tryRetry(Date.now())) {
-          backend.retries++;
-          this.metrics.retry(backend.spec.name);
-          this.connectTo(fe, client, ctx, server, attempt + 1, started);
-        } else {
-          this.metrics.request(fe.name, backend.spec.name, server.name, 503, (performance.now() - started) / 1000);
-          client.destroy();
-        }
-      }
-    });
-    upstream.once('close', () => {
-      if (connected) {
-        release();
-        this.metrics.request(fe.name, backend.spec.name, server.name, 200, (performance.now() - started) / 1000);
-        client.end();
-      }
-    });
-    client.once('close', () => {
-      if (connected) upstream.end();
-      else upstream.destroy();
-    });
+    s.server = server;
+    s.holdsSlot = true;
+    s.attempt = attempt;
+    // noDelay as an option: set once after connect (setNoDelay() here would set it twice).
+    // allowHalfOpen: on the server's FIN, onUpstreamEnd closes the socket itself.
+    const upstream = net.connect({
+      host: server.host, port: server.port, noDelay: true, allowHalfOpen: true, onread: { buffer: READ, callback: onUpstreamRead },
+    }) as SessionSocket;
+    upstream[SESSION] = s;
+    s.upstream = upstream;
+    s.deadline = coarseNow() + backend.spec.timeouts.connectMs + TICK_MS;
+    upstream.on('connect', onUpstreamConnect);
+    upstream.on('error', onUpstreamError);
+    upstream.on('close', onUpstreamClose);
+    upstream.on('end', onUpstreamEnd);
+    upstream.on('drain', onUpstreamDrain);
     backend.budget.recordRequest(Date.now());
+  }
+
+  /** The connect of the current attempt failed: retry on another server or give up. */
+  connectFailed(s: TcpSession, err: Error): void {
+    const backend = s.fe.backend;
+    const server = s.server!;
+    s.release();
+    if (server.passive.failure(err.message)) {
+      this.metrics.ejection(backend.spec.name, server.name);
+      this.ejected(server, err.message);
+    }
+    if (s.attempt < backend.spec.retries.attempts && backend.budget.tryRetry(Date.now())) {
+      backend.retries++;
+      this.metrics.retry(backend.spec.name);
+      this.connectTo(s, server, s.attempt + 1);
+    } else {
+      this.metrics.request(s.fe.name, backend.spec.name, server.name, 503, (performance.now() - s.started) / 1000);
+      s.client.destroy();
+    }
+  }
+
+  forget(s: TcpSession): void {
+    this.sessions.delete(s);
   }
 
   async close(graceMs: number): Promise<void> {
     // Stop accepting now; the close callback waits for every connection, so await it last.
     const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
     const deadline = Date.now() + graceMs;
-    while (this.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    for (const s of this.sockets) s.destroy();
+    while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    for (const s of this.sessions) s.client.destroy();
+    this.unsubscribe?.();
     await closed;
   }
+}
+
+function ignore(): void {}
+
+/** end() unless already ended or destroyed: end() on those builds a Node error object (a stack trace) per call. */
+function endSocket(socket: net.Socket): void {
+  if (!socket.destroyed && !socket.writableEnded) socket.end();
+}
+
+/** The deadline passed: a connect that takes too long fails (and may retry); an idle pair is cut. */
+function expire(s: TcpSession): void {
+  s.deadline = 0;
+  if (!s.connected) s.upstream?.destroy(new Error('connect timeout'));
+  else s.client.destroy();
+}
+
+// ── Client socket listeners (`this` is the client) ───────────────────────────────────────────
+/** `onread` callback (node calls it on the socket): n bytes in READ. */
+function onClientRead(this: SessionSocket, n: number): boolean {
+  const s = this[SESSION];
+  const up = s.upstream;
+  if (up === undefined || up.destroyed || up.writableEnded) return true;
+  s.deadline = coarseNow() + s.idleMs;
+  if (!up.write(readBytes(n))) this.pause();
+  return true;
+}
+
+/** 'data' instead of onClientRead where readInto is not available. */
+function onClientData(this: SessionSocket, chunk: Buffer): void {
+  const s = this[SESSION];
+  const up = s.upstream;
+  if (up === undefined || up.destroyed || up.writableEnded) return;
+  s.deadline = coarseNow() + s.idleMs;
+  if (!up.write(chunk)) this.pause();
+}
+
+/** The client's FIN goes on to the server (once connected; before that, onUpstreamConnect does it). */
+function onClientEnd(this: SessionSocket): void {
+  const s = this[SESSION];
+  if (s.connected) endSocket(s.upstream!);
+}
+
+function onClientDrain(this: SessionSocket): void {
+  const up = this[SESSION].upstream;
+  if (up !== undefined && this[SESSION].connected) up.resume();
+}
+
+function onClientClose(this: SessionSocket): void {
+  const s = this[SESSION];
+  s.listener.forget(s);
+  s.deadline = 0;
+  s.server?.sessions.delete(this);
+  s.upstream?.destroy();
+}
+
+// ── Server socket listeners (`this` is the server connection; stale attempts are ignored) ────
+function onUpstreamConnect(this: SessionSocket): void {
+  const s = this[SESSION];
+  if (this !== s.upstream) return;
+  s.connected = true;
+  s.server!.passive.success();
+  s.deadline = coarseNow() + s.idleMs;
+  const client = s.client;
+  client.resume();
+  s.server!.sessions.add(client);
+  // A client that already sent its FIN (with nothing buffered) ended before we could pass it on.
+  if (client.readableEnded) endSocket(this);
+}
+
+function onUpstreamError(this: SessionSocket, err: Error): void {
+  const s = this[SESSION];
+  if (this !== s.upstream || s.connected) return; // 'close' follows and handles the rest
+  s.listener.connectFailed(s, err);
+}
+
+/** `onread` callback (node calls it on the socket): n bytes in READ. */
+function onUpstreamRead(this: SessionSocket, n: number): boolean {
+  const s = this[SESSION];
+  const client = s.client;
+  if (this !== s.upstream || client.destroyed || client.writableEnded) return true;
+  s.deadline = coarseNow() + s.idleMs;
+  if (!client.write(readBytes(n))) this.pause();
+  return true;
+}
+
+/**
+ * The server sent its FIN: pass it on to the client, and close the server connection (what
+ * node does without allowHalfOpen, but with nothing left to send a close is that FIN: no
+ * shutdown() call first).
+ */
+function onUpstreamEnd(this: SessionSocket): void {
+  const s = this[SESSION];
+  if (this !== s.upstream) return;
+  endSocket(s.client);
+  if (this.writableLength === 0) this.destroy();
+  else endSocket(this);
+}
+
+function onUpstreamDrain(this: SessionSocket): void {
+  const s = this[SESSION];
+  if (this === s.upstream) s.client.resume();
+}
+
+function onUpstreamClose(this: SessionSocket): void {
+  const s = this[SESSION];
+  if (this !== s.upstream) return;
+  s.release();
+  if (!s.connected) return; // connect failed (onUpstreamError handled it) or the client left first
+  const fe = s.fe;
+  s.listener.metrics.request(fe.name, fe.backend.spec.name, s.server!.name, 200, (performance.now() - s.started) / 1000);
+  endSocket(s.client);
 }

@@ -16,6 +16,7 @@ import { FULL, type BackendRuntime, type QueueWaiter } from '../edge/backend.js'
 import type { UpstreamConn, UpstreamOwner, UpstreamServer } from '../edge/upstream.js';
 import { stickyValue, type PickContext } from '../balancer/index.js';
 import { TICK_MS, coarseNow } from '../../core/coarse-tick.js';
+import { readInto } from '../listener/read-buffer.js';
 import type { HttpProxyShared } from './shared.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
@@ -26,6 +27,18 @@ const REPLAYABLE_BODY = 64 * 1024;
 const JOIN_BODY = 16 * 1024;
 /** Pipelined bytes buffered before we stop reading from the client. */
 const PIPELINE_HIGH_WATER = 256 * 1024;
+
+/**
+ * One read buffer for every client connection (see readInto): a read is handled before the next
+ * one, and nothing may refer to these bytes afterwards. What is kept (pending bytes, a body to
+ * replay, bytes handed to a socket write that may not finish at once) goes through detach().
+ */
+const CLIENT_READ = Buffer.allocUnsafeSlow(64 * 1024);
+
+/** `buf` itself, or a copy when it is a view of the shared client read buffer. */
+function detach(buf: Buffer): Buffer {
+  return buf.buffer === CLIENT_READ.buffer ? Buffer.from(buf) : buf;
+}
 
 const enum Req { Head, Body, Done }
 const enum Res { None, Head, Body, Tunnel }
@@ -70,7 +83,7 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.clientIp = normalizeIp(socket.remoteAddress ?? '');
     this.frontendName = shared.current().name;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    if (!readInto(socket, CLIENT_READ, (n) => this.onClientRead(n))) socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
     socket.on('drain', () => this.upstream?.socket.resume());
     socket.on('error', () => {});
     socket.on('close', () => this.onClientClose());
@@ -104,9 +117,16 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
   }
 
   // ── Client side ────────────────────────────────────────────────────────────────────────────
+  /** `n` bytes were read into CLIENT_READ: handle them, then keep nothing that points there. */
+  private onClientRead(n: number): boolean {
+    this.onClientData(CLIENT_READ.subarray(0, n));
+    if (this.pending !== undefined) this.pending = detach(this.pending);
+    return true;
+  }
+
   private onClientData(chunk: Buffer): void {
     if (this.res === Res.Tunnel) {
-      this.upstream?.socket.write(chunk);
+      this.upstream?.socket.write(detach(chunk));
       return;
     }
     if (this.req === Req.Body && this.upstream) {
@@ -205,7 +225,7 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
       this.pending = rest;
     }
     this.retryable = isIdempotent(head.method) && this.req === Req.Done && (body?.length ?? 0) <= REPLAYABLE_BODY;
-    this.replay = body;
+    this.replay = body === undefined ? undefined : detach(body);
     this.outHead = this.buildRequestHead(head, fe.proto);
     if (head.expectContinue && this.req === Req.Body) {
       // The server decides on 100-continue; we only pass it along.
@@ -303,9 +323,9 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     }
     let ok: boolean;
     if (end < 0) {
-      ok = up.socket.write(chunk);
+      ok = up.socket.write(detach(chunk));
     } else {
-      ok = up.socket.write(end === chunk.length ? chunk : chunk.subarray(0, end));
+      ok = up.socket.write(detach(end === chunk.length ? chunk : chunk.subarray(0, end)));
       if (end < chunk.length) this.pending = chunk.subarray(end);
       this.req = Req.Done;
     }
@@ -322,8 +342,11 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
 
   onUpstreamData(conn: UpstreamConn, data: Buffer): void {
     if (conn !== this.upstream) return;
+    // `data` is the connection's read buffer: whatever still refers to it after this call (a
+    // write node could not finish at once, a partial head) is copied or the buffer is kept.
     if (this.res === Res.Tunnel) {
       this.socket.write(data);
+      if (this.socket.writableLength !== 0) conn.keep();
       return;
     }
     if (this.res === Res.Body) return this.forwardResponseBody(data, 0);
@@ -338,7 +361,7 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
       return this.upstreamFailed('response head too large', 502, 'bad-response');
     }
     if (end < 0) {
-      this.resHeadBuf = buf;
+      this.resHeadBuf = buf === data ? Buffer.from(data) : buf;
       return;
     }
     this.resHeadBuf = undefined;
@@ -395,9 +418,12 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     }
     const slice = end < 0 ? (start === 0 ? buf : buf.subarray(start)) : buf.subarray(start, end);
     this.sentBytes += slice.length;
+    const conn = this.upstream;
     let ok: boolean;
+    let direct = false; // `slice` itself (a view of the read buffer) was written
     if (head === undefined) {
-      ok = slice.length === 0 || this.socket.write(slice);
+      direct = slice.length !== 0;
+      ok = !direct || this.socket.write(slice);
     } else if (slice.length === 0) {
       this.socket.write(head, 'latin1');
       ok = true;
@@ -412,7 +438,9 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
       this.socket.write(head, 'latin1');
       ok = this.socket.write(slice);
       this.socket.uncork();
+      direct = true;
     }
+    if (direct && conn !== undefined && this.socket.writableLength !== 0) conn.keep();
     if (end >= 0) {
       if (end < buf.length) this.closeUpstreamAfter = true; // more bytes than the framing allows
       return this.finishExchange();
@@ -430,7 +458,10 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     let out = 'HTTP/1.1 101 ' + res.reason + '\r\n' + keptFields(res) + 'connection: upgrade\r\n';
     if (res.upgrade !== undefined) out += 'upgrade: ' + res.upgrade + '\r\n';
     this.socket.write(out + '\r\n', 'latin1');
-    if (rest.length > 0) this.socket.write(rest);
+    if (rest.length > 0) {
+      this.socket.write(rest);
+      if (this.socket.writableLength !== 0) this.upstream!.keep();
+    }
     if (this.pending) {
       this.upstream!.socket.write(this.pending);
       this.pending = undefined;
