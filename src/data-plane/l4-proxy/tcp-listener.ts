@@ -164,13 +164,10 @@ export class TcpListener {
     s.server = server;
     s.holdsSlot = true;
     s.attempt = attempt;
-    // noDelay as an option: set once after connect (setNoDelay() here would set it twice).
-    // allowHalfOpen: on the server's FIN, onUpstreamEnd closes the socket itself.
-    const upstream = net.connect({
-      host: server.host, port: server.port, noDelay: true, allowHalfOpen: true, onread: { buffer: READ, callback: onUpstreamRead },
-    }) as SessionSocket;
+    const upstream = net.connect({ host: server.host, port: server.port, onread: { buffer: READ, callback: onUpstreamRead } }) as SessionSocket;
     upstream[SESSION] = s;
     s.upstream = upstream;
+    upstream.setNoDelay(true);
     s.deadline = coarseNow() + backend.spec.timeouts.connectMs + TICK_MS;
     upstream.on('connect', onUpstreamConnect);
     upstream.on('error', onUpstreamError);
@@ -297,17 +294,10 @@ function onUpstreamRead(this: SessionSocket, n: number): boolean {
   return true;
 }
 
-/**
- * The server sent its FIN: pass it on to the client, and close the server connection (what
- * node does without allowHalfOpen, but with nothing left to send a close is that FIN: no
- * shutdown() call first).
- */
+/** The server sent its FIN: pass it on (node ends the server connection's side itself). */
 function onUpstreamEnd(this: SessionSocket): void {
   const s = this[SESSION];
-  if (this !== s.upstream) return;
-  endSocket(s.client);
-  if (this.writableLength === 0) this.destroy();
-  else endSocket(this);
+  if (this === s.upstream) endSocket(s.client);
 }
 
 function onUpstreamDrain(this: SessionSocket): void {
