@@ -5,6 +5,7 @@ import { systemClock } from '../../core/clock.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { humanLogger } from '../log-format.js';
 import { findNode } from '../../config/index.js';
+import { BulwarkError } from '../../core/errors.js';
 
 export const agent: Verb = {
   name: 'agent',
@@ -15,7 +16,6 @@ export const agent: Verb = {
     const spec = loadSpec(parsed);
     const name = parsed.values['node'];
     if (typeof name !== 'string') {
-      const { BulwarkError } = await import('../../core/errors.js');
       throw new BulwarkError('BWK_USAGE', 'bulwark agent: --node NAME is required');
     }
     const node = findNode(spec, name);

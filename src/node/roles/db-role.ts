@@ -10,6 +10,7 @@ import {
 } from '../../control-plane/pg-ha/index.js';
 import type { Dcs } from '../../control-plane/pg-ha/dcs/types.js';
 import { PartitionableDcs } from '../../control-plane/pg-ha/dcs/partitionable.js';
+import { sleep } from '../../core/clock.js';
 
 const FAULTS = process.env['BULWARK_FAULT_INJECTION'] === '1';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
@@ -35,7 +36,7 @@ export class DbRole implements RoleRuntime {
   constructor(private readonly ctx: RoleContext) {
     const { spec, node, clock, log } = ctx;
     const dcs = dcsFromSpec(spec, clock);
-    this.dcs = FAULTS ? new PartitionableDcs(dcs) : dcs;
+    this.dcs = FAULTS ? new PartitionableDcs(dcs, clock) : dcs;
     this.member = new PgMember({ spec, node, dir: ctx.dir, dcs: this.dcs, clock, log });
     this.peers = new HttpPeers(Math.min(1000, spec.database!.loopMs));
     this.loop = new HaLoop({
@@ -175,14 +176,15 @@ export class DbRole implements RoleRuntime {
       if (failoverDocOf(view)) throw new ApiError(409, 'a switchover is already in progress');
       await this.dcs.setDoc('failover', { from: leader, ...(to ? { to } : {}), requestedAt: this.ctx.clock.now() }, null);
       // Wait for the hand-over (bounded), so the CLI can say how it went.
-      const started = Date.now();
+      const clock = this.ctx.clock;
+      const started = clock.now();
       for (;;) {
         const now = await this.dcs.read().catch(() => undefined);
         const holder = now?.leader?.holder;
-        if (holder && holder !== leader) return { status: 200, body: { from: leader, to: holder, ms: Date.now() - started } };
+        if (holder && holder !== leader) return { status: 200, body: { from: leader, to: holder, ms: clock.now() - started } };
         if (now && !failoverDocOf(now) && holder === leader) throw new ApiError(409, `switchover refused by ${leader}; see its log`);
-        if (Date.now() - started > 15_000) throw new ApiError(504, 'switchover did not complete within 15s');
-        await new Promise((r) => setTimeout(r, 50));
+        if (clock.now() - started > 15_000) throw new ApiError(504, 'switchover did not complete within 15s');
+        await sleep(clock, 50);
       }
     });
   }

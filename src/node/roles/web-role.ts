@@ -10,13 +10,13 @@ import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
 import { Edge } from '../../data-plane/index.js';
 import { dcsFromSpec } from '../../control-plane/pg-ha/dcs/from-spec.js';
 import type { Dcs } from '../../control-plane/pg-ha/dcs/types.js';
+import { readConfigDoc } from '../../control-plane/pg-ha/member/config-doc.js';
 import { dbRouterSpec } from './db-router.js';
 
 /** The app role's password, from the DCS config doc the initialising db member wrote. */
 async function appPassword(dcs: Dcs): Promise<string | undefined> {
-  const view = await dcs.read().catch(() => undefined);
-  const doc = view?.docs.config?.value as { secrets?: { app?: string } } | undefined;
-  return doc?.secrets?.app;
+  const doc = await readConfigDoc(dcs).catch(() => undefined);
+  return doc?.secrets.app;
 }
 
 export class WebRole implements RoleRuntime {

@@ -128,8 +128,7 @@ export type HaAction =
   /** Planned hand-over: stop PostgreSQL cleanly (fast shutdown ships the remaining WAL). */
   | { readonly type: 'demote'; readonly reason: string }
   /** Pin the switchover target the primary chose, so the replicas agree on it. */
-  | { readonly type: 'set-failover'; readonly doc: FailoverDoc }
-  | { readonly type: 'publish'; readonly info: MemberInfo };
+  | { readonly type: 'set-failover'; readonly doc: FailoverDoc };
 
 export interface HaDecision {
   readonly actions: readonly HaAction[];

@@ -6,10 +6,11 @@
  * POST /debug/dcs-partition {"on": true|false}.
  */
 import { DcsUnavailableError, type Dcs, type DocKey, type MemberData, type ClusterView } from './types.js';
+import { sleep, type Clock } from '../../../core/clock.js';
 
 export class PartitionableDcs implements Dcs {
   cut = false;
-  constructor(private readonly inner: Dcs) {}
+  constructor(private readonly inner: Dcs, private readonly clock: Clock) {}
   get description(): string {
     return `${this.inner.description}${this.cut ? ' (partitioned by fault injection)' : ''}`;
   }
@@ -30,7 +31,7 @@ export class PartitionableDcs implements Dcs {
   deleteDoc(key: DocKey, expectedVersion?: string): Promise<boolean> { return this.guard(() => this.inner.deleteDoc(key, expectedVersion)); }
   async waitForChange(timeoutMs: number): Promise<void> {
     if (this.cut) {
-      await new Promise((r) => setTimeout(r, timeoutMs));
+      await sleep(this.clock, timeoutMs);
       return;
     }
     return this.inner.waitForChange(timeoutMs);

@@ -168,9 +168,11 @@ export class HaLoop {
       this.lastSummary = d.summary;
     }
     await this.execute(d.actions, view);
-    await this.publish(view !== undefined);
+    // One look after the actions: what we publish and what status shows.
+    const after = await this.o.pg.observe().catch(() => pg);
+    if (view !== undefined) await this.publish(after);
     this.state = {
-      ...this.state, decision: d, pg: await this.o.pg.observe().catch(() => pg), view, dcsError,
+      ...this.state, decision: d, pg: after, view, dcsError,
       lockRenewedAt: this.renewedAt, lastCycleAt: clock.now(),
     };
     this.o.onCycle?.(this.state);
@@ -278,8 +280,6 @@ export class HaLoop {
         case 'clear-failover':
           if (view?.docs.failover) await dcs.deleteDoc('failover', view.docs.failover.version);
           break;
-        case 'publish':
-          break;
       }
       if (!ok) {
         this.o.log.warn({ action: a.type }, `${a.type} did not succeed; the rest of this cycle is skipped`);
@@ -320,9 +320,7 @@ export class HaLoop {
     this.state = { ...this.state, fencedAt: this.o.clock.now(), fenceReason: reason };
   }
 
-  private async publish(dcsOk: boolean): Promise<void> {
-    if (!dcsOk) return;
-    const obs = await this.o.pg.observe().catch(() => undefined);
+  private async publish(obs: PgObservation): Promise<void> {
     const me = this.o.members.find((m) => m.name === this.o.name);
     const info: MemberInfo = {
       role: obs?.state === 'running' ? (obs.role ?? 'replica') : obs?.state === 'absent' ? 'absent' : 'stopped',

@@ -15,6 +15,8 @@ import type { Logger } from '../../../core/log.js';
 import type { PgObservation } from '../core/types.js';
 import { writeOwnedFile } from '../postgres/files.js';
 import type { Dcs } from '../dcs/types.js';
+import { readConfigDoc, type ConfigDoc } from './config-doc.js';
+import { sleep } from '../../../core/clock.js';
 import type { MemberAddress, PgPort } from '../loop/ports.js';
 import {
   DEFAULT_ROLES, PostgresInstance, assertTraversable, bootstrapPrimary, cloneFromPrimary, configureReplica, configuredUpstream, emptyDir, ensureBinariesReachable,
@@ -33,11 +35,6 @@ export interface PgMemberOptions {
   readonly log: Logger;
 }
 
-interface ConfigDoc {
-  readonly secrets: Partial<ClusterSecrets>;
-  readonly appDatabase: string;
-  readonly appUser: string;
-}
 
 const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
 
@@ -179,7 +176,7 @@ export class PgMember implements PgPort {
     const t0 = this.o.clock.now();
     // Bounded: the cycle holding the lock must not outlive its renewal deadline.
     const checkpoint = this.pg.query('CHECKPOINT').catch((err) => this.o.log.warn({ err: (err as Error).message }, 'pre-switchover checkpoint failed'));
-    await Promise.race([checkpoint, new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([checkpoint, sleep(this.o.clock, 1000)]);
     this.o.log.info({ reason, checkpointMs: this.o.clock.now() - t0 }, `stopping PostgreSQL cleanly for a hand-over (${reason})`);
     await this.pg.stop('fast', { timeoutMs: 5000 });
     this.cleanlyDemoted = true;
@@ -214,8 +211,7 @@ export class PgMember implements PgPort {
 
   /** The cluster's secrets, from the DCS (written by the member that initialised it). */
   private async secrets(): Promise<ClusterSecrets> {
-    const view = await this.o.dcs.read();
-    const doc = view.docs.config?.value as ConfigDoc | undefined;
+    const doc = await readConfigDoc(this.o.dcs);
     if (!doc?.secrets?.replication) throw new Error('the cluster secrets are not in the DCS yet (the primary has not finished bootstrapping)');
     writeSecrets(this.paths.secretsDir, doc.secrets);
     const local = readSecrets(this.paths.secretsDir);
