@@ -23,6 +23,8 @@ export interface ClusterStatusView {
   edge?: {
     url: string;
     active: string | null;
+    /** Each lb's side of the VIP election: state, since when (ISO time) and why. */
+    standby: { node: string; state: string; since: string | null; reason: string }[];
     frontends: { name: string; mode: string; url: string }[];
     backends: { name: string; policy: string; queue: number; servers: { name: string; address: string; up: boolean; backup: boolean; draining: boolean; active: number; check: string }[] }[];
   };
@@ -40,7 +42,8 @@ type DbStatus = {
   streamingFrom?: string | null; sync?: { members?: string[] } | null; decision?: string | null;
 };
 
-type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean }; db?: DbStatus };
+type StandbyStatus = { state: string; since: number; reason: string };
+type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean; standby?: StandbyStatus }; db?: DbStatus };
 
 function urlOf(host: string, port: number, scheme: string): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -67,6 +70,12 @@ export async function collectStatus(spec: ClusterSpec, timeoutMs = 1500): Promis
     view.edge = {
       url: http ? urlOf(spec.edge.vip, http.port, http.mode === 'http' ? 'http' : 'tcp') : '',
       active: active?.n.name ?? null,
+      standby: lbs.map((x) => {
+        const sb = x.body?.lb?.standby;
+        return sb
+          ? { node: x.n.name, state: sb.state, since: new Date(sb.since).toISOString(), reason: sb.reason }
+          : { node: x.n.name, state: x.body ? 'unknown' : 'unreachable', since: null, reason: x.body ? '' : 'agent did not answer' };
+      }),
       frontends: spec.edge.frontends.map((f) => ({ name: f.name, mode: f.mode, url: urlOf(spec.edge.vip, f.port, f.mode === 'http' ? 'http' : 'tcp') })),
       backends: spec.edge.backends.map((b) => {
         const live = source?.body?.lb?.backends.find((x) => x.name === b.name);

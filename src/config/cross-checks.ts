@@ -81,6 +81,7 @@ function checkEdge(spec: ClusterSpec, issues: Issues): void {
       issues.check('edge.vip', `${edge.vip} is also the address of node ${n.name}; the VIP needs an address of its own`, [`nodes[${i}].address`]);
     }
   });
+  checkStandby(spec, issues);
   const backendNames = edge.backends.map((b) => b.name);
   // When some backend's name could not be read, an "unknown backend" might be that one: stay quiet.
   const backendPaths = ['edge.backends', ...unnamed(edge.backends, 'edge.backends')];
@@ -126,6 +127,32 @@ function checkEdge(spec: ClusterSpec, issues: Issues): void {
     else if (b.name !== '') names.set(b.name, p);
     checkBackend(spec, b, p, issues);
   });
+}
+
+function checkStandby(spec: ClusterSpec, issues: Issues): void {
+  const sb = spec.edge.standby;
+  const base = 'edge.standby';
+  const names = spec.nodes.map((n) => n.name);
+  const seen = new Set<string>();
+  // Unset, the voters are the nodes themselves (already checked for duplicates).
+  if (issues.given(`${base}.voters`)) sb.voters.forEach((v, i) => {
+    const p = `${base}.voters[${i}]`;
+    if (!names.includes(v)) issues.check(p, `unknown node "${v}"${didYouMean(v, names)}; nodes: ${names.join(', ')}`, [p, 'nodes']);
+    else if (seen.has(v)) issues.check(p, `"${v}" is listed twice`);
+    seen.add(v);
+  });
+  const lbs = spec.nodes.filter((n) => n.role === 'lb').length;
+  const voters = new Set(sb.voters).size;
+  if (lbs >= 2 && voters < 3) {
+    const what = issues.given(`${base}.voters`) ? `${voters} voter(s)` : `${voters} node(s), and every node votes`;
+    issues.check(issues.given(`${base}.voters`) ? `${base}.voters` : 'nodes',
+      `the lb pair elects its VIP holder by majority vote, but the cluster has ${what}: a majority must survive one failure, so list at least 3 voters`, [`${base}.voters`, 'nodes']);
+  }
+  // Three renewals per lease: one lost heartbeat must not cost the holder its lease.
+  if (sb.heartbeatMs * 3 > sb.leaseMs) {
+    const at = issues.given(`${base}.heartbeat`) ? `${base}.heartbeat` : issues.given(`${base}.lease`) ? `${base}.lease` : base;
+    issues.check(at, `heartbeat (${formatDuration(sb.heartbeatMs)}) must be at most a third of lease (${formatDuration(sb.leaseMs)}) so that one lost heartbeat does not cost the holder its lease`, [`${base}.heartbeat`, `${base}.lease`]);
+  }
 }
 
 function checkBackend(spec: ClusterSpec, b: BackendSpec, p: string, issues: Issues): void {

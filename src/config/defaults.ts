@@ -9,6 +9,7 @@ export const DEFAULTS = {
   agentPort: 7700,
   lbPriorityBase: 100,
   logLevel: 'info',
+  standby: { leaseMs: 600, heartbeatMs: 100, preempt: false, preemptDelayMs: 5000, minHoldMs: 2000, announceIntervalMs: 1000 },
   frontend: {
     mode: 'http',
     timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 300_000 },

@@ -7,3 +7,10 @@ export { defaultConfigPath, loadClusterFile, parseClusterText } from './load.js'
 export { findNode } from './find-node.js';
 export { DEFAULTS } from './defaults.js';
 export * from './types.js';
+import { readStandby } from './schema-standby.js';
+import type { StandbySpec } from './types.js';
+
+/** The standby settings of a cluster file that does not mention them (every key defaulted). */
+export function standbyDefaults(voters: readonly string[] = []): StandbySpec {
+  return { ...readStandby(undefined, []), voters };
+}

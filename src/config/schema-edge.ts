@@ -5,6 +5,7 @@ import type { Item, MapView, Reader } from './reader.js';
 import type {
   BackendSpec, BalancePolicy, BalanceSpec, EdgeSpec, FrontendSpec, HealthCheckSpec, NodeSpec, RouteSpec, ServerSpec,
 } from './types.js';
+import { readStandby } from './schema-standby.js';
 import { hostPattern, hostPort, ipAddress, label, nodeName, statusList, token, urlPath } from './value-rules.js';
 
 type Mode = 'http' | 'tcp';
@@ -14,7 +15,7 @@ const POLICIES: readonly BalancePolicy[] = ['roundrobin', 'leastconn', 'p2c', 'h
 export function readEdge(top: MapView, nodes: readonly NodeSpec[], appPort: number): EdgeSpec {
   const m = top.map('edge', KEYS.edge);
   // Without `edge` (allowed when no node has role lb) the edge is empty.
-  if (!m) return { vip: '', frontends: [], backends: [] };
+  if (!m) return { vip: '', standby: readStandby(undefined, []), frontends: [], backends: [] };
   const r = m.reader;
   const frontendItems = m.list('frontends', { required: true });
   if (frontendItems?.length === 0) r.issues.add(m.at('frontends'), 'must list at least one frontend');
@@ -22,7 +23,7 @@ export function readEdge(top: MapView, nodes: readonly NodeSpec[], appPort: numb
   const backendItems = m.list('backends', { required: true });
   if (backendItems?.length === 0) r.issues.add(m.at('backends'), 'must list at least one backend');
   const backends = (backendItems ?? []).map((item) => readBackend(r, item, frontends, nodes, appPort));
-  return { vip: ipAddress(m, 'vip', { required: true }) ?? '', frontends, backends };
+  return { vip: ipAddress(m, 'vip', { required: true }) ?? '', standby: readStandby(m, nodes), frontends, backends };
 }
 
 function readFrontend(r: Reader, item: Item): FrontendSpec {

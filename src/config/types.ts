@@ -151,9 +151,34 @@ export interface FrontendSpec {
   readonly accessLog: boolean;
 }
 
+/**
+ * Active-passive election of the lb that holds the VIP: a lease granted by a majority of voters
+ * (docs/standby.md).
+ */
+export interface StandbySpec {
+  /** How long a vote lasts. After the active dies the passive takes over about lease + heartbeat later. */
+  readonly leaseMs: number;
+  /** Every lb asks every voter this often (the holder renews, the others stand ready). */
+  readonly heartbeatMs: number;
+  /** A returning lb with a higher priority takes the VIP back (after preemptDelayMs of good health). */
+  readonly preempt: boolean;
+  readonly preemptDelayMs: number;
+  /** Flapping guard: after a takeover the holder keeps the VIP this long unless it loses its lease. */
+  readonly minHoldMs: number;
+  /** Nodes whose majority must grant the lease; default every node of the cluster. */
+  readonly voters: readonly string[];
+  /** Real networks: add the VIP to this interface and announce it; unset on one machine (bind only). */
+  readonly interface?: string;
+  /** Gratuitous ARP / unsolicited neighbour advertisement every this long while active (0: only on takeover). */
+  readonly announceIntervalMs: number;
+  /** Shell commands run on each transition (move a cloud floating IP, page someone). */
+  readonly notify: { readonly onActive?: string; readonly onPassive?: string; readonly onFault?: string };
+}
+
 export interface EdgeSpec {
   /** The address clients use. On one machine a loopback address bound only by the active lb. */
   readonly vip: string;
+  readonly standby: StandbySpec;
   readonly frontends: readonly FrontendSpec[];
   readonly backends: readonly BackendSpec[];
 }

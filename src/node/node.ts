@@ -12,7 +12,8 @@ import { isBulwarkError } from '../core/errors.js';
 import { createRegistry } from '../observability/registry.js';
 import { AgentApi } from '../control-plane/agent-api/index.js';
 import type { RoleContext, RoleRuntime } from './roles/role.js';
-import { LbRole } from './roles/lb-role.js';
+import { LbRole, lbNodes } from './roles/lb-role.js';
+import { VoteBook, mountVoteApi } from '../control-plane/standby/index.js';
 import { WebRole } from './roles/web-role.js';
 import { IdleRole } from './roles/idle-role.js';
 import { DbRole } from './roles/db-role.js';
@@ -46,8 +47,9 @@ export class NodeAgent {
     const dir = nodeDir(spec, nodeName);
     fs.mkdirSync(dir, { recursive: true });
     const registry = createRegistry({ cluster: spec.cluster, node: nodeName, role: this.node.role });
-    this.role = createRole({ spec, node: this.node, clock, log, registry, dir });
     this.api = new AgentApi(log);
+    const voteBook = this.mountVote(spec, clock);
+    this.role = createRole({ spec, node: this.node, clock, log, registry, dir, ...(voteBook && { voteBook }) });
     this.startedAt = clock.now();
     const role = this.role;
     new Gauge({ name: 'bulwark_node_healthy', help: '1 when the node does its job', registers: [registry],
@@ -70,6 +72,16 @@ export class NodeAgent {
   }
 
   private dcsStore: EmbeddedDcsStore | undefined;
+
+  /** Every voter of the VIP election (by default every node) keeps a vote book behind its API. */
+  private mountVote(spec: ClusterSpec, clock: Clock): VoteBook | undefined {
+    const sb = spec.edge.standby;
+    const lbs = lbNodes(spec).map((n) => n.name);
+    if (lbs.length < 2 || !sb.voters.includes(this.node.name)) return undefined;
+    const book = new VoteBook({ voter: this.node.name, leaseMs: sb.leaseMs, freshMs: 2 * sb.heartbeatMs }, clock);
+    mountVoteApi(this.api, book, lbs);
+    return book;
+  }
 
   status(): Record<string, unknown> {
     const h = this.role.health();

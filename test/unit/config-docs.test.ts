@@ -9,7 +9,7 @@ const DOC = readFileSync(new URL('../../../docs/configuration.md', import.meta.u
 /** How the reference tables spell the keys of each mapping (`health_check.interval`, `name`). */
 const PREFIX: Record<keyof typeof KEYS, string> = {
   top: '', agent: 'agent.', log: 'log.', node: '', web: '', app: 'app.', restartBackoff: 'app.restart_backoff.',
-  edge: '', frontend: '', frontendTimeouts: 'timeouts.', limits: 'limits.', route: '', backend: '',
+  edge: '', standby: 'standby.', notify: 'standby.notify.', frontend: '', frontendTimeouts: 'timeouts.', limits: 'limits.', route: '', backend: '',
   balance: 'balance.', server: '', healthCheck: 'health_check.', passiveHealth: 'passive_health.',
   retries: 'retries.', backendTimeouts: 'timeouts.', queue: 'queue.',
   database: 'database.', dcs: 'database.dcs.', router: 'database.router.',

@@ -148,7 +148,8 @@ describe('defaults', () => {
 
   it('leaves edge and web empty when no node needs them', () => {
     const s = parseClusterText('cluster: t\nnodes: [{ name: db-1, role: db, address: 10.0.0.1 }]\n', '/srv/c/bulwark.yaml');
-    assert.deepEqual(s.edge, { vip: '', frontends: [], backends: [] });
+    const standby = { leaseMs: 600, heartbeatMs: 100, preempt: false, preemptDelayMs: 5000, minHoldMs: 2000, voters: [], announceIntervalMs: 1000, notify: {} };
+    assert.deepEqual(s.edge, { vip: '', standby, frontends: [], backends: [] });
     assert.deepEqual(s.web.app.command, []);
     assert.equal(s.web.app.cwd, '/srv/c');
     assert.equal(s.stateDir, '/srv/c/.bulwark');
@@ -173,6 +174,11 @@ describe('a file with every key (golden)', () => {
       ],
       edge: {
         vip: '10.0.0.100',
+        standby: {
+          leaseMs: 900, heartbeatMs: 150, preempt: true, preemptDelayMs: 10_000, minHoldMs: 3000,
+          voters: ['lb-a', 'lb-b', 'mon-a'], interface: 'eth0', announceIntervalMs: 2000,
+          notify: { onActive: '/usr/local/bin/float-ip claim', onPassive: 'logger passive', onFault: 'logger fault' },
+        },
         frontends: [
           {
             name: 'www',

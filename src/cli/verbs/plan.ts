@@ -1,7 +1,7 @@
 /** `bulwark plan`: what each node will do, derived from the cluster file (nothing is started). */
 import type { ClusterSpec, NodeSpec } from '../../config/types.js';
 import { findNode } from '../../config/index.js';
-import { vipHolder } from '../../node/roles/lb-role.js';
+import { lbNodes } from '../../node/roles/lb-role.js';
 import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
 import { loadSpec, printJson } from '../context.js';
 
@@ -13,12 +13,20 @@ export function nodePlan(spec: ClusterSpec, node: NodeSpec): Record<string, unkn
   const listeners: { what: string; address: string }[] = [{ what: 'agent API', address: hostPort(node.address, node.agentPort) }];
   const plan: Record<string, unknown> = { node: node.name, role: node.role, address: node.address, listeners };
   if (node.role === 'lb') {
-    const holder = vipHolder(spec) === node.name;
+    const elected = lbNodes(spec).length > 1;
+    const sb = spec.edge.standby;
     for (const f of spec.edge.frontends) {
       listeners.push({ what: `frontend ${f.name} (${f.mode})`, address: hostPort(node.address, f.port) });
-      if (holder && spec.edge.vip !== node.address) listeners.push({ what: `frontend ${f.name} (${f.mode}) on the VIP`, address: hostPort(spec.edge.vip, f.port) });
+      if (spec.edge.vip !== node.address) {
+        listeners.push({ what: `frontend ${f.name} (${f.mode}) on the VIP${elected ? ' while active' : ''}`, address: hostPort(spec.edge.vip, f.port) });
+      }
     }
-    plan['vip'] = { address: spec.edge.vip, holds: holder, priority: node.priority };
+    plan['vip'] = {
+      address: spec.edge.vip, priority: node.priority, ...(sb.interface && { interface: sb.interface }),
+      election: elected
+        ? `lease of ${sb.leaseMs}ms from a majority of ${sb.voters.length} voters (${sb.voters.join(', ')}), preempt ${sb.preempt ? 'on' : 'off'}`
+        : 'the only lb: holds the VIP',
+    };
     plan['backends'] = spec.edge.backends.map((b) => ({
       name: b.name, mode: b.mode, balance: b.balance.policy,
       healthCheck: b.healthCheck.type === 'http'
@@ -40,8 +48,8 @@ function printPlan(plan: Record<string, unknown>): void {
   console.log(`${plan['node']} (${plan['role']}, ${plan['address']})`);
   for (const l of plan['listeners'] as { what: string; address: string }[]) console.log(`  listens  ${l.address.padEnd(22)} ${l.what}`);
   if (plan['vip']) {
-    const v = plan['vip'] as { address: string; holds: boolean; priority: number };
-    console.log(`  vip      ${v.address} ${v.holds ? 'held by this node' : 'passive'} (priority ${v.priority})`);
+    const v = plan['vip'] as { address: string; priority: number; election: string };
+    console.log(`  vip      ${v.address}, priority ${v.priority}: ${v.election}`);
   }
   for (const b of (plan['backends'] as { name: string; mode: string; balance: string; healthCheck: string; servers: string[] }[] | undefined) ?? []) {
     console.log(`  backend  ${b.name} (${b.mode}, ${b.balance}); check: ${b.healthCheck}`);

@@ -10,6 +10,10 @@ export function renderStatus(view: ClusterStatusView): string {
   ]));
   if (view.edge) {
     out.push('', `edge ${view.edge.url}  (VIP held by ${view.edge.active ?? 'nobody'})`);
+    out.push(table([
+      ['LB', 'STANDBY', 'SINCE', 'WHY'],
+      ...view.edge.standby.map((s) => [s.node, s.state.toUpperCase(), s.since ? s.since.slice(11, 19) : '-', s.reason]),
+    ]).split('\n').map((l) => '  ' + l).join('\n'));
     for (const b of view.edge.backends) {
       out.push('', `backend ${b.name} (${b.policy})${b.queue ? `, ${b.queue} queued` : ''}`);
       out.push(table([

@@ -21,7 +21,7 @@ import { TcpListener } from '../l4-proxy/tcp-listener.js';
 import { formatAddress, type BoundAddress } from '../listener/listen.js';
 
 export interface EdgeOptions {
-  /** Addresses every frontend binds (the node's own address, plus the VIP on the active lb). */
+  /** Addresses every frontend binds from the start (the node's own address); see addBindHost. */
   readonly bindHosts: readonly string[];
   readonly clock: Clock;
   readonly log: Logger;
@@ -58,9 +58,11 @@ export class Edge {
   private listeners = new Map<string, Listener>();
   readonly metrics: EdgeMetrics;
   private unsubscribe: (() => void) | undefined;
+  private bindHosts: string[];
 
   constructor(spec: EdgeSpec, private readonly opts: EdgeOptions) {
     this.spec = spec;
+    this.bindHosts = [...opts.bindHosts];
     this.metrics = EdgeMetrics.attach(opts.registry, {
       servers: () => this.serverViews(),
       queues: () => [...this.backends.values()].map((b) => ({ backend: b.spec.name, length: b.queueLength() })),
@@ -88,7 +90,29 @@ export class Edge {
   }
 
   private bindsOf(fe: FrontendSpec): BoundAddress[] {
-    return this.opts.bindHosts.map((host) => ({ host, port: fe.port }));
+    return this.bindHosts.map((host) => ({ host, port: fe.port }));
+  }
+
+  /** Every frontend also listens on this host (the VIP, on takeover); all frontends or none. */
+  async addBindHost(host: string): Promise<void> {
+    if (this.bindHosts.includes(host)) return;
+    const done: Listener[] = [];
+    try {
+      for (const x of this.listeners.values()) {
+        await x.l.addBinds([{ host, port: x.spec.port }]);
+        done.push(x);
+      }
+    } catch (err) {
+      for (const x of done) x.l.removeHost(host);
+      throw err;
+    }
+    this.bindHosts.push(host);
+  }
+
+  /** Stop accepting on this host in every frontend; connections already accepted carry on. */
+  removeBindHost(host: string): void {
+    for (const x of this.listeners.values()) x.l.removeHost(host);
+    this.bindHosts = this.bindHosts.filter((h) => h !== host);
   }
 
   private buildBackends(specs: readonly BackendSpec[], previous: Map<string, BackendRuntime>): Map<string, BackendRuntime> {

@@ -19,7 +19,8 @@ import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import { FULL, type BackendRuntime } from '../edge/backend.js';
 import type { UpstreamServer } from '../edge/upstream.js';
 import type { PickContext } from '../balancer/index.js';
-import { listenAll, type BoundAddress } from '../listener/listen.js';
+import type { BoundAddress } from '../listener/listen.js';
+import { BoundServers } from '../listener/bound-servers.js';
 import { readInto } from '../listener/read-buffer.js';
 
 export interface TcpFrontendRuntime {
@@ -93,7 +94,7 @@ class TcpSession implements PickContext {
 
 export class TcpListener {
   private runtime: TcpFrontendRuntime;
-  private servers: net.Server[] = [];
+  private bound: BoundServers | undefined;
   private readonly sessions = new Set<TcpSession>();
   private readonly sampled: SampledLogger;
   private unsubscribe: (() => void) | undefined;
@@ -120,10 +121,21 @@ export class TcpListener {
     return this.sessions.size;
   }
 
+  /** Also listen on these addresses (all or none). */
+  addBinds(addresses: readonly BoundAddress[]): Promise<void> {
+    return this.bound!.add(addresses);
+  }
+
+  /** Stop accepting on this host; its accepted connections carry on. */
+  removeHost(host: string): void {
+    this.bound?.removeHost(host);
+  }
+
   async listen(addresses: readonly BoundAddress[]): Promise<void> {
     // Half-open: a client's FIN is passed on to the server and the server's answer still flows
     // back; without it node would end the client side at once and drop that answer.
-    this.servers = await listenAll(addresses, (client) => this.onConnection(client), { allowHalfOpen: true });
+    this.bound = new BoundServers((client) => this.onConnection(client), { allowHalfOpen: true });
+    await this.bound.add(addresses);
     this.unsubscribe = subscribeTick({
       onTick: (now) => {
         for (const s of this.sessions) if (s.deadline !== 0 && s.deadline <= now) expire(s);
@@ -202,7 +214,7 @@ export class TcpListener {
 
   async close(graceMs: number): Promise<void> {
     // Stop accepting now; the close callback waits for every connection, so await it last.
-    const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    const closed = this.bound?.closeAll();
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const s of this.sessions) s.client.destroy();

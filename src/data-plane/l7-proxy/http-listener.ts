@@ -3,7 +3,6 @@
  * closing the socket (hot reload); connections are tracked for the shared deadline tick and for
  * graceful shutdown.
  */
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/log.js';
 import { subscribeTick } from '../../core/coarse-tick.js';
@@ -13,11 +12,12 @@ import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import type { UpstreamServer } from '../edge/upstream.js';
 import { ClientConnection } from './client-connection.js';
 import type { HttpFrontendRuntime, HttpProxyShared } from './shared.js';
-import { listenAll, type BoundAddress } from '../listener/listen.js';
+import type { BoundAddress } from '../listener/listen.js';
+import { BoundServers } from '../listener/bound-servers.js';
 
 export class HttpListener implements HttpProxyShared {
   private runtime: HttpFrontendRuntime;
-  private servers: net.Server[] = [];
+  private bound: BoundServers | undefined;
   private readonly connections = new Set<ClientConnection>();
   private unsubscribe: (() => void) | undefined;
   closing = false;
@@ -64,10 +64,21 @@ export class HttpListener implements HttpProxyShared {
     return this.connections.size;
   }
 
+  /** Also listen on these addresses (all or none). */
+  addBinds(addresses: readonly BoundAddress[]): Promise<void> {
+    return this.bound!.add(addresses);
+  }
+
+  /** Stop accepting on this host; its accepted connections carry on. */
+  removeHost(host: string): void {
+    this.bound?.removeHost(host);
+  }
+
   async listen(addresses: readonly BoundAddress[]): Promise<void> {
-    this.servers = await listenAll(addresses, (socket) => {
+    this.bound = new BoundServers((socket) => {
       this.connections.add(new ClientConnection(socket, this));
     });
+    await this.bound.add(addresses);
     this.unsubscribe = subscribeTick({
       onTick: (now) => {
         for (const c of this.connections) if (c.deadline !== 0 && c.deadline <= now) c.expire(now);
@@ -81,7 +92,7 @@ export class HttpListener implements HttpProxyShared {
     // close() stops accepting at once, but its callback waits for every connection to end: so
     // shut connections down now and await the callback last, or idle keep-alive clients would
     // hold the close for their whole keep-alive time, whatever graceMs says.
-    const closed = Promise.all(this.servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    const closed = this.bound?.closeAll();
     for (const c of this.connections) c.shutdown();
     const deadline = Date.now() + graceMs;
     while (this.connections.size > 0 && Date.now() < deadline) {

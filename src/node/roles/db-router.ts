@@ -6,6 +6,7 @@
  *   ro_port → members whose agent answers 200 on /replica?lag=max_lag; when none does, the
  *             primary (backup servers checked with /primary).
  */
+import { standbyDefaults } from '../../config/index.js';
 import type { BackendSpec, ClusterSpec, EdgeSpec, FrontendSpec, HealthCheckSpec, NodeSpec, ServerSpec } from '../../config/types.js';
 
 export function dbRouterSpec(spec: ClusterSpec): EdgeSpec {
@@ -51,6 +52,7 @@ export function dbRouterSpec(spec: ClusterSpec): EdgeSpec {
   });
   return {
     vip: '',
+    standby: standbyDefaults(),
     frontends: [frontend('db-rw', db.router.rwPort, 'db-rw'), frontend('db-ro', db.router.roPort, 'db-ro')],
     backends: [rw, ro],
   };

@@ -1,43 +1,83 @@
 /**
- * The lb role: runs the edge. Until the standby capability lands, the lb with the highest
- * priority binds the VIP as well as its own address; the others serve on their own address only,
- * warm (health state known), ready for a manual switch.
+ * The lb role: runs the edge on the node's own address, and the VIP election. With two or more lb
+ * nodes, the lb holding a majority lease (control-plane/standby) serves the VIP too; the others
+ * stay warm (same config, health checks running, ready to bind). A lone lb simply holds the VIP.
  */
 import path from 'node:path';
-import type { ClusterSpec } from '../../config/types.js';
+import type { ClusterSpec, NodeSpec } from '../../config/types.js';
 import { Edge } from '../../data-plane/index.js';
 import { AccessLog } from '../../observability/access-log.js';
+import { StandbyMetrics } from '../../observability/standby-metrics.js';
 import { ApiError, type AgentApi } from '../../control-plane/agent-api/index.js';
+import {
+  InterfaceVip, LocalVip, ShellHooks, StandbyCandidate, VoterClients, type CandidateStatus, type VipPort,
+} from '../../control-plane/standby/index.js';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
 
-export function vipHolder(spec: ClusterSpec): string | undefined {
-  const lbs = spec.nodes.filter((n) => n.role === 'lb');
-  lbs.sort((a, b) => b.priority - a.priority);
-  return lbs[0]?.name;
+const FAULTS = process.env['BULWARK_FAULT_INJECTION'] === '1';
+
+export function lbNodes(spec: ClusterSpec): NodeSpec[] {
+  return spec.nodes.filter((n) => n.role === 'lb');
+}
+
+function voteUrl(n: NodeSpec): string {
+  const host = n.address.includes(':') ? `[${n.address}]` : n.address;
+  return `http://${host}:${n.agentPort}/standby/vote`;
 }
 
 export class LbRole implements RoleRuntime {
   readonly role = 'lb' as const;
   private edge: Edge | undefined;
   private accessLog: AccessLog | undefined;
-  private readonly holdsVip: boolean;
+  private vip: VipPort | undefined;
+  private candidate: StandbyCandidate | undefined;
+  private voters: VoterClients | undefined;
+  /** A lone lb holds the VIP without an election. */
+  private soleSince: number | undefined;
 
-  constructor(private readonly ctx: RoleContext) {
-    this.holdsVip = vipHolder(ctx.spec) === ctx.node.name;
-  }
+  constructor(private readonly ctx: RoleContext) {}
 
   async start(): Promise<void> {
-    const { spec, node } = this.ctx;
+    const { spec, node, clock, log } = this.ctx;
+    const sb = spec.edge.standby;
     this.accessLog = spec.edge.frontends.some((f) => f.accessLog) ? AccessLog.open(path.join(this.ctx.dir, 'access.log')) : undefined;
-    const bindHosts = this.holdsVip && spec.edge.vip !== node.address ? [node.address, spec.edge.vip] : [node.address];
-    this.edge = new Edge(spec.edge, {
-      bindHosts, clock: this.ctx.clock, log: this.ctx.log, registry: this.ctx.registry, accessLog: this.accessLog,
+    const edge = new Edge(spec.edge, { bindHosts: [node.address], clock, log, registry: this.ctx.registry, accessLog: this.accessLog });
+    this.edge = edge;
+    await edge.start();
+    if (spec.edge.vip === node.address) return; // the lb's own address is the VIP: nothing to elect
+    if (sb.interface) {
+      const v = new InterfaceVip(edge, spec.edge.vip, sb.interface, log);
+      await v.prepare();
+      this.vip = v;
+    } else {
+      this.vip = new LocalVip(edge, spec.edge.vip, clock, sb.leaseMs);
+    }
+    const metrics = new StandbyMetrics(this.ctx.registry, () => this.candidate?.status().votes ?? 0);
+    if (lbNodes(spec).length < 2) {
+      await this.vip.acquire();
+      this.soleSince = clock.now();
+      metrics.set('active');
+      log.info(`VIP ${this.vip.describe()}: ACTIVE, the only lb of the cluster`);
+      return;
+    }
+    const urls = new Map(spec.nodes.filter((n) => sb.voters.includes(n.name)).map((n) => [n.name, voteUrl(n)]));
+    this.voters = new VoterClients(urls, this.ctx.voteBook ? { name: node.name, book: this.ctx.voteBook } : undefined);
+    this.candidate = new StandbyCandidate({
+      policy: {
+        name: node.name, priority: node.priority, leaseMs: sb.leaseMs, preempt: sb.preempt, preemptDelayMs: sb.preemptDelayMs, minHoldMs: sb.minHoldMs,
+      },
+      heartbeatMs: sb.heartbeatMs, announceIntervalMs: sb.announceIntervalMs, voters: sb.voters, voterPort: this.voters, vip: this.vip,
+      hooks: new ShellHooks(sb.notify, { vip: spec.edge.vip, node: node.name }, log), health: () => this.health(), clock, log,
+      onTransition: (mem, tookOverMs) => metrics.set(mem.state, tookOverMs),
     });
-    await this.edge.start();
-    if (!this.holdsVip) this.ctx.log.info(`passive: serving on ${node.address} only; the VIP ${spec.edge.vip} is held by ${vipHolder(spec)} (automatic takeover comes with the standby capability)`);
+    this.candidate.start();
   }
 
   async stop(): Promise<void> {
+    // Give the VIP up first, so the passive can take it while our connections drain.
+    await this.candidate?.stop();
+    if (this.soleSince !== undefined) await this.vip?.release();
+    if (this.vip instanceof InterfaceVip) this.vip.close();
     await this.edge?.stop(5_000);
     this.accessLog?.close();
   }
@@ -50,13 +90,27 @@ export class LbRole implements RoleRuntime {
     return { healthy: true, detail: `${st.frontends.length} frontend(s), ${st.backends.length} backend(s) with servers up` };
   }
 
+  private standbyStatus(): CandidateStatus | undefined {
+    if (this.candidate) return this.candidate.status();
+    if (this.soleSince === undefined || !this.vip) return undefined;
+    return {
+      state: 'active', since: this.soleSince, reason: 'the only lb of the cluster', holder: this.ctx.node.name, votes: 0, voters: 0,
+      majority: 0, leaseValidForMs: 0, takeovers: 1, lastTakeoverMs: null, vip: this.vip.describe(),
+    };
+  }
+
   status(): Record<string, unknown> {
-    return { vip: this.ctx.spec.edge.vip, holdsVip: this.holdsVip, ...(this.edge?.status() ?? {}) };
+    const standby = this.standbyStatus();
+    return { vip: this.ctx.spec.edge.vip, holdsVip: standby?.state === 'active', standby, ...(this.edge?.status() ?? {}) };
   }
 
   async reload(spec: ClusterSpec): Promise<string> {
+    const before = this.ctx.spec.edge;
+    if (spec.edge.vip !== before.vip) throw new Error(`edge.vip changed (${before.vip} → ${spec.edge.vip}): restart the lb nodes to move the VIP`);
     await this.edge!.reload(spec.edge);
-    return `edge reloaded with ${spec.edge.frontends.length} frontend(s) and ${spec.edge.backends.length} backend(s)`;
+    const standbyChanged = JSON.stringify(spec.edge.standby) !== JSON.stringify(before.standby);
+    return `edge reloaded with ${spec.edge.frontends.length} frontend(s) and ${spec.edge.backends.length} backend(s)`
+      + (standbyChanged ? '; edge.standby changes apply when this lb restarts' : '');
   }
 
   routes(api: AgentApi): void {
@@ -68,5 +122,24 @@ export class LbRole implements RoleRuntime {
       if (changed.length === 0) throw new ApiError(404, `no backend has a server named ${body.server}`);
       return { status: 200, body: { changed } };
     });
+    api.route('POST', '/standby/switchover', async () => {
+      if (!this.candidate) throw new ApiError(409, 'this cluster has one lb: there is nobody to hand the VIP to');
+      const started = this.ctx.clock.now();
+      try {
+        const to = await this.candidate.stepDown('switchover requested');
+        return { status: 200, body: { from: this.ctx.node.name, to, ms: this.ctx.clock.now() - started } };
+      } catch (err) {
+        throw new ApiError(409, (err as Error).message);
+      }
+    });
+    if (FAULTS) {
+      // Tests: behave as if this host were cut off from every other voter.
+      api.route('POST', '/debug/standby-cut-off', (req) => {
+        const on = (req.body as { on?: unknown } | undefined)?.on;
+        if (typeof on !== 'boolean' || !this.voters) throw new ApiError(400, 'body must be {"on": true|false} on an elected lb');
+        this.voters.cutOff = on;
+        return { status: 200, body: { cutOff: on } };
+      });
+    }
   }
 }

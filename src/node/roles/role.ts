@@ -4,6 +4,7 @@ import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import type { Registry } from 'prom-client';
 import type { AgentApi } from '../../control-plane/agent-api/index.js';
+import type { VoteBook } from '../../control-plane/standby/index.js';
 
 export interface RoleContext {
   readonly spec: ClusterSpec;
@@ -13,6 +14,8 @@ export interface RoleContext {
   readonly registry: Registry;
   /** This node's folder under the state folder (logs, data). */
   readonly dir: string;
+  /** This node's vote in the VIP election, when it is one of the voters. */
+  readonly voteBook?: VoteBook;
 }
 
 export interface RoleHealth {

@@ -1,0 +1,105 @@
+/**
+ * The candidate's decisions, pure: given what this lb knows now (its lease, its health, the other
+ * candidates as the voters see them), should it change state? The loop (candidate.ts) gathers the
+ * facts and carries out the transition. Every transition carries one sentence saying why.
+ */
+import type { CandidateSeen, CandidateState, Want } from './types.js';
+
+export interface StandbyPolicy {
+  readonly name: string;
+  readonly priority: number;
+  readonly leaseMs: number;
+  readonly preempt: boolean;
+  readonly preemptDelayMs: number;
+  readonly minHoldMs: number;
+}
+
+export interface StandbyMemory {
+  readonly state: CandidateState;
+  readonly since: number;
+  readonly reason: string;
+  /** When this lb last became active. */
+  readonly activeSince: number;
+  /** Until then it stands back (observes) instead of asking: after stepping down or a fault. */
+  readonly holdUntil: number;
+}
+
+export interface StandbyFacts {
+  readonly now: number;
+  /** Until when a majority of voters grant this lb the lease (−∞: no majority). */
+  readonly leaseUntil: number;
+  readonly votes: number;
+  readonly voters: number;
+  readonly majority: number;
+  readonly healthy: boolean;
+  readonly healthDetail: string;
+  /** The other candidates, as the voters that answered last saw them. */
+  readonly others: readonly CandidateSeen[];
+  /** An operator asked this lb to hand the VIP over (switchover), with the reason to log. */
+  readonly handOver?: string;
+}
+
+export interface StandbyTransition {
+  readonly to: CandidateState;
+  readonly reason: string;
+  /** Tell the voters at once that the lease is free (instead of letting it run out). */
+  readonly releaseLease: boolean;
+  /** Stand back this long before asking again. */
+  readonly holdMs: number;
+}
+
+export function initialMemory(now: number): StandbyMemory {
+  return { state: 'passive', since: now, reason: 'starting', activeSince: -Infinity, holdUntil: -Infinity };
+}
+
+/** What this lb asks the voters for in the next heartbeat. */
+export function wantOf(mem: StandbyMemory, now: number): Want {
+  if (mem.state === 'active') return 'acquire';
+  return now < mem.holdUntil ? 'observe' : 'acquire';
+}
+
+/** A candidate that could take the VIP over from this one right now. */
+export function readyPeer(others: readonly CandidateSeen[]): CandidateSeen | undefined {
+  return others.filter((c) => c.asking && c.healthy).sort((a, b) => b.priority - a.priority)[0];
+}
+
+export function decide(mem: StandbyMemory, f: StandbyFacts, p: StandbyPolicy): StandbyTransition | undefined {
+  const votes = `${f.votes} of ${f.voters} voters grant it, a majority is ${f.majority}`;
+  const stepDown = (reason: string): StandbyTransition => ({ to: 'passive', reason, releaseLease: true, holdMs: 2 * p.leaseMs });
+
+  if (mem.state === 'fault') {
+    return f.now >= mem.holdUntil ? { to: 'passive', reason: `fault hold over (${mem.reason}); standing by again`, releaseLease: false, holdMs: 0 } : undefined;
+  }
+  if (mem.state === 'passive') {
+    if (f.leaseUntil > f.now) return { to: 'active', reason: `lease granted (${votes})`, releaseLease: false, holdMs: 0 };
+    return undefined;
+  }
+  // active
+  if (f.leaseUntil <= f.now) return { to: 'passive', reason: `lost the lease (${votes})`, releaseLease: false, holdMs: 0 };
+  const peer = readyPeer(f.others);
+  if (f.handOver !== undefined && peer) return stepDown(`${f.handOver}: handing the VIP to ${peer.name}`);
+  if (f.now - mem.activeSince < p.minHoldMs) return undefined;
+  if (!f.healthy && peer) return stepDown(`unhealthy (${f.healthDetail}) while ${peer.name} is healthy`);
+  if (p.preempt && f.healthy) {
+    const stronger = f.others.find((c) => c.asking && c.healthy && c.priority > p.priority
+      && c.healthyForMs >= p.preemptDelayMs && c.seenForMs >= p.preemptDelayMs);
+    if (stronger) return stepDown(`preempted by ${stronger.name} (priority ${stronger.priority} > ${p.priority}, healthy for ${Math.round(stronger.healthyForMs / 1000)}s)`);
+  }
+  return undefined;
+}
+
+/** Merge what several voters say about the other candidates: the most favourable view of each. */
+export function mergeCandidates(views: readonly (readonly CandidateSeen[])[], self: string): CandidateSeen[] {
+  const out = new Map<string, CandidateSeen>();
+  for (const list of views) {
+    for (const c of list) {
+      if (c.name === self) continue;
+      const prev = out.get(c.name);
+      out.set(c.name, prev ? {
+        name: c.name, priority: c.priority, healthy: prev.healthy || c.healthy, asking: prev.asking || c.asking,
+        seenForMs: Math.max(prev.seenForMs, c.seenForMs), healthyForMs: Math.max(prev.healthyForMs, c.healthyForMs),
+      } : c);
+    }
+  }
+  return [...out.values()];
+}
