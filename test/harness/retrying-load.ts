@@ -1,7 +1,8 @@
 /**
  * A bounded load of clients that retry, like a browser or a resilient HTTP client facing a VIP
  * that moves: a GET that fails to connect, is refused or reset is retried every `retryMs` until
- * it succeeds or its own deadline passes (then it counts as failed). Every success is time-stamped,
+ * it succeeds or its own deadline passes (then it counts as failed); a connect that takes longer
+ * than connectTimeoutMs is abandoned and retried. Every success is time-stamped,
  * so the takeover gap is the longest silence between two answers.
  */
 import http from 'node:http';
@@ -15,6 +16,8 @@ export interface RetryingLoadResult {
   /** The longest time without any answer, and when it started (ms since the epoch). */
   gapMs: number;
   gapStart: number;
+  /** What clients saw during that gap: `+ms code` since its start (failed attempts, then the first answer). */
+  gapEvents: string[];
 }
 
 export interface RetryingLoad {
@@ -23,11 +26,17 @@ export interface RetryingLoad {
   ok(): number;
 }
 
-export function startRetryingLoad(url: string, opts: { concurrency?: number; maxMs?: number; retryMs?: number; requestDeadlineMs?: number } = {}): RetryingLoad {
+export function startRetryingLoad(
+  url: string, opts: { concurrency?: number; maxMs?: number; retryMs?: number; connectTimeoutMs?: number; requestDeadlineMs?: number } = {},
+): RetryingLoad {
   const retryMs = opts.retryMs ?? 20;
+  // A SYN sent to a host that just lost the VIP is dropped, and the kernel would resend it only
+  // after its 1 s initial RTO: like resilient clients, give up on a connect early and try again.
+  const connectTimeoutMs = opts.connectTimeoutMs ?? 100;
   const deadline = Date.now() + (opts.maxMs ?? 60_000);
   const agent = new http.Agent({ keepAlive: true, maxSockets: opts.concurrency ?? 4 });
-  const result: RetryingLoadResult = { ok: 0, failed: 0, retried: {}, gapMs: 0, gapStart: 0 };
+  const result: RetryingLoadResult = { ok: 0, failed: 0, retried: {}, gapMs: 0, gapStart: 0, gapEvents: [] };
+  const errors: { at: number; code: string }[] = [];
   let lastOk = Date.now();
   let stopped = false;
   const attempt = (): Promise<string | undefined> => new Promise((resolve) => {
@@ -38,6 +47,12 @@ export function startRetryingLoad(url: string, opts: { concurrency?: number; max
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message));
+    req.on('socket', (socket) => {
+      if (!socket.connecting) return;
+      const timer = setTimeout(() => req.destroy(Object.assign(new Error('connect timeout'), { code: 'CONNECT_TIMEOUT' })), connectTimeoutMs);
+      socket.once('connect', () => clearTimeout(timer));
+      socket.once('close', () => clearTimeout(timer));
+    });
   });
   const one = async (): Promise<void> => {
     const giveUp = Date.now() + (opts.requestDeadlineMs ?? 5000);
@@ -54,6 +69,7 @@ export function startRetryingLoad(url: string, opts: { concurrency?: number; max
         return;
       }
       result.retried[err] = (result.retried[err] ?? 0) + 1;
+      if (errors.length < 100_000) errors.push({ at: Date.now(), code: err });
       if (Date.now() >= giveUp) {
         result.failed++;
         return;
@@ -66,6 +82,11 @@ export function startRetryingLoad(url: string, opts: { concurrency?: number; max
   });
   const done = Promise.all(workers).then(() => {
     agent.destroy();
+    const end = result.gapStart + result.gapMs;
+    result.gapEvents = [
+      ...errors.filter((e) => e.at >= result.gapStart && e.at <= end).map((e) => `+${e.at - result.gapStart}ms ${e.code}`).slice(0, 40),
+      `+${result.gapMs}ms answer`,
+    ];
     return result;
   });
   return {

@@ -155,10 +155,12 @@ describe('VIP election on a simulated network', () => {
     await w.run(1234);
     await w.crash('lb-1');
     const gap = await w.until(() => w.holders().includes('lb-2'), 2000);
-    assert.ok(gap >= LEASE - HEARTBEAT && gap <= LEASE + HEARTBEAT + 4 * LATENCY, `takeover after ${gap}ms`);
+    // The voters' grants end a lease after lb-1's last renewal (up to a heartbeat before the
+    // crash); lb-2 asks each voter right then, so the takeover costs one round trip more.
+    assert.ok(gap >= LEASE - HEARTBEAT && gap <= LEASE + 4 * LATENCY + 2, `takeover after ${gap}ms`);
     assert.equal(w.candidates.get('lb-2')!.status().takeovers, 1);
     const tookOver = w.candidates.get('lb-2')!.status().lastTakeoverMs!;
-    assert.ok(tookOver >= gap && tookOver <= gap + HEARTBEAT + 2 * LATENCY, `reported ${tookOver}ms for a ${gap}ms gap`);
+    assert.ok(tookOver >= LEASE && tookOver <= LEASE + 4 * LATENCY + 2, `reported ${tookOver}ms (from lb-1's last renewal)`);
     w.revive('lb-1');
     await w.run(10_000);
     assert.deepEqual(w.holders(), ['lb-2'], 'no preemption');

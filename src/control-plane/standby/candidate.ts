@@ -48,6 +48,7 @@ export class StandbyCandidate {
   private timer: TimerHandle | undefined;
   private expiryTimer: TimerHandle | undefined;
   private announceTimer: TimerHandle | undefined;
+  private readonly expiryAsks = new Map<string, TimerHandle>();
   private chain: Promise<void> = Promise.resolve();
   private running = false;
   private handOver: string | undefined;
@@ -72,7 +73,7 @@ export class StandbyCandidate {
   /** Stop asking; give the VIP and the lease up at once if held. */
   async stop(): Promise<void> {
     this.running = false;
-    for (const t of [this.timer, this.expiryTimer, this.announceTimer]) this.o.clock.clearTimeout(t);
+    for (const t of [this.timer, this.expiryTimer, this.announceTimer, ...this.expiryAsks.values()]) this.o.clock.clearTimeout(t);
     const wasActive = this.mem.state === 'active';
     await this.chain;
     if (this.mem.state === 'active' || wasActive) {
@@ -118,16 +119,31 @@ export class StandbyCandidate {
   }
 
   private sendAll(want: VoteRequest['want']): void {
+    for (const voter of this.o.voters) this.askOne(voter, want);
+  }
+
+  private askOne(voter: string, want: VoteRequest['want']): void {
     const sentAt = this.o.clock.now();
     const req: VoteRequest = {
       candidate: this.o.policy.name, priority: this.o.policy.priority, healthy: this.o.health().healthy, want, leaseMs: this.o.policy.leaseMs,
     };
-    for (const voter of this.o.voters) {
-      this.o.voterPort.ask(voter, req, this.o.heartbeatMs * 2).then(
-        (reply) => this.onReply(voter, reply, sentAt, want),
-        () => {}, // unreachable: its last grant runs out by itself
-      );
-    }
+    this.o.voterPort.ask(voter, req, this.o.heartbeatMs * 2).then(
+      (reply) => this.onReply(voter, reply, sentAt, want),
+      () => {}, // unreachable: its last grant runs out by itself
+    );
+  }
+
+  /**
+   * A voter said another lb's grant ends in N ms: ask that voter again right then rather than at
+   * the next heartbeat, so a takeover after a crash costs the lease and a round trip, no more.
+   */
+  private askAtExpiry(voter: string, reply: VoteReply): void {
+    this.o.clock.clearTimeout(this.expiryAsks.get(voter));
+    if (reply.holder === null || reply.holder === this.o.policy.name || !this.running) return;
+    this.expiryAsks.set(voter, this.o.clock.setTimeout(() => {
+      this.expiryAsks.delete(voter);
+      if (this.running && wantOf(this.mem, this.o.clock.now()) === 'acquire') this.askOne(voter, 'acquire');
+    }, reply.holderExpiresInMs + 1));
   }
 
   private onReply(voter: string, reply: VoteReply, sentAt: number, want: VoteRequest['want']): void {
@@ -138,6 +154,7 @@ export class StandbyCandidate {
       this.otherRenewedAt = Math.max(this.otherRenewedAt, now - Math.max(0, this.o.policy.leaseMs - reply.holderExpiresInMs));
     }
     this.replies.set(voter, { reply, at: now });
+    this.askAtExpiry(voter, reply);
     if (this.running) this.evaluate();
   }
 

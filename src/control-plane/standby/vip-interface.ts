@@ -19,6 +19,7 @@ export class InterfaceVip implements VipPort {
   private guard: ChildProcess | undefined;
   private readonly prefix: string;
   private warnedV6 = false;
+  private announcing = false;
 
   constructor(
     private readonly edge: Edge,
@@ -34,9 +35,14 @@ export class InterfaceVip implements VipPort {
   async prepare(): Promise<void> {
     await this.delAddress();
     const family = isIPv6(this.vip) ? '-6' : '-4';
+    // The signal comes when the agent's main thread dies, maybe before its other threads have
+    // let go of the sockets: wait (≤ 1 s) until no thread of it runs, so the FINs to its clients
+    // still leave from the VIP and they reconnect at once; then drop the address.
+    const p = `/proc/${process.pid}`;
+    const sockets = `i=0; while [ $i -lt 100 ] && { [ "$(ls ${p}/task 2>/dev/null | wc -l)" -gt 1 ] || grep -qs '^State:.*[RSD]' ${p}/status; }; do sleep 0.01; i=$((i+1)); done`;
     const cleanup = `ip ${family} addr del ${this.prefix} dev ${this.iface} 2>/dev/null`;
     this.guard = spawn('setpriv', ['--pdeathsig', 'TERM', '--', '/bin/sh', '-c',
-      `trap '${cleanup}; kill $! 2>/dev/null; exit 0' TERM INT; while :; do sleep 3600 & wait $!; done`], { stdio: 'ignore' });
+      `trap '${sockets}; ${cleanup}; kill $! 2>/dev/null; exit 0' TERM INT; while :; do sleep 3600 & wait $!; done`], { stdio: 'ignore' });
     this.guard.on('error', (err) => this.log.error({ err: err.message }, `VIP guard could not start: ${err.message}`));
   }
 
@@ -48,7 +54,8 @@ export class InterfaceVip implements VipPort {
       if (!/File exists/.test((err as Error).message)) throw err;
     }
     await this.edge.addBindHost(this.vip);
-    await this.announce();
+    // Not awaited: arping lingers a second after sending, and nothing may wait behind it.
+    this.announce().catch((err: Error) => this.log.warn({ err: err.message }, `VIP ${this.vip}: announce failed: ${err.message}`));
   }
 
   async release(): Promise<void> {
@@ -57,13 +64,19 @@ export class InterfaceVip implements VipPort {
   }
 
   async announce(): Promise<void> {
+    if (this.announcing) return;
     if (isIPv6(this.vip)) {
       // Debian's ndisc6 has no tool to send an unsolicited NA; the notify hooks cover IPv6 VIPs.
       if (!this.warnedV6) this.log.warn(`VIP ${this.vip}: IPv6 neighbour advertisements are not sent; neighbours learn the move when their cache entry expires`);
       this.warnedV6 = true;
       return;
     }
-    await this.run('arping', ['-U', '-c', '1', '-I', this.iface, this.vip]);
+    this.announcing = true;
+    try {
+      await this.run('arping', ['-U', '-c', '1', '-I', this.iface, this.vip]);
+    } finally {
+      this.announcing = false;
+    }
   }
 
   describe(): string {

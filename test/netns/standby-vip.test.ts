@@ -1,0 +1,154 @@
+/**
+ * The VIP across real hosts: network namespaces on one bridge (a client, two lbs, two web servers,
+ * a monitor), each running `bulwark agent`; the VIP moves by `ip addr` and gratuitous ARP. Under a
+ * retrying client load from the client host: kill -9 of the active's agent, then a cut of the
+ * active's host. Throughout, a sampler checks that the two lb hosts never carry the VIP at once,
+ * and ARP from the client finds exactly one owner.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { BIN, REPO, demoAppYaml, tempCluster } from '../harness/cli.js';
+import { eventually } from '../harness/eventually.js';
+import { NetnsLab, labUnavailable } from '../harness/netns-lab.js';
+import type { RetryingLoadResult } from '../harness/retrying-load.js';
+
+const SUBNET = '10.213.0';
+const VIP = `${SUBNET}.100`;
+const HOSTS = { 'lb-1': 1, 'lb-2': 2, 'web-1': 11, 'web-2': 12, 'mon-1': 31, client: 50 };
+const NODES = ['lb-1', 'lb-2', 'web-1', 'web-2', 'mon-1'] as const;
+
+const YAML = `
+cluster: lab
+state_dir: state
+nodes:
+  - { name: lb-1,  role: lb,  address: ${SUBNET}.1 }
+  - { name: lb-2,  role: lb,  address: ${SUBNET}.2 }
+  - { name: web-1, role: web, address: ${SUBNET}.11 }
+  - { name: web-2, role: web, address: ${SUBNET}.12 }
+  - { name: mon-1, role: monitor, address: ${SUBNET}.31 }
+web:
+${demoAppYaml(3000)}edge:
+  vip: ${VIP}
+  standby: { interface: eth0, min_hold: 1s }
+  frontends:
+    - { name: www, mode: http, port: 80, default_backend: app }
+  backends:
+    - name: app
+      health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 2, fall: 2 }
+      servers: [ { node: web-1 }, { node: web-2 } ]
+`;
+
+const skip = labUnavailable();
+if (skip && process.env['CI'] === 'true') throw new Error(`in CI nothing may be skipped: ${skip}`);
+if (skip) console.log(`# SKIPPED netns standby tests: ${skip}`);
+
+describe('the VIP across hosts in network namespaces', { skip, timeout: 240_000 }, () => {
+  const c = tempCluster(YAML);
+  const lab = new NetnsLab('bwvip', SUBNET, c.dir);
+  const agents = new Map<string, ChildProcess>();
+  const overlaps: string[] = [];
+  const gaps: Record<string, number> = {};
+  let sampler: NodeJS.Timeout | undefined;
+
+  const startAgent = (name: string): void => {
+    agents.set(name, lab.spawn(name, [process.execPath, BIN, 'agent', '--node', name, '-c', c.file], name, { BULWARK_LOG_FORMAT: 'json' }));
+  };
+  const holders = (): string[] => ['lb-1', 'lb-2'].filter((lb) => lab.addresses(lb).includes(VIP));
+  /** `bulwark status --json`, run from the client host (the only place that reaches every node). */
+  const status = (): { edge: { active: string | null; standby: { node: string; state: string; reason: string }[] } } =>
+    JSON.parse(lab.run('client', [process.execPath, BIN, 'status', '--json', '-c', c.file])) as never;
+  const activeIs = (lb: string): Promise<void> => eventually(() => {
+    assert.equal(status().edge.active, lb);
+    assert.deepEqual(holders(), [lb]);
+  }, { timeoutMs: 15_000, intervalMs: 100, message: `${lb} active and alone holding ${VIP}` });
+
+  const startClient = (label: string): { stop(): Promise<RetryingLoadResult> } => {
+    const p = lab.spawn('client', [process.execPath, path.join(REPO, 'dist/test/harness/netns-client.js'), `http://${VIP}/api/whoami`, '60000'], label);
+    const file = path.join(c.dir, `${label}.log`);
+    return {
+      stop: async () => {
+        process.kill(p.pid!, 'SIGTERM');
+        await new Promise((r) => p.once('exit', r));
+        return JSON.parse(fs.readFileSync(file, 'utf8').trim().split('\n').pop()!) as RetryingLoadResult;
+      },
+    };
+  };
+  const served = async (since: number, min = 50): Promise<void> => {
+    await eventually(() => {
+      const out = lab.run('client', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${VIP}/api/whoami`]);
+      assert.equal(out, '200');
+      assert.ok(Date.now() - since > min);
+    }, { timeoutMs: 10_000 });
+  };
+
+  before(() => {
+    lab.create(HOSTS);
+    for (const n of NODES) startAgent(n);
+    sampler = setInterval(() => {
+      try {
+        const h = holders();
+        if (h.length > 1) overlaps.push(`${new Date().toISOString()}: ${h.join(' and ')} both carry ${VIP}`);
+      } catch {
+        /* a namespace going away at teardown */
+      }
+    }, 100);
+  });
+
+  after(async () => {
+    clearInterval(sampler);
+    await lab.stopAll();
+    lab.destroy();
+    console.log(`# VIP gaps across hosts: ${JSON.stringify(gaps)}`);
+    if (process.env['BULWARK_KEEP_LAB']) console.log(`# lab logs kept in ${c.dir}`);
+    else c.cleanup();
+  });
+
+  it('one lb carries the VIP and is the only one answering ARP for it', async () => {
+    await activeIs('lb-1');
+    await served(Date.now(), 0);
+    assert.deepEqual(lab.arpAnswers('client', VIP), [lab.mac('lb-1')]);
+    assert.match(status().edge.standby[1]!.reason, /standing by: lb-1 holds the VIP/);
+  });
+
+  it('kill -9 of the active agent: its guard drops the VIP, the passive takes over in under a second', async () => {
+    const client = startClient('client-kill');
+    await served(Date.now(), 500);
+    if (process.env['BULWARK_KEEP_LAB']) console.log(`# kill at ${new Date().toISOString()}`);
+    process.kill(agents.get('lb-1')!.pid!, 'SIGKILL'); // the agent alone, as the OOM killer would
+    await activeIs('lb-2');
+    await served(Date.now(), 500);
+    const res = await client.stop();
+    gaps['kill -9'] = res.gapMs;
+    if (process.env['BULWARK_KEEP_LAB']) console.log(JSON.stringify(res));
+    assert.equal(res.failed, 0, JSON.stringify(res));
+    assert.ok(res.gapMs < 1000, `gap ${res.gapMs}ms`);
+    assert.deepEqual(lab.arpAnswers('client', VIP), [lab.mac('lb-2')], 'only lb-2 answers ARP for the VIP');
+    startAgent('lb-1');
+    await eventually(() => assert.equal(status().edge.standby[0]!.state, 'passive'), { timeoutMs: 15_000, intervalMs: 200 });
+  });
+
+  it('the active host cut off: it lets go, the other takes over; after the heal one owner, re-announced', async () => {
+    const client = startClient('client-cut');
+    await served(Date.now(), 500);
+    lab.cut('lb-2', true);
+    // The cut-off host drops the VIP by itself once its lease runs out.
+    await eventually(() => assert.ok(!lab.addresses('lb-2').includes(VIP)), { timeoutMs: 3000, intervalMs: 50 });
+    await activeIs('lb-1');
+    await served(Date.now(), 500);
+    lab.cut('lb-2', false);
+    await served(Date.now(), 2500);
+    const res = await client.stop();
+    gaps['host cut off'] = res.gapMs;
+    assert.equal(res.failed, 0, JSON.stringify(res));
+    assert.ok(res.gapMs < 1000, `gap ${res.gapMs}ms`);
+    assert.equal(status().edge.active, 'lb-1', 'the healed host stays passive');
+    assert.deepEqual(lab.arpAnswers('client', VIP), [lab.mac('lb-1')]);
+  });
+
+  it('never had two hosts carrying the VIP at once', () => {
+    assert.deepEqual(overlaps, []);
+  });
+});
