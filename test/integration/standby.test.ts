@@ -6,6 +6,8 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
 import { startRetryingLoad } from '../harness/retrying-load.js';
 import { eventually } from '../harness/eventually.js';
@@ -27,7 +29,11 @@ nodes:
 web:
 ${demoAppYaml(13180)}edge:
   vip: ${VIP}
-  standby: { min_hold: 1s }
+  standby:
+    min_hold: 1s
+    notify:
+      on_active: 'echo "$BULWARK_NODE $BULWARK_STATE $BULWARK_VIP: $BULWARK_REASON" >> hooks.log'
+      on_passive: 'echo "$BULWARK_NODE $BULWARK_STATE: $BULWARK_REASON" >> hooks.log'
   frontends:
     - { name: www, mode: http, port: ${PORT}, default_backend: app }
   backends:
@@ -107,6 +113,8 @@ describe('active-passive lbs on one machine', { timeout: 180_000 }, () => {
     assert.equal(await metric('lb-2', 'bulwark_vip_takeovers_total'), 1);
     const took = await metric('lb-2', 'bulwark_vip_last_takeover_seconds');
     assert.ok(took > 0.3 && took < 1.5, `last takeover ${took}s`);
+    // The notify hook ran in the node's folder, with the transition in its environment.
+    await eventually(() => assert.match(fs.readFileSync(path.join(c.dir, 'state/nodes/lb-2/hooks.log'), 'utf8'), /lb-2 active 127\.0\.8\.100: lease granted/));
   });
 
   it('the old active comes back passive and stays passive (preempt off)', async () => {

@@ -29,6 +29,9 @@ class World {
   readonly acquiredAt = new Map<string, number>();
   violations: string[] = [];
   readonly candidates = new Map<string, StandbyCandidate>();
+  /** Hosts whose VIP cannot be brought up (a listener that fails to bind). */
+  readonly broken = new Set<string>();
+  readonly hookRuns: string[] = [];
 
   constructor() {
     for (const v of VOTERS) this.restartVoter(v);
@@ -72,6 +75,7 @@ class World {
   vip(name: string): VipPort {
     return {
       acquire: async () => {
+        if (this.broken.has(name)) throw new Error('cannot listen on the VIP: address already in use');
         const others = [...this.serving].filter((s) => s !== name);
         if (others.length > 0) this.violations.push(`${name} took the VIP at ${this.clock.now()} while ${others.join(', ')} served it`);
         this.serving.add(name);
@@ -85,7 +89,7 @@ class World {
 
   start(name: string, over: { preempt?: boolean } = {}): StandbyCandidate {
     this.healthy.set(name, this.healthy.get(name) ?? true);
-    const hooks: HookPort = { run: () => {} };
+    const hooks: HookPort = { run: (event, reason) => void this.hookRuns.push(`${name} ${event}: ${reason}`) };
     const c = new StandbyCandidate({
       policy: { name, priority: PRIORITY[name]!, leaseMs: LEASE, preempt: over.preempt ?? false, preemptDelayMs: 5000, minHoldMs: 2000 },
       heartbeatMs: HEARTBEAT, announceIntervalMs: 1000, voters: VOTERS, voterPort: this.port(name), vip: this.vip(name), hooks,
@@ -249,6 +253,23 @@ describe('VIP election on a simulated network', () => {
     w.healthy.set('lb-2', false);
     await w.run(5000);
     assert.deepEqual(w.holders(), ['lb-2'], 'both unhealthy: the holder keeps it');
+    assert.deepEqual(w.violations, []);
+  });
+
+  it('an lb that cannot bind the VIP goes to fault, frees the lease at once, and the other takes over', async () => {
+    const w = new World();
+    w.broken.add('lb-1');
+    w.start('lb-1');
+    w.start('lb-2');
+    await w.until(() => w.holders().includes('lb-2'), 3000);
+    const st = w.candidates.get('lb-1')!.status();
+    assert.match(w.hookRuns.join('\n'), /lb-1 fault: cannot serve the VIP sim: cannot listen on the VIP: address already in use/);
+    assert.match(w.hookRuns.join('\n'), /lb-2 active: lease granted/);
+    assert.ok(st.state === 'fault' || st.state === 'passive', st.state);
+    w.broken.delete('lb-1');
+    await w.run(5000);
+    assert.deepEqual(w.holders(), ['lb-2'], 'lb-1 recovers to passive; no preemption');
+    assert.equal(w.candidates.get('lb-1')!.status().state, 'passive');
     assert.deepEqual(w.violations, []);
   });
 

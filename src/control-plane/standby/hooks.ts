@@ -10,6 +10,8 @@ export class ShellHooks implements HookPort {
   constructor(
     private readonly commands: { onActive?: string; onPassive?: string; onFault?: string },
     private readonly env: { vip: string; node: string },
+    /** Where the commands run: the node's folder, so relative paths land beside its logs. */
+    private readonly cwd: string,
     private readonly log: Logger,
     private readonly timeoutMs = 60_000,
   ) {}
@@ -19,6 +21,7 @@ export class ShellHooks implements HookPort {
     if (!command) return;
     const child = spawn('/bin/sh', ['-c', command], {
       stdio: 'ignore',
+      cwd: this.cwd,
       timeout: this.timeoutMs,
       env: { ...process.env, BULWARK_VIP: this.env.vip, BULWARK_NODE: this.env.node, BULWARK_STATE: event, BULWARK_REASON: reason },
     });

@@ -67,7 +67,7 @@ export class LbRole implements RoleRuntime {
         name: node.name, priority: node.priority, leaseMs: sb.leaseMs, preempt: sb.preempt, preemptDelayMs: sb.preemptDelayMs, minHoldMs: sb.minHoldMs,
       },
       heartbeatMs: sb.heartbeatMs, announceIntervalMs: sb.announceIntervalMs, voters: sb.voters, voterPort: this.voters, vip: this.vip,
-      hooks: new ShellHooks(sb.notify, { vip: spec.edge.vip, node: node.name }, log), health: () => this.health(), clock, log,
+      hooks: new ShellHooks(sb.notify, { vip: spec.edge.vip, node: node.name }, this.ctx.dir, log), health: () => this.health(), clock, log,
       onTransition: (mem, tookOverMs) => metrics.set(mem.state, tookOverMs),
     });
     this.candidate.start();
