@@ -22,7 +22,11 @@ export interface ClusterStatusView {
   nodes: NodeStatusView[];
   edge?: {
     url: string;
+    /** The first frontend served over HTTPS, on the VIP. */
+    httpsUrl?: string;
     active: string | null;
+    /** What each lb serves over HTTPS. */
+    certificates: { node: string; names: string[]; notAfter: string; source: string }[];
     /** Each lb's side of the VIP election: state, since when (ISO time) and why. */
     standby: { node: string; state: string; since: string | null; reason: string }[];
     frontends: { name: string; mode: string; url: string }[];
@@ -43,7 +47,8 @@ type DbStatus = {
 };
 
 type StandbyStatus = { state: string; since: number; reason: string };
-type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean; standby?: StandbyStatus }; db?: DbStatus };
+type CertStatus = { names: string[]; notAfter: string; source: string };
+type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean; standby?: StandbyStatus; certificates?: CertStatus[] }; db?: DbStatus };
 
 function urlOf(host: string, port: number, scheme: string): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -67,9 +72,12 @@ export async function collectStatus(spec: ClusterSpec, timeoutMs = 1500): Promis
     const active = lbs.find((x) => x.body?.lb?.holdsVip);
     const source = active ?? lbs.find((x) => x.body?.lb);
     const http = spec.edge.frontends.find((f) => f.mode === 'http') ?? spec.edge.frontends[0];
+    const https = spec.edge.frontends.find((f) => f.httpsPort !== undefined);
     view.edge = {
       url: http ? urlOf(spec.edge.vip, http.port, http.mode === 'http' ? 'http' : 'tcp') : '',
+      ...(https && { httpsUrl: urlOf(spec.edge.vip, https.httpsPort!, 'https') }),
       active: active?.n.name ?? null,
+      certificates: lbs.flatMap((x) => (x.body?.lb?.certificates ?? []).map((c) => ({ node: x.n.name, ...c }))),
       standby: lbs.map((x) => {
         const sb = x.body?.lb?.standby;
         return sb

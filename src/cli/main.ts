@@ -11,8 +11,9 @@ import { kill, start } from './verbs/kill-start.js';
 import { drain } from './verbs/drain.js';
 import { reload } from './verbs/reload.js';
 import { switchover } from './verbs/switchover.js';
+import { certs } from './verbs/certs.js';
 
-export const VERBS: readonly Verb[] = [up, down, status, agent, validate, plan, kill, start, drain, reload, switchover];
+export const VERBS: readonly Verb[] = [up, down, status, agent, validate, plan, kill, start, drain, reload, switchover, certs];
 
 function usage(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length)) + 2;

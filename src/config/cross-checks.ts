@@ -99,11 +99,20 @@ function checkEdge(spec: ClusterSpec, issues: Issues): void {
     if (seenName !== undefined) issues.check(`${p}.name`, `"${f.name}" is already the name of ${where(issues, seenName)}`);
     else if (f.name !== '') frontendNames.set(f.name, p);
     const seenPort = ports.get(f.port);
-    if (seenPort !== undefined) issues.check(`${p}.port`, `port ${f.port} is already used by ${where(issues, seenPort, `${seenPort}.port`)}`);
-    else if (f.port !== 0) ports.set(f.port, p);
+    if (seenPort !== undefined) issues.check(`${p}.port`, `port ${f.port} is already used by ${where(issues, seenPort)}`);
+    else if (f.port !== 0) ports.set(f.port, `${p}.port`);
+    if (f.httpsPort !== undefined) {
+      const seenHttps = ports.get(f.httpsPort);
+      if (seenHttps !== undefined) issues.check(`${p}.https_port`, `port ${f.httpsPort} is already used by ${where(issues, seenHttps)}`);
+      else ports.set(f.httpsPort, `${p}.https_port`);
+      if (f.mode === 'tcp') issues.check(`${p}.https_port`, 'a tcp frontend passes bytes through and cannot terminate TLS; https_port is for http frontends', [`${p}.mode`]);
+      if (!edge.tls) issues.check(`${p}.https_port`, 'needs edge.tls (where the certificates come from: source: local or files)', ['edge']);
+    }
     nodes.forEach((n, k) => {
-      if (n.role === 'lb' && n.agentPort === f.port) {
-        issues.check(`${p}.port`, `port ${f.port} is also the agent port of lb node ${n.name} (frontends listen on each lb node's address too)`, [`${p}.port`, `nodes[${k}]`]);
+      for (const [key, port] of [['port', f.port], ['https_port', f.httpsPort]] as const) {
+        if (n.role === 'lb' && n.agentPort === port) {
+          issues.check(`${p}.${key}`, `port ${port} is also the agent port of lb node ${n.name} (frontends listen on each lb node's address too)`, [`${p}.${key}`, `nodes[${k}]`]);
+        }
       }
     });
 

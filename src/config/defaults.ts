@@ -10,8 +10,10 @@ export const DEFAULTS = {
   lbPriorityBase: 100,
   logLevel: 'info',
   standby: { leaseMs: 600, heartbeatMs: 100, preempt: false, preemptDelayMs: 5000, minHoldMs: 2000, announceIntervalMs: 1000 },
+  tls: { source: 'local', hstsMaxAgeMs: 365 * 86_400_000 },
   frontend: {
     mode: 'http',
+    redirectToHttps: true,
     timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 300_000 },
     limits: { maxHeaderBytes: 16 * 1024, maxHeaders: 100, maxUrlBytes: 8 * 1024, maxBodyBytes: 16 * 1024 * 1024 },
     accessLog: true,

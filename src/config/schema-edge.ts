@@ -6,13 +6,15 @@ import type {
   BackendSpec, BalancePolicy, BalanceSpec, EdgeSpec, FrontendSpec, HealthCheckSpec, NodeSpec, RouteSpec, ServerSpec,
 } from './types.js';
 import { readStandby } from './schema-standby.js';
+import { readEdgeTls } from './schema-tls.js';
 import { hostPattern, hostPort, ipAddress, label, nodeName, statusList, token, urlPath } from './value-rules.js';
 
 type Mode = 'http' | 'tcp';
 const MODES: readonly Mode[] = ['http', 'tcp'];
 const POLICIES: readonly BalancePolicy[] = ['roundrobin', 'leastconn', 'p2c', 'hash', 'sticky'];
 
-export function readEdge(top: MapView, nodes: readonly NodeSpec[], appPort: number): EdgeSpec {
+/** `dir`: the cluster file's folder (relative certificate paths resolve against it). */
+export function readEdge(top: MapView, nodes: readonly NodeSpec[], appPort: number, dir: string): EdgeSpec {
   const m = top.map('edge', KEYS.edge);
   // Without `edge` (allowed when no node has role lb) the edge is empty.
   if (!m) return { vip: '', standby: readStandby(undefined, []), frontends: [], backends: [] };
@@ -23,7 +25,8 @@ export function readEdge(top: MapView, nodes: readonly NodeSpec[], appPort: numb
   const backendItems = m.list('backends', { required: true });
   if (backendItems?.length === 0) r.issues.add(m.at('backends'), 'must list at least one backend');
   const backends = (backendItems ?? []).map((item) => readBackend(r, item, frontends, nodes, appPort));
-  return { vip: ipAddress(m, 'vip', { required: true }) ?? '', standby: readStandby(m, nodes), frontends, backends };
+  const tls = readEdgeTls(m, dir);
+  return { vip: ipAddress(m, 'vip', { required: true }) ?? '', standby: readStandby(m, nodes), ...(tls && { tls }), frontends, backends };
 }
 
 function readFrontend(r: Reader, item: Item): FrontendSpec {
@@ -32,10 +35,13 @@ function readFrontend(r: Reader, item: Item): FrontendSpec {
   const t = m?.map('timeouts', KEYS.frontendTimeouts);
   const l = m?.map('limits', KEYS.limits);
   const defaultBackend = m && label(m, 'default_backend');
+  const httpsPort = m?.port('https_port');
   return {
     name: (m && label(m, 'name', { required: true })) ?? '',
     mode: m?.oneOf('mode', MODES) ?? d.mode,
     port: m?.port('port', { required: true }) ?? 0,
+    ...(httpsPort !== undefined && { httpsPort }),
+    redirectToHttps: m?.bool('redirect_to_https') ?? d.redirectToHttps,
     routes: (m?.list('routes') ?? []).map((route) => readRoute(r, route)),
     ...(defaultBackend !== undefined && { defaultBackend }),
     timeouts: {

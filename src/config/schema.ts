@@ -38,7 +38,7 @@ export function readCluster(root: YNode | undefined, sourcePath: string, issues:
   const level = top.map('log', KEYS.log)?.oneOf('level', LOG_LEVELS) ?? DEFAULTS.logLevel;
   const nodes = readNodes(top, agentPort);
   const app = readApp(top.map('web', KEYS.web)?.map('app', KEYS.app, { required: true }), dir);
-  const edge = readEdge(top, nodes, app.port);
+  const edge = readEdge(top, nodes, app.port, dir);
   const database = readDatabase(top, nodes);
   return {
     cluster,

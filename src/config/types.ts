@@ -131,6 +131,10 @@ export interface FrontendSpec {
   readonly mode: 'http' | 'tcp';
   /** Port on the VIP (and on each lb node's own address). */
   readonly port: number;
+  /** http frontends: also serve the same routes over HTTPS on this port (needs edge.tls). */
+  readonly httpsPort?: number;
+  /** With httpsPort: plain HTTP answers 308 to HTTPS (ACME challenge paths excepted). */
+  readonly redirectToHttps: boolean;
   /** http: first matching route wins; the last resort is defaultBackend. */
   readonly routes: readonly RouteSpec[];
   readonly defaultBackend?: string;
@@ -175,10 +179,23 @@ export interface StandbySpec {
   readonly notify: { readonly onActive?: string; readonly onPassive?: string; readonly onFault?: string };
 }
 
+/** Certificates for HTTPS frontends (docs/tls.md). */
+export interface EdgeTlsSpec {
+  /** local: issued by the cluster CA (state folder); files: PEM pairs named here. */
+  readonly source: 'local' | 'files';
+  /** local: more names (DNS or IP) on the certificate, besides the VIP, each lb's address and localhost. */
+  readonly names: readonly string[];
+  /** files: certificate + key pairs, served by SNI; the first one to clients that send no name. */
+  readonly certificates: readonly { readonly cert: string; readonly key: string }[];
+  /** Strict-Transport-Security max-age on HTTPS responses; 0 sends none. */
+  readonly hstsMaxAgeMs: number;
+}
+
 export interface EdgeSpec {
   /** The address clients use. On one machine a loopback address bound only by the active lb. */
   readonly vip: string;
   readonly standby: StandbySpec;
+  readonly tls?: EdgeTlsSpec;
   readonly frontends: readonly FrontendSpec[];
   readonly backends: readonly BackendSpec[];
 }

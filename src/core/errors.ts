@@ -13,6 +13,7 @@ export const ErrorCodes = {
   BWK_NOT_RUNNING: 'The command needs a running local cluster (`bulwark up`) and there is none.',
   BWK_ALREADY_RUNNING: 'A local cluster from this state folder is already running.',
   BWK_LISTEN_FAILED: 'A listener could not bind its address (in use, or address not available).',
+  BWK_TLS_FILES: 'A certificate or key file of edge.tls (source: files) is missing, unreadable, or not a matching PEM pair.',
   BWK_RELOAD_FAILED: 'A reload could not be applied; the previous configuration keeps running.',
 } as const;
 

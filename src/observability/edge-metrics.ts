@@ -141,6 +141,8 @@ export interface EdgeView {
   servers(): Iterable<ServerView>;
   queues(): Iterable<{ backend: string; length: number }>;
   connections(): Iterable<{ frontend: string; active: number }>;
+  /** Certificates served by HTTPS frontends. */
+  certificates?(): Iterable<{ names: readonly string[]; notAfter: Date; source: string }>;
 }
 
 export class EdgeMetrics {
@@ -150,6 +152,8 @@ export class EdgeMetrics {
   private readonly ejections: Counter<'backend' | 'server'>;
   private readonly refused: Counter<'frontend' | 'reason'>;
   private readonly transitions: Counter<'backend' | 'server' | 'to'>;
+  private readonly handshakes: Counter<'frontend'>;
+  private readonly handshakeFailures: Counter<'frontend' | 'reason'>;
   /** frontend → backend → server → cell. */
   private readonly requestCells = new Map<string, Map<string, Map<string, RequestCell>>>();
   /** frontend → backend → cell. */
@@ -176,10 +180,11 @@ export class EdgeMetrics {
 
   private constructor(registry: Registry) {
     const views = this.views;
-    const view: EdgeView = {
+    const view: Required<EdgeView> = {
       *servers() { for (const v of views) yield* v.servers(); },
       *queues() { for (const v of views) yield* v.queues(); },
       *connections() { for (const v of views) yield* v.connections(); },
+      *certificates() { for (const v of views) yield* v.certificates?.() ?? []; },
     };
     this.requests = new DeferredCounter({
       name: 'bulwark_http_requests_total', help: 'HTTP requests answered, by frontend, backend, server and status class',
@@ -203,6 +208,21 @@ export class EdgeMetrics {
     });
     this.transitions = new Counter({
       name: 'bulwark_backend_server_transitions_total', help: 'Server health transitions', labelNames: ['backend', 'server', 'to'], registers: [registry],
+    });
+    this.handshakes = new Counter({
+      name: 'bulwark_tls_handshakes_total', help: 'TLS handshakes completed, by frontend', labelNames: ['frontend'], registers: [registry],
+    });
+    this.handshakeFailures = new Counter({
+      name: 'bulwark_tls_handshake_failures_total', help: 'TLS handshakes that failed, by frontend and reason',
+      labelNames: ['frontend', 'reason'], registers: [registry],
+    });
+    new Gauge({
+      name: 'bulwark_tls_certificate_expiry_seconds', help: 'When each served certificate expires (Unix time, seconds), by its first name and source',
+      labelNames: ['certificate', 'source'], registers: [registry],
+      collect() {
+        this.reset();
+        for (const c of view.certificates()) this.set({ certificate: c.names[0] ?? '', source: c.source }, Math.floor(c.notAfter.getTime() / 1000));
+      },
     });
     new Gauge({
       name: 'bulwark_backend_server_up', help: '1 when the server passes its health checks and is not ejected',
@@ -301,6 +321,14 @@ export class EdgeMetrics {
 
   refusal(frontend: string, reason: string): void {
     this.refused.inc({ frontend, reason });
+  }
+
+  handshake(frontend: string): void {
+    this.handshakes.inc({ frontend });
+  }
+
+  handshakeFailed(frontend: string, reason: string): void {
+    this.handshakeFailures.inc({ frontend, reason });
   }
 
   transition(backend: string, server: string, up: boolean): void {

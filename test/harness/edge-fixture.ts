@@ -10,9 +10,11 @@ import { isBulwarkError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import { Edge } from '../../src/data-plane/edge/edge.js';
 import { HOST, randomPort } from './ports.js';
+import type { CertificateStore } from '../../src/data-plane/tls/index.js';
 
 /** The `edge:` section without `vip` (snake_case keys, durations like "500ms"). */
 export interface EdgeYaml {
+  tls?: Record<string, unknown>;
   frontends: Record<string, unknown>[];
   backends: Record<string, unknown>[];
 }
@@ -38,13 +40,16 @@ export interface RunningEdge {
  * Start an edge whose first frontend listens on a random free port; `build(port)` gives the
  * edge section for that port. Retries with another port when the one picked is taken.
  */
-export async function startEdge(build: (port: number) => EdgeYaml, opts: { graceMs?: number } = {}): Promise<RunningEdge> {
+export async function startEdge(
+  build: (port: number) => EdgeYaml, opts: { graceMs?: number; certificates?: CertificateStore; registry?: Registry } = {},
+): Promise<RunningEdge> {
   let lastErr: unknown;
   for (let i = 0; i < 30; i++) {
     const port = randomPort();
     const spec = edgeSpec(build(port));
     const edge = new Edge(spec, {
-      bindHosts: [HOST], clock: systemClock, log: silentLogger(), registry: new Registry(), graceMs: opts.graceMs ?? 200,
+      bindHosts: [HOST], clock: systemClock, log: silentLogger(), registry: opts.registry ?? new Registry(), graceMs: opts.graceMs ?? 200,
+      ...(opts.certificates && { certificates: opts.certificates }),
     });
     try {
       await edge.start();

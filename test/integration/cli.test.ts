@@ -75,7 +75,7 @@ edge:
   it('plan prints listeners per node, --json is data, unknown node exits 1', async () => {
     const p = await bulwark(['plan', '--node', 'lb-1', '-c', 'examples/local.yaml']);
     assert.equal(p.code, 0, p.stderr);
-    assert.match(p.stdout, /127\.0\.0\.1:8080 +frontend www \(http\) on the VIP while active/);
+    assert.match(p.stdout, /127\.0\.0\.1:8443 +frontend www \(https\) on the VIP while active/);
     const j = await bulwark(['plan', '--json', '-c', 'examples/local.yaml']);
     const plan = JSON.parse(j.stdout) as { nodes: { node: string; listeners: unknown[] }[] };
     assert.equal(plan.nodes.length, 8);

@@ -9,7 +9,7 @@ const DOC = readFileSync(new URL('../../../docs/configuration.md', import.meta.u
 /** How the reference tables spell the keys of each mapping (`health_check.interval`, `name`). */
 const PREFIX: Record<keyof typeof KEYS, string> = {
   top: '', agent: 'agent.', log: 'log.', node: '', web: '', app: 'app.', restartBackoff: 'app.restart_backoff.',
-  edge: '', standby: 'standby.', notify: 'standby.notify.', frontend: '', frontendTimeouts: 'timeouts.', limits: 'limits.', route: '', backend: '',
+  edge: '', standby: 'standby.', notify: 'standby.notify.', tls: 'tls.', certificate: 'tls.certificates[].', frontend: '', frontendTimeouts: 'timeouts.', limits: 'limits.', route: '', backend: '',
   balance: 'balance.', server: '', healthCheck: 'health_check.', passiveHealth: 'passive_health.',
   retries: 'retries.', backendTimeouts: 'timeouts.', queue: 'queue.',
   database: 'database.', dcs: 'database.dcs.', router: 'database.router.',
@@ -20,7 +20,7 @@ it('mentions every key of every mapping in backticks', () => {
   for (const [mapping, keys] of Object.entries(KEYS) as [keyof typeof KEYS, readonly string[]][]) {
     for (const key of keys) {
       // `prefix.key`, or a longer path under it for mapping-valued keys (`timeouts.idle` covers `timeouts`).
-      const spelled = `${PREFIX[mapping]}${key}`.replace(/\./g, '\\.');
+      const spelled = `${PREFIX[mapping]}${key}`.replace(/[.[\]]/g, '\\$&');
       if (!new RegExp(`\`${spelled}(\\.[a-z_]+)*\``).test(DOC)) missing.push(`${mapping}: ${PREFIX[mapping]}${key}`);
     }
   }

@@ -275,7 +275,7 @@ describe('cross-checks', () => {
       '13:29: edge.frontends[0].routes[0].backend: unknown backend "ap" (did you mean "app"?); backends: app',
       '14:7: edge.frontends[1].name: "www" is already the name of edge.frontends[0] (line 10)',
       '14:7: edge.frontends[1].default_backend: required key is missing (a tcp frontend sends every connection to its default_backend)',
-      '16:7: edge.frontends[1].port: port 8080 is already used by edge.frontends[0] (line 11)',
+      '16:7: edge.frontends[1].port: port 8080 is already used by edge.frontends[0].port (line 11)',
       '17:7: edge.frontends[1].routes: a tcp frontend cannot have routes (it does not read HTTP); use default_backend',
       '18:22: edge.frontends[2].port: port 7700 is also the agent port of lb node lb-1 (frontends listen on each lb node\'s address too)',
       '19:7: edge.frontends[3].routes: an http frontend needs routes, a default_backend, or both',

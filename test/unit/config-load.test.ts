@@ -92,6 +92,7 @@ describe('defaults', () => {
       name: 'www',
       mode: 'http',
       port: 8080,
+      redirectToHttps: true,
       routes: [],
       defaultBackend: 'app',
       timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 300_000 },
@@ -179,11 +180,17 @@ describe('a file with every key (golden)', () => {
           voters: ['lb-a', 'lb-b', 'mon-a'], interface: 'eth0', announceIntervalMs: 2000,
           notify: { onActive: '/usr/local/bin/float-ip claim', onPassive: 'logger passive', onFault: 'logger fault' },
         },
+        tls: {
+          source: 'files', names: [], hstsMaxAgeMs: 30 * 86_400_000,
+          certificates: [{ cert: join(FIXTURES, 'certs/example.crt'), key: '/etc/bulwark/example.key' }],
+        },
         frontends: [
           {
             name: 'www',
             mode: 'http',
-            port: 443,
+            port: 80,
+            httpsPort: 443,
+            redirectToHttps: false,
             routes: [
               { host: '*.example.com', pathPrefix: '/api', backend: 'api' },
               { host: 'example.com', pathPrefix: '/', backend: 'site' },
@@ -197,6 +204,7 @@ describe('a file with every key (golden)', () => {
             name: 'pg',
             mode: 'tcp',
             port: 5432,
+            redirectToHttps: true,
             routes: [],
             defaultBackend: 'pg',
             timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 300_000 },

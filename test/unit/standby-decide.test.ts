@@ -25,6 +25,7 @@ describe('standby decide()', () => {
     { name: 'unhealthy active hands over to a healthy peer', mem: active, f: { healthy: false, healthDetail: 'no server up in backend(s) app', others: [peer()] }, to: 'passive', why: /unhealthy \(no server up.*\) while lb-1 is healthy/, release: true },
     { name: 'unhealthy active keeps the VIP when no peer is healthier (something beats nothing)', mem: active, f: { healthy: false, others: [peer({ healthy: false })] }, to: undefined },
     { name: 'a peer that stands back (observing) is not ready', mem: active, f: { healthy: false, others: [peer({ asking: false })] }, to: undefined },
+    { name: 'no health hand-over to a peer healthy for less than min_hold (start-up: both come up together)', mem: active, f: { healthy: false, others: [peer({ healthyForMs: 1999 })] }, to: undefined },
     { name: 'min_hold: no health hand-over right after a takeover (flapping guard)', mem: { ...active, activeSince: NOW - 1999 }, f: { healthy: false, others: [peer()] }, to: undefined },
     { name: 'preempt off: a returning higher-priority lb does not take the VIP back', mem: active, f: { others: [peer()] }, to: undefined },
     { name: 'preempt on: the higher-priority lb takes over once healthy for preempt_delay', mem: active, f: { others: [peer()] }, policy: { preempt: true }, to: 'passive', why: /preempted by lb-1 \(priority 100 > 90, healthy for 60s\)/, release: true },

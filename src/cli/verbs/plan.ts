@@ -16,9 +16,13 @@ export function nodePlan(spec: ClusterSpec, node: NodeSpec): Record<string, unkn
     const elected = lbNodes(spec).length > 1;
     const sb = spec.edge.standby;
     for (const f of spec.edge.frontends) {
-      listeners.push({ what: `frontend ${f.name} (${f.mode})`, address: hostPort(node.address, f.port) });
-      if (spec.edge.vip !== node.address) {
-        listeners.push({ what: `frontend ${f.name} (${f.mode}) on the VIP${elected ? ' while active' : ''}`, address: hostPort(spec.edge.vip, f.port) });
+      const ports: [string, number][] = [[f.httpsPort !== undefined && f.redirectToHttps ? 'http → https' : f.mode, f.port]];
+      if (f.httpsPort !== undefined) ports.push(['https', f.httpsPort]);
+      for (const [what, port] of ports) {
+        listeners.push({ what: `frontend ${f.name} (${what})`, address: hostPort(node.address, port) });
+        if (spec.edge.vip !== node.address) {
+          listeners.push({ what: `frontend ${f.name} (${what}) on the VIP${elected ? ' while active' : ''}`, address: hostPort(spec.edge.vip, port) });
+        }
       }
     }
     plan['vip'] = {

@@ -9,11 +9,17 @@ export function renderStatus(view: ClusterStatusView): string {
     ...view.nodes.map((n) => [n.name, n.role, `${n.address}:${n.agentPort}`, !n.reachable ? 'DOWN' : n.healthy ? 'healthy' : 'UNHEALTHY', n.detail]),
   ]));
   if (view.edge) {
-    out.push('', `edge ${view.edge.url}  (VIP held by ${view.edge.active ?? 'nobody'})`);
+    out.push('', `edge ${view.edge.url}${view.edge.httpsUrl ? `  ${view.edge.httpsUrl}` : ''}  (VIP held by ${view.edge.active ?? 'nobody'})`);
     out.push(table([
       ['LB', 'STANDBY', 'SINCE', 'WHY'],
       ...view.edge.standby.map((s) => [s.node, s.state.toUpperCase(), s.since ? s.since.slice(11, 19) : '-', s.reason]),
     ]).split('\n').map((l) => '  ' + l).join('\n'));
+    const certs = view.edge.certificates;
+    if (certs.length > 0) {
+      out.push('', 'certificates');
+      out.push(table([['LB', 'NAMES', 'EXPIRES', 'SOURCE'], ...certs.map((c) => [c.node, c.names.join(', '), c.notAfter.slice(0, 10), c.source])])
+        .split('\n').map((l) => '  ' + l).join('\n'));
+    }
     for (const b of view.edge.backends) {
       out.push('', `backend ${b.name} (${b.policy})${b.queue ? `, ${b.queue} queued` : ''}`);
       out.push(table([

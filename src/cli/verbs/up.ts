@@ -4,6 +4,8 @@
  * `up` process and returns once the cluster is healthy.
  */
 import fs from 'node:fs';
+import { caDirOf } from '../../node/roles/lb-role.js';
+import { ClusterCa } from '../../control-plane/certs/index.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -53,7 +55,11 @@ async function waitHealthy(spec: ClusterSpec, timeoutMs: number, log: Logger, al
 async function printSummary(spec: ClusterSpec): Promise<void> {
   const view = await collectStatus(spec);
   console.log('\n' + renderStatus(view));
-  if (view.edge) console.log(`\nThe site: ${view.edge.url}/   (try: curl ${view.edge.url}/api/whoami)`);
+  if (view.edge?.httpsUrl) {
+    const ca = caDirOf(spec) + '/ca.crt';
+    console.log(`\nThe site: ${view.edge.httpsUrl}/   (try: curl --cacert ${ca} ${view.edge.httpsUrl}/api/whoami; bulwark certs ca says how to trust the CA)`);
+    console.log(`Plain HTTP on ${view.edge.url}/ redirects there.`);
+  } else if (view.edge) console.log(`\nThe site: ${view.edge.url}/   (try: curl ${view.edge.url}/api/whoami)`);
   console.log(`State and logs: ${spec.stateDir}`);
 }
 
@@ -73,6 +79,8 @@ export const up: Verb = {
     if (timeoutMs === undefined) throw new BulwarkError('BWK_USAGE', `bulwark up: --timeout expects a duration like 30s, got ${JSON.stringify(timeoutText)}`);
     const layout = layoutOf(spec);
     fs.mkdirSync(layout.root, { recursive: true });
+    // One CA for the cluster, made before the lbs start (they would agree anyway; this is quicker).
+    if (spec.edge.tls?.source === 'local') await ClusterCa.ensure(caDirOf(spec), spec.cluster);
     if (await alreadyRunning(spec)) {
       throw new BulwarkError('BWK_ALREADY_RUNNING', `a local cluster from ${layout.root} is already running (\`bulwark status\` to see it, \`bulwark down\` to stop it)`);
     }

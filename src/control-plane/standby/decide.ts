@@ -79,7 +79,10 @@ export function decide(mem: StandbyMemory, f: StandbyFacts, p: StandbyPolicy): S
   const peer = readyPeer(f.others);
   if (f.handOver !== undefined && peer) return stepDown(`${f.handOver}: handing the VIP to ${peer.name}`);
   if (f.now - mem.activeSince < p.minHoldMs) return undefined;
-  if (!f.healthy && peer) return stepDown(`unhealthy (${f.healthDetail}) while ${peer.name} is healthy`);
+  // The peer must have been healthy for min_hold too: at start-up both lbs see their servers come
+  // up a few hundred ms apart, and that alone must not move the VIP.
+  const steadyPeer = f.others.find((c) => c.asking && c.healthy && c.healthyForMs >= p.minHoldMs);
+  if (!f.healthy && steadyPeer) return stepDown(`unhealthy (${f.healthDetail}) while ${steadyPeer.name} is healthy`);
   if (p.preempt && f.healthy) {
     const stronger = f.others.find((c) => c.asking && c.healthy && c.priority > p.priority
       && c.healthyForMs >= p.preemptDelayMs && c.seenForMs >= p.preemptDelayMs);

@@ -19,6 +19,7 @@ import { HttpListener } from '../l7-proxy/http-listener.js';
 import type { HttpFrontendRuntime } from '../l7-proxy/shared.js';
 import { TcpListener } from '../l4-proxy/tcp-listener.js';
 import { formatAddress, type BoundAddress } from '../listener/listen.js';
+import { tlsServerFactory, type CertificateStore } from '../tls/index.js';
 
 export interface EdgeOptions {
   /** Addresses every frontend binds from the start (the node's own address); see addBindHost. */
@@ -29,9 +30,12 @@ export interface EdgeOptions {
   readonly accessLog?: AccessLog;
   /** How long a closing listener lets in-flight exchanges finish. */
   readonly graceMs?: number;
+  /** What HTTPS frontends serve (required when a frontend has an HTTPS port). */
+  readonly certificates?: CertificateStore;
 }
 
-type Listener = { kind: 'http'; l: HttpListener; spec: FrontendSpec } | { kind: 'tcp'; l: TcpListener; spec: FrontendSpec };
+/** One listening port: an http frontend with an HTTPS port has two (`http:80`, `https:443`). */
+type Listener = ({ kind: 'http'; l: HttpListener } | { kind: 'tcp'; l: TcpListener }) & { spec: FrontendSpec; port: number; tls: boolean };
 
 export interface ServerStatus {
   name: string;
@@ -67,6 +71,7 @@ export class Edge {
       servers: () => this.serverViews(),
       queues: () => [...this.backends.values()].map((b) => ({ backend: b.spec.name, length: b.queueLength() })),
       connections: () => [...this.listeners.values()].map((x) => ({ frontend: x.spec.name, active: x.l.activeConnections() })),
+      certificates: () => opts.certificates?.served() ?? [],
     });
   }
 
@@ -76,7 +81,7 @@ export class Edge {
 
   async start(): Promise<void> {
     const backends = this.buildBackends(this.spec.backends, new Map());
-    const listeners = await this.openListeners(this.spec.frontends, backends, new Map());
+    const listeners = await this.openListeners(this.spec, backends, new Map());
     this.backends = backends;
     this.listeners = listeners;
     for (const b of backends.values()) b.start();
@@ -85,12 +90,12 @@ export class Edge {
         for (const b of this.backends.values()) for (const s of b.servers) s.reapIdle(now);
       },
     });
-    const binds = [...listeners.values()].map((x) => `${x.spec.name}(${x.spec.mode}) on ${this.bindsOf(x.spec).map(formatAddress).join(', ')}`);
+    const binds = [...listeners.values()].map((x) => `${x.spec.name}(${x.tls ? 'https' : x.spec.mode}) on ${this.bindsOf(x.port).map(formatAddress).join(', ')}`);
     this.opts.log.info({ frontends: binds }, `edge serving ${binds.join('; ')}`);
   }
 
-  private bindsOf(fe: FrontendSpec): BoundAddress[] {
-    return this.bindHosts.map((host) => ({ host, port: fe.port }));
+  private bindsOf(port: number): BoundAddress[] {
+    return this.bindHosts.map((host) => ({ host, port }));
   }
 
   /** Every frontend also listens on this host (the VIP, on takeover); all frontends or none. */
@@ -99,7 +104,7 @@ export class Edge {
     const done: Listener[] = [];
     try {
       for (const x of this.listeners.values()) {
-        await x.l.addBinds([{ host, port: x.spec.port }]);
+        await x.l.addBinds([{ host, port: x.port }]);
         done.push(x);
       }
     } catch (err) {
@@ -144,48 +149,63 @@ export class Edge {
     );
   };
 
-  private frontendRuntime(fe: FrontendSpec, backends: Map<string, BackendRuntime>): HttpFrontendRuntime {
+  private frontendRuntime(fe: FrontendSpec, backends: Map<string, BackendRuntime>, tls: boolean, hsts: number): HttpFrontendRuntime {
     const resolve = (name: string): BackendRuntime => backends.get(name)!;
     return {
-      name: fe.name, spec: fe, proto: 'http',
+      name: fe.name, spec: fe, proto: tls ? 'https' : 'http',
       router: new Router(fe.routes, resolve, fe.defaultBackend ? resolve(fe.defaultBackend) : undefined),
+      responseHeaders: tls && hsts > 0 ? `strict-transport-security: max-age=${Math.floor(hsts / 1000)}\r\n` : '',
+      ...(!tls && fe.httpsPort !== undefined && fe.redirectToHttps && { httpsRedirectPort: fe.httpsPort }),
     };
+  }
+
+  /** The ports a frontend listens on: its port, and its HTTPS port when it has one. */
+  private portsOf(fe: FrontendSpec): { key: string; port: number; tls: boolean }[] {
+    const plain = { key: `${fe.mode}:${fe.port}`, port: fe.port, tls: false };
+    return fe.mode === 'http' && fe.httpsPort !== undefined ? [plain, { key: `https:${fe.httpsPort}`, port: fe.httpsPort, tls: true }] : [plain];
   }
 
   /** Open listeners for frontends that are new (or changed port/mode); reuse the others. */
   private async openListeners(
-    frontends: readonly FrontendSpec[], backends: Map<string, BackendRuntime>, current: Map<string, Listener>,
+    spec: EdgeSpec, backends: Map<string, BackendRuntime>, current: Map<string, Listener>,
   ): Promise<Map<string, Listener>> {
     const next = new Map<string, Listener>();
     const opened: Listener[] = [];
+    const hsts = spec.tls?.hstsMaxAgeMs ?? 0;
     try {
-      for (const fe of frontends) {
-        const key = `${fe.mode}:${fe.port}`;
-        const existing = current.get(key);
-        if (existing) {
-          if (existing.kind === 'http') existing.l.swap(this.frontendRuntime(fe, backends));
-          else existing.l.swap({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)! });
-          existing.spec = fe;
-          next.set(key, existing);
-          continue;
+      for (const fe of spec.frontends) {
+        for (const { key, port, tls } of this.portsOf(fe)) {
+          const existing = current.get(key);
+          if (existing) {
+            if (existing.kind === 'http') existing.l.swap(this.frontendRuntime(fe, backends, tls, hsts));
+            else existing.l.swap({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)! });
+            existing.spec = fe;
+            next.set(key, existing);
+            continue;
+          }
+          const listener = this.newListener(fe, backends, port, tls, hsts);
+          await listener.l.listen(this.bindsOf(port));
+          opened.push(listener);
+          next.set(key, listener);
         }
-        let listener: Listener;
-        if (fe.mode === 'http') {
-          const l = new HttpListener(this.frontendRuntime(fe, backends), this.metrics, this.opts.accessLog, this.opts.log, this.onEjected);
-          listener = { kind: 'http', l, spec: fe };
-        } else {
-          const l = new TcpListener({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)! }, this.metrics, this.opts.log, this.onEjected);
-          listener = { kind: 'tcp', l, spec: fe };
-        }
-        await listener.l.listen(this.bindsOf(fe));
-        opened.push(listener);
-        next.set(key, listener);
       }
     } catch (err) {
       await Promise.all(opened.map((x) => x.l.close(0)));
       throw err;
     }
     return next;
+  }
+
+  private newListener(fe: FrontendSpec, backends: Map<string, BackendRuntime>, port: number, tls: boolean, hsts: number): Listener {
+    if (fe.mode === 'tcp') {
+      const l = new TcpListener({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)! }, this.metrics, this.opts.log, this.onEjected);
+      return { kind: 'tcp', l, spec: fe, port, tls: false };
+    }
+    const store = this.opts.certificates;
+    if (tls && !store) throw new BulwarkError('BWK_LISTEN_FAILED', `frontend ${fe.name} has an HTTPS port but the edge has no certificates (edge.tls)`);
+    const factory = tls ? tlsServerFactory(store!, fe.name, this.metrics) : undefined;
+    const l = new HttpListener(this.frontendRuntime(fe, backends, tls, hsts), this.metrics, this.opts.accessLog, this.opts.log, this.onEjected, factory);
+    return { kind: 'http', l, spec: fe, port, tls };
   }
 
   /** Apply a new edge config without dropping a request; on failure the old one keeps running. */
@@ -198,7 +218,7 @@ export class Edge {
     const swapped: { l: Listener; prev: FrontendSpec; prevRuntime: unknown }[] = [];
     try {
       for (const x of currentByKey.values()) swapped.push({ l: x, prev: x.spec, prevRuntime: x.l.current() });
-      listeners = await this.openListeners(spec.frontends, backends, currentByKey);
+      listeners = await this.openListeners(spec, backends, currentByKey);
     } catch (err) {
       // Undo in-place swaps on listeners that were reused before the failure.
       for (const s of swapped) {
@@ -246,7 +266,7 @@ export class Edge {
   status(): EdgeStatus {
     return {
       frontends: [...this.listeners.values()].map((x) => ({
-        name: x.spec.name, mode: x.spec.mode, port: x.spec.port, binds: this.bindsOf(x.spec).map(formatAddress),
+        name: x.spec.name, mode: x.tls ? 'https' : x.spec.mode, port: x.port, binds: this.bindsOf(x.port).map(formatAddress),
         connections: x.l.activeConnections(),
       })),
       backends: [...this.backends.values()].map((b) => ({

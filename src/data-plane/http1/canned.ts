@@ -1,6 +1,6 @@
 /** Responses the edge writes itself (errors, redirects): small, closed, never cached. */
 const REASONS: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large',
+  308: 'Permanent Redirect', 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Content Too Large',
   414: 'URI Too Long', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large',
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable',
   504: 'Gateway Timeout',
@@ -24,4 +24,15 @@ export function cannedResponse(status: number, message: string, requestId: strin
     '\r\n' +
     body
   );
+}
+
+/** Paths an ACME server fetches over plain HTTP (HTTP-01): never redirected to HTTPS. */
+export const ACME_CHALLENGE = '/.well-known/acme-challenge/';
+
+/** The https:// URL for a plain-HTTP request: its Host without the port (else our address), the HTTPS port, its target. */
+export function httpsLocation(host: string | undefined, localAddress: string, port: number, target: string): string {
+  let name: string;
+  if (host !== undefined && host !== '') name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  else name = localAddress.includes(':') ? `[${localAddress}]` : localAddress;
+  return `https://${name}${port === 443 ? '' : `:${port}`}${target}`;
 }

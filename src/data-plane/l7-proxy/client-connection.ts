@@ -11,7 +11,7 @@ import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { HeadError, isIdempotent, keptFields, parseRequestHead, parseResponseHead, type RequestHead, type ResponseHead } from '../http1/head.js';
 import { BodyFramer, requestFraming, responseFraming } from '../http1/framing.js';
-import { cannedResponse } from '../http1/canned.js';
+import { ACME_CHALLENGE, cannedResponse, httpsLocation } from '../http1/canned.js';
 import { FULL, type BackendRuntime, type QueueWaiter } from '../edge/backend.js';
 import type { UpstreamConn, UpstreamOwner, UpstreamServer } from '../edge/upstream.js';
 import { stickyValue, type PickContext } from '../balancer/index.js';
@@ -83,7 +83,9 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.clientIp = normalizeIp(socket.remoteAddress ?? '');
     this.frontendName = shared.current().name;
     socket.setNoDelay(true);
-    if (!readInto(socket, CLIENT_READ, (n) => this.onClientRead(n))) socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    // TLS sockets deliver decrypted bytes through their stream: no onread there.
+    const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
+    if (encrypted || !readInto(socket, CLIENT_READ, (n) => this.onClientRead(n))) socket.on('data', (chunk: Buffer) => this.onClientData(chunk));
     socket.on('drain', () => this.upstream?.socket.resume());
     socket.on('error', () => {});
     socket.on('close', () => this.onClientClose());
@@ -184,6 +186,7 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
       return this.refuse(413, `request body larger than max_body_bytes (${fe.spec.limits.maxBodyBytes})`, 'body-too-large');
     }
     this.closeAfter = head.connectionClose || (head.minor === 0 && !head.connectionKeepAlive) || this.shared.closing;
+    if (fe.httpsRedirectPort !== undefined && !head.target.startsWith(ACME_CHALLENGE)) return this.redirectToHttps(head, fe.httpsRedirectPort, rest);
     const backend = fe.router.match(head.host, head.target);
     if (!backend) {
       // The connection stays only when there is no body to skip; what follows is the next request.
@@ -400,7 +403,7 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
   private closeUpstreamAfter = false;
 
   private buildResponseHead(res: ResponseHead, close: boolean): string {
-    let out = 'HTTP/1.1 ' + res.status + ' ' + res.reason + '\r\n' + keptFields(res);
+    let out = 'HTTP/1.1 ' + res.status + ' ' + res.reason + '\r\n' + keptFields(res) + this.shared.current().responseHeaders;
     if (this.stickyCookie !== undefined && res.status >= 200) {
       out += 'set-cookie: ' + this.backend!.spec.balance.cookie + '=' + this.stickyCookie + '; Path=/; HttpOnly; SameSite=Lax\r\n';
     }
@@ -583,6 +586,16 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
   }
 
   /** Refusals decided by the edge before contacting any server. */
+  /** Plain HTTP where HTTPS is served: 308 to the same host and path on the HTTPS port. */
+  private redirectToHttps(head: RequestHead, port: number, rest: Buffer | undefined): void {
+    const hasBody = head.chunked || head.contentLength > 0;
+    if (!hasBody) this.pending = rest;
+    this.req = Req.Done;
+    if (!this.requestId) this.requestId = this.shared.nextRequestId();
+    const location = httpsLocation(head.host, this.socket.localAddress ?? 'localhost', port, head.target);
+    this.respondError(308, `served over HTTPS: ${location}`, 'redirect', hasBody, `location: ${location}\r\n`);
+  }
+
   private refuse(status: number, message: string, reason: string, close = true): void {
     this.shared.metrics.refusal(this.frontendName, reason);
     this.shared.sampledWarn(reason, { client: this.clientIp, status, reason: message }, 'request refused');
@@ -591,10 +604,10 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.respondError(status, message, reason, close);
   }
 
-  private respondError(status: number, message: string, termination: string, close = true): void {
+  private respondError(status: number, message: string, termination: string, close = true, extra = ''): void {
     // Keep the connection only when the request was fully read and nothing else is ambiguous.
     const keep = !close && this.req === Req.Done && !this.closeAfter;
-    this.socket.write(cannedResponse(status, message, this.requestId, !keep), 'latin1');
+    this.socket.write(cannedResponse(status, message, this.requestId, !keep, extra + this.shared.current().responseHeaders), 'latin1');
     this.logExchange(status, termination);
     this.head = undefined;
     if (!keep) {

@@ -12,7 +12,7 @@ import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import type { UpstreamServer } from '../edge/upstream.js';
 import { ClientConnection } from './client-connection.js';
 import type { HttpFrontendRuntime, HttpProxyShared } from './shared.js';
-import type { BoundAddress } from '../listener/listen.js';
+import type { BoundAddress, ServerFactory } from '../listener/listen.js';
 import { BoundServers } from '../listener/bound-servers.js';
 
 export class HttpListener implements HttpProxyShared {
@@ -31,6 +31,8 @@ export class HttpListener implements HttpProxyShared {
     readonly accessLog: AccessLog | undefined,
     readonly log: Logger,
     private readonly ejected: (server: UpstreamServer, reason: string) => void,
+    /** TLS frontends: makes TLS listening sockets (see data-plane/tls). */
+    private readonly createServer?: ServerFactory,
   ) {
     this.runtime = runtime;
     this.sampled = new SampledLogger(log);
@@ -77,7 +79,7 @@ export class HttpListener implements HttpProxyShared {
   async listen(addresses: readonly BoundAddress[]): Promise<void> {
     this.bound = new BoundServers((socket) => {
       this.connections.add(new ClientConnection(socket, this));
-    });
+    }, this.createServer ? { createServer: this.createServer } : {});
     await this.bound.add(addresses);
     this.unsubscribe = subscribeTick({
       onTick: (now) => {

@@ -16,6 +16,10 @@ export interface HttpFrontendRuntime {
   readonly spec: FrontendSpec;
   readonly router: Router<BackendRuntime>;
   readonly proto: 'http' | 'https';
+  /** Header lines added to every response (HSTS on HTTPS), each ending in CRLF; '' for none. */
+  readonly responseHeaders: string;
+  /** Plain HTTP beside an HTTPS port: answer 308 to https on this port (ACME challenges excepted). */
+  readonly httpsRedirectPort?: number;
 }
 
 export interface HttpProxyShared {

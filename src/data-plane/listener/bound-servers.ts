@@ -4,12 +4,12 @@
  * hand-over, without touching its own address or the connections already accepted.
  */
 import type net from 'node:net';
-import { formatAddress, listenAll, type BoundAddress } from './listen.js';
+import { formatAddress, listenAll, type BoundAddress, type ListenOptions } from './listen.js';
 
 export class BoundServers {
   private readonly servers = new Map<string, { address: BoundAddress; server: net.Server }>();
 
-  constructor(private readonly onConnection: (s: net.Socket) => void, private readonly opts: { allowHalfOpen?: boolean } = {}) {}
+  constructor(private readonly onConnection: (s: net.Socket) => void, private readonly opts: ListenOptions = {}) {}
 
   /** Listen on every new address or on none (see listenAll). */
   async add(addresses: readonly BoundAddress[]): Promise<void> {

@@ -11,14 +11,24 @@ export function formatAddress(a: BoundAddress): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
+/** Makes the listening socket (plain TCP by default; TLS frontends pass their own). */
+export type ServerFactory = (onConnection: (s: net.Socket) => void, opts: { allowHalfOpen?: boolean }) => net.Server;
+
+export interface ListenOptions {
+  readonly allowHalfOpen?: boolean;
+  readonly createServer?: ServerFactory;
+}
+
 /** Listen on every address or on none: a partial bind is undone before the error is thrown. */
 export async function listenAll(
-  addresses: readonly BoundAddress[], onConnection: (s: net.Socket) => void, opts: { allowHalfOpen?: boolean } = {},
+  addresses: readonly BoundAddress[], onConnection: (s: net.Socket) => void, opts: ListenOptions = {},
 ): Promise<net.Server[]> {
   const servers: net.Server[] = [];
   try {
     for (const a of addresses) {
-      const server = net.createServer({ noDelay: true, allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection);
+      const server = opts.createServer
+        ? opts.createServer(onConnection, opts)
+        : net.createServer({ noDelay: true, allowHalfOpen: opts.allowHalfOpen ?? false }, onConnection);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen({ host: a.host, port: a.port, backlog: 1024, exclusive: true }, () => {

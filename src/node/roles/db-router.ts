@@ -3,6 +3,9 @@
  * the same edge machinery as the load balancer.
  *   rw_port → the member whose agent answers 200 on /primary (lock holder, writable); when it is
  *             marked down its connections are cut, so clients reconnect to the new primary.
+ *             The check is a long poll (/primary?wait=check_interval): an agent answers as soon
+ *             as its member becomes or stops being the primary, so writes follow a promotion
+ *             within a few ms instead of at the next check.
  *   ro_port → members whose agent answers 200 on /replica?lag=max_lag; when none does, the
  *             primary (backup servers checked with /primary).
  */
@@ -33,7 +36,9 @@ export function dbRouterSpec(spec: ClusterSpec): EdgeSpec {
   };
   const rw: BackendSpec = {
     ...base, name: 'db-rw', balance: { policy: 'roundrobin', hashOn: 'source', cookie: 'bwk_srv' },
-    servers: members.map((m) => server(m)), healthCheck: check('/primary', agentPort),
+    servers: members.map((m) => server(m)),
+    // The agent holds each answer for up to one interval; the next probe follows shortly after.
+    healthCheck: { ...check(`/primary?wait=${interval}`, agentPort), intervalMs: Math.min(100, interval), timeoutMs: interval + 1000 },
   };
   const ro: BackendSpec = {
     ...base, name: 'db-ro', balance: { policy: 'leastconn', hashOn: 'source', cookie: 'bwk_srv' },
@@ -45,7 +50,7 @@ export function dbRouterSpec(spec: ClusterSpec): EdgeSpec {
     onMarkedDown: 'keep', // a lagging replica's readers may finish; new ones go elsewhere
   };
   const frontend = (name: string, port: number, backend: string): FrontendSpec => ({
-    name, mode: 'tcp', port, routes: [], defaultBackend: backend,
+    name, mode: 'tcp', port, redirectToHttps: false, routes: [], defaultBackend: backend,
     timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 3_600_000 },
     limits: { maxHeaderBytes: 16_384, maxHeaders: 100, maxUrlBytes: 8192, maxBodyBytes: 16_777_216 },
     accessLog: false,

@@ -6,6 +6,8 @@
 import path from 'node:path';
 import type { ClusterSpec, NodeSpec } from '../../config/types.js';
 import { Edge } from '../../data-plane/index.js';
+import { CertificateStore } from '../../data-plane/tls/index.js';
+import { FilesCertificateSource, LocalCertificateSource } from '../../control-plane/certs/index.js';
 import { AccessLog } from '../../observability/access-log.js';
 import { StandbyMetrics } from '../../observability/standby-metrics.js';
 import { ApiError, type AgentApi } from '../../control-plane/agent-api/index.js';
@@ -18,6 +20,11 @@ const FAULTS = process.env['BULWARK_FAULT_INJECTION'] === '1';
 
 export function lbNodes(spec: ClusterSpec): NodeSpec[] {
   return spec.nodes.filter((n) => n.role === 'lb');
+}
+
+/** The cluster CA's folder: `pki/` in the state folder. */
+export function caDirOf(spec: ClusterSpec): string {
+  return path.join(spec.stateDir, 'pki');
 }
 
 function voteUrl(n: NodeSpec): string {
@@ -34,6 +41,8 @@ export class LbRole implements RoleRuntime {
   private voters: VoterClients | undefined;
   /** A lone lb holds the VIP without an election. */
   private soleSince: number | undefined;
+  private certificates: CertificateStore | undefined;
+  private certSource: LocalCertificateSource | FilesCertificateSource | undefined;
 
   constructor(private readonly ctx: RoleContext) {}
 
@@ -41,7 +50,11 @@ export class LbRole implements RoleRuntime {
     const { spec, node, clock, log } = this.ctx;
     const sb = spec.edge.standby;
     this.accessLog = spec.edge.frontends.some((f) => f.accessLog) ? AccessLog.open(path.join(this.ctx.dir, 'access.log')) : undefined;
-    const edge = new Edge(spec.edge, { bindHosts: [node.address], clock, log, registry: this.ctx.registry, accessLog: this.accessLog });
+    await this.startCertificates();
+    const edge = new Edge(spec.edge, {
+      bindHosts: [node.address], clock, log, registry: this.ctx.registry, accessLog: this.accessLog,
+      ...(this.certificates && { certificates: this.certificates }),
+    });
     this.edge = edge;
     await edge.start();
     if (spec.edge.vip === node.address) return; // the lb's own address is the VIP: nothing to elect
@@ -73,7 +86,28 @@ export class LbRole implements RoleRuntime {
     this.candidate.start();
   }
 
+  /** HTTPS: fill the certificate store from the configured source before any listener opens. */
+  private async startCertificates(): Promise<void> {
+    const { spec, clock, log } = this.ctx;
+    const tls = spec.edge.tls;
+    if (!tls) return;
+    this.certificates = new CertificateStore();
+    if (tls.source === 'files') {
+      const files = new FilesCertificateSource(tls.certificates, this.certificates, clock, log);
+      files.start();
+      this.certSource = files;
+      return;
+    }
+    const names = [...new Set([spec.edge.vip, ...lbNodes(spec).map((n) => n.address), 'localhost', ...tls.names])];
+    const local = new LocalCertificateSource({
+      caDir: caDirOf(spec), cluster: spec.cluster, dir: this.ctx.dir, names, store: this.certificates, clock, log,
+    });
+    await local.start();
+    this.certSource = local;
+  }
+
   async stop(): Promise<void> {
+    this.certSource?.stop();
     // Give the VIP up first, so the passive can take it while our connections drain.
     await this.candidate?.stop();
     if (this.soleSince !== undefined) await this.vip?.release();
@@ -101,7 +135,8 @@ export class LbRole implements RoleRuntime {
 
   status(): Record<string, unknown> {
     const standby = this.standbyStatus();
-    return { vip: this.ctx.spec.edge.vip, holdsVip: standby?.state === 'active', standby, ...(this.edge?.status() ?? {}) };
+    const certificates = this.certificates?.served().map((c) => ({ ...c, notAfter: c.notAfter.toISOString() }));
+    return { vip: this.ctx.spec.edge.vip, holdsVip: standby?.state === 'active', standby, certificates, ...(this.edge?.status() ?? {}) };
   }
 
   async reload(spec: ClusterSpec): Promise<string> {
