@@ -114,6 +114,13 @@ export function formatTable(results: readonly ClusterResult[]): string {
   return mdTable(rows);
 }
 
+/** How the old primary rejoined, when the drill saw its decision (a follow can flash by between polls). */
+function rejoinHow(decisions: readonly string[]): string {
+  if (decisions.some((d) => d.startsWith('re-cloning'))) return ' (re-cloned)';
+  if (decisions.some((d) => d.startsWith('rejoining as a replica'))) return ' (followed)';
+  return '';
+}
+
 /** Every trial, one line each: what happened in order. */
 export function formatTrials(results: readonly ClusterResult[]): string {
   const rows: string[][] = [[
@@ -124,7 +131,7 @@ export function formatTrials(results: readonly ClusterResult[]): string {
     for (const t of r.trials) {
       rows.push([
         `${r.mode}/${r.load}`, String(t.trial), `${t.killed} → ${t.newPrimary || '?'}`, sec(t.killToPrimaryMs), sec(t.crashGapMs), String(t.crashFailed),
-        sec(t.followMs), sec(t.rejoinMs), t.switchoverFrom ? `${t.switchoverFrom} → ${t.switchoverTo}` : '–', sec(t.switchoverGapMs),
+        sec(t.followMs), sec(t.rejoinMs) + (t.rejoinMs === undefined ? '' : rejoinHow(t.rejoinDecisions)), t.switchoverFrom ? `${t.switchoverFrom} → ${t.switchoverTo}` : '–', sec(t.switchoverGapMs),
         String(t.switchoverFailed), String(t.acked), String(t.lost.length) + (t.lost.length ? ` (${t.lost.map((l) => `#${l.id} by ${l.db} in the ${l.phase}`).join(', ')})` : '') + (t.unverified ? ` (+${t.unverified} unverifiable)` : ''),
         t.errors.map((e) => e.replace(/\|/g, '/')).join('; ') || '',
       ]);
@@ -187,7 +194,9 @@ streaming (and a sync standby in sync mode), then runs trials of:
 3. the **crash write gap**: from the last write the old primary acknowledged to the first one the
    new primary acknowledged, as the client saw it (each 201 names the member that committed it);
 4. \`bulwark start\` the old node: **rejoin** is the time until its agent reports it as a replica
-   streaming from the new primary on the new timeline (then its replay must advance);
+   streaming from the new primary on the new timeline (then its replay must advance). It follows
+   with its data when its WAL ends at or before the new timeline's fork point, else it is
+   re-cloned (the per-trial table says which, when the drill saw the decision);
 5. one planned \`bulwark switchover\` under the same writers, and its write gap;
 6. every acknowledged write is read back by id (through the load balancer, on the primary) and
    must come back with its text: anything else is a **lost acknowledged write**.

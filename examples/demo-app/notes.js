@@ -14,9 +14,33 @@ const MAX_TEXT = 10_000;
 function pool(url) {
   if (!url) return null;
   const p = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 2000, idleTimeoutMillis: 30_000, query_timeout: 10_000 });
-  // A connection cut by the router (demoted primary) errors here; the pool replaces it.
+  // An idle connection cut by the router (demoted or dead primary) errors here and leaves the pool.
   p.on('error', () => {});
   return p;
+}
+
+/**
+ * The connection failed, not the statement: cut by the router after a failover (the cut can reach
+ * us just after the pool handed the connection out), or the server shutting down.
+ */
+const BROKEN_CODES = new Set(['57P01', '57P02', '57P03', '08000', '08003', '08006', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE']);
+function brokenConnection(err) {
+  return BROKEN_CODES.has(err.code) || /connection terminated|connection error/i.test(err.message ?? '');
+}
+
+/**
+ * A read is idempotent: on a broken connection it runs once more. pool.query discards a
+ * connection whose query failed, so the retry gets another one (new, or idle and healthy).
+ * Writes are not retried: a cut connection leaves a commit's fate unknown, and only the client
+ * may decide to write again.
+ */
+async function read(p, sql, params) {
+  try {
+    return await p.query(sql, params);
+  } catch (err) {
+    if (!brokenConnection(err)) throw err;
+    return p.query(sql, params);
+  }
 }
 
 const rw = pool(WRITE_URL);
@@ -71,7 +95,7 @@ export function registerNotes(route, { node, sendJson, readBody }) {
     if (!/^\d{1,18}$/.test(params.id)) return sendJson(res, 400, { error: 'id must be a positive integer' });
     try {
       await ensureSchema();
-      const r = await rw.query(`SELECT id, text, web_node, created_at, ${MEMBER_SQL} FROM notes WHERE id = $1`, [params.id]);
+      const r = await read(rw, `SELECT id, text, web_node, created_at, ${MEMBER_SQL} FROM notes WHERE id = $1`, [params.id]);
       if (r.rows.length === 0) return sendJson(res, 404, { error: `no note ${params.id}`, node });
       const row = r.rows[0];
       sendJson(res, 200, { id: Number(row.id), text: row.text, writtenBy: row.web_node, createdAt: row.created_at, node, db: row.member });
@@ -85,7 +109,7 @@ export function registerNotes(route, { node, sendJson, readBody }) {
     const limit = Number(url.searchParams.get('limit') ?? 10);
     if (!Number.isInteger(limit) || limit < 1 || limit > 1000) return sendJson(res, 400, { error: 'limit must be an integer from 1 to 1000' });
     try {
-      const r = await ro.query(
+      const r = await read(ro,
         `SELECT coalesce(json_agg(n ORDER BY n.id DESC), '[]') AS notes, ${MEMBER_SQL}
            FROM (SELECT id, text, web_node AS "writtenBy", created_at AS "createdAt" FROM notes ORDER BY id DESC LIMIT $1) n`,
         [limit]);

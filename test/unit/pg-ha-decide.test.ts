@@ -88,6 +88,9 @@ describe('decide: failover', () => {
     ['switchover target wins ties',
       { me: 'db-3', pg: replica(900), members: { 'db-2': rep(900) }, docs: { failover: { from: 'db-1', to: 'db-3', requestedAt: 1 } } },
       ['acquire-lock', 'promote', 'clear-failover'], /chosen by switchover/],
+    ['switchover target wins a tie even against a higher reported timeline (a lagging replica report)',
+      { me: 'db-3', pg: { ...replica(900), timeline: 2 }, members: { 'db-2': { ...rep(900), timeline: 4 } }, docs: { failover: { from: 'db-1', to: 'db-3', requestedAt: 1 } } },
+      ['acquire-lock', 'promote', 'clear-failover'], /chosen by switchover/],
     ['switchover to someone else: do not take the lock',
       { pg: replica(900), members: { 'db-3': rep(100) }, docs: { failover: { from: 'db-1', to: 'db-3', requestedAt: 1 } } },
       [], /switchover to db-3 requested/],
@@ -142,7 +145,13 @@ describe('decide: fencing (never two writable primaries)', () => {
 describe('decide: joining and rejoining', () => {
   const rows: [string, Scenario, string[]][] = [
     ['no data, leader exists → clone', { pg: { state: 'absent' }, leader: 'db-1' }, ['clone']],
-    ['stopped (e.g. the old primary back after a crash) → rejoin', { me: 'db-1', pg: { state: 'stopped' }, leader: 'db-2' }, ['rejoin']],
+    ['stopped (e.g. the old primary back after a crash) → rejoin', { me: 'db-1', pg: { state: 'stopped', walEnd: { timeline: 1, position: 40 } }, leader: 'db-2',
+      members: { 'db-2': { role: 'primary', timeline: 2, walPosition: 90, history: [{ timeline: 1, end: 50 }] } } }, ['rejoin']],
+    ['stopped, leader not promoted yet → wait', { me: 'db-1', pg: { state: 'stopped', walEnd: { timeline: 1, position: 40 } }, leader: 'db-2',
+      members: { 'db-2': rep(50) } }, []],
+    ['replica refused by its primary (PostgreSQL says it forked off) → fence and re-clone at once',
+      { pg: { ...replica(10), upstream: 'db-1', notStreamingMs: 500, cannotFollow: 'LOG:  new timeline 2 forked off current database system timeline 1 before current recovery point 0/3000060' },
+        leader: 'db-1', members: { 'db-1': { role: 'primary', timeline: 2, walPosition: 50 } } }, ['fence', 'rejoin']],
     ['replica streaming from someone else → follow the leader', { pg: replica(10, 'db-3'), leader: 'db-1' }, ['follow']],
     ['replica streaming from the leader → nothing to do', { pg: replica(10, 'db-1'), leader: 'db-1' }, []],
     ['replica pointed at the leader but not streaming (leader dead, lock not expired) → wait, do not re-point',
@@ -161,8 +170,33 @@ describe('decide: joining and rejoining', () => {
     ['I hold the lock and PostgreSQL is down → start it as primary', { pg: { state: 'stopped' }, leader: 'db-2' }, ['renew-lock', 'start']],
     ['lock free and I am the running primary → take it', { me: 'db-1', pg: primary() }, ['acquire-lock']],
     ['lock free and my data is stopped (cluster restart) → start read-only for the election', { pg: { state: 'stopped' } }, ['start']],
+    ['lock free, stopped for a switchover to another member → wait for it instead of starting',
+      { me: 'db-1', pg: { state: 'stopped' }, members: { 'db-2': rep(900) }, docs: { failover: { from: 'db-1', to: 'db-2', requestedAt: 1 } } }, []],
+    ['the leader took the lock but is not promoted yet (stale low timeline): a replica on a higher timeline is not fenced',
+      { pg: { ...replica(10), timeline: 4, upstream: 'db-1' }, leader: 'db-1', members: { 'db-1': { ...rep(10), timeline: 1 } } }, []],
   ];
   for (const [name, sc, actions] of rows) it(name, () => assert.deepEqual(types(sc), actions));
+});
+
+describe('decide: how a stopped member rejoins', () => {
+  const leader = { role: 'primary', timeline: 2, walPosition: 9000, history: [{ timeline: 1, end: 5000 }] } satisfies MemberInfo;
+  const rows: [string, PgObservation, { type: string; fresh?: boolean }[], RegExp][] = [
+    ['WAL is a prefix of the leader\'s → follow as it is', { state: 'stopped', walEnd: { timeline: 1, position: 5000 } },
+      [{ type: 'rejoin' }], /rejoining as a replica of db-1: my WAL ends at 0\/1388 on timeline 1, not past db-1's fork point/],
+    ['WAL past the fork point → re-clone (fresh)', { state: 'stopped', walEnd: { timeline: 1, position: 5008 } },
+      [{ type: 'rejoin', fresh: true }], /re-cloning from db-1: .*past db-1's fork point 0\/1388/],
+  ];
+  for (const [name, pg, actions, summary] of rows) {
+    it(name, () => {
+      const d = decide(snapshot({ me: 'db-2', pg, leader: 'db-1', members: { 'db-1': leader } }));
+      assert.deepEqual(d.actions.map((a) => ({ type: a.type, ...('fresh' in a && a.fresh ? { fresh: true } : {}) })), actions);
+      assert.match(d.summary, summary);
+    });
+  }
+  it('a replica on a newer timeline than the leader is fenced and re-cloned, never followed', () => {
+    const d = decide(snapshot({ pg: { ...replica(10, 'db-1'), timeline: 3 }, leader: 'db-1', members: { 'db-1': leader } }));
+    assert.deepEqual(d.actions, [{ type: 'fence', reason: 'diverged timeline' }, { type: 'rejoin', leader: 'db-1', fresh: true }]);
+  });
 });
 
 describe('decide: switchover', () => {

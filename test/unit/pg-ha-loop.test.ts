@@ -12,7 +12,7 @@ import { EmbeddedDcsStore, EmbeddedDcsLocal } from '../../src/control-plane/pg-h
 import { DcsUnavailableError, type Dcs } from '../../src/control-plane/pg-ha/dcs/types.js';
 import { HaLoop } from '../../src/control-plane/pg-ha/loop/ha-loop.js';
 import type { MemberAddress, PeerPort, PgPort } from '../../src/control-plane/pg-ha/loop/ports.js';
-import type { HaConfig, PeerObservation, PgObservation } from '../../src/control-plane/pg-ha/core/types.js';
+import type { HaConfig, PeerObservation, PgObservation, TimelineSwitch } from '../../src/control-plane/pg-ha/core/types.js';
 
 const CONFIG: HaConfig = { ttlMs: 3000, loopMs: 500, maximumLagOnFailoverBytes: 1 << 20, mode: 'async', strict: false, failsafe: false, fenceMarginMs: 750 };
 const NAMES = ['db-1', 'db-2', 'db-3'];
@@ -35,6 +35,10 @@ class FakePg implements PgPort {
   syncNames: string[] = [];
   fences = 0;
   fencedAt: number | undefined;
+  /** Ancestry of the current timeline: where each earlier one ended. */
+  history: TimelineSwitch[] = [];
+  /** How each rejoin went: 'follow' (data kept) or 'clone'. */
+  rejoins: string[] = [];
   constructor(readonly name: string, private readonly world: World, private readonly clock: ManualClock) {
     world.pgs.set(name, this);
   }
@@ -43,14 +47,22 @@ class FakePg implements PgPort {
     return up && up.state === 'running' && up.role === 'primary' ? up : undefined;
   }
   async observe(): Promise<PgObservation> {
+    if (this.state === 'stopped') return { state: this.state, walEnd: { timeline: this.timeline, position: this.wal } };
     if (this.state !== 'running') return { state: this.state };
     if (this.role === 'primary') {
       const standbys = [...this.world.pgs.values()].filter((p) => p.state === 'running' && p.role === 'replica' && p.upstream === this.name)
         .map((p) => ({ name: p.name, flushPosition: p.wal, sync: this.syncNames.includes(p.name) }));
-      return { state: 'running', role: 'primary', timeline: this.timeline, walPosition: this.wal, standbys, syncNames: this.syncNames };
+      return { state: 'running', role: 'primary', timeline: this.timeline, walPosition: this.wal, standbys, syncNames: this.syncNames, history: this.history };
     }
     const up = this.leaderPg();
-    if (up) this.wal = up.wal; // streaming replication, instantly
+    if (up) {
+      // Streaming replication, instantly; a replica whose WAL went past the fork point would be refused.
+      assert.ok(up.timeline === this.timeline || this.wal <= (up.history.find((h) => h.timeline === this.timeline)?.end ?? -1),
+        `${this.name} follows ${up.name} with WAL ${up.name} never had`);
+      this.wal = up.wal;
+      this.timeline = up.timeline;
+      this.history = up.history;
+    }
     return { state: 'running', role: 'replica', timeline: this.timeline, walPosition: this.wal, ...(up ? { streamingFrom: up.name, receivedTimeline: up.timeline } : {}) };
   }
   async initialize(): Promise<void> {
@@ -64,6 +76,7 @@ class FakePg implements PgPort {
   }
   async promote(): Promise<void> {
     this.role = 'primary';
+    this.history = [...this.history, { timeline: this.timeline, end: this.wal }];
     this.timeline++;
     this.upstream = undefined;
   }
@@ -79,14 +92,17 @@ class FakePg implements PgPort {
     const up = this.world.pgs.get(leader.name)!;
     this.wal = up.wal;
     this.timeline = up.timeline;
+    this.history = up.history;
     await this.start('replica', leader);
   }
   async follow(leader: MemberAddress): Promise<void> {
     this.upstream = leader.name;
     this.timeline = this.world.pgs.get(leader.name)!.timeline;
   }
-  async rejoin(leader: MemberAddress): Promise<void> {
-    await this.clone(leader);
+  async rejoin(leader: MemberAddress, opts?: { fresh?: boolean }): Promise<void> {
+    this.rejoins.push(opts?.fresh ? 'clone' : 'follow');
+    if (opts?.fresh) await this.clone(leader);
+    else await this.start('replica', leader);
   }
   async setSyncNames(names: readonly string[]): Promise<void> {
     this.syncNames = [...names];
@@ -212,6 +228,24 @@ describe('HA loop (3 members, manual clock, simulated PostgreSQL)', () => {
     await rounds(3);
     assert.deepEqual(world.primaries(), ['db-2']);
     assert.equal((await world.pgs.get('db-1')!.observe()).streamingFrom, 'db-2');
+    assert.deepEqual(dead.pg.rejoins, ['follow'], 'every write of the old primary reached db-2: it follows with its data');
+  });
+
+  it('an old primary with WAL the new primary never had is re-cloned, not followed', async () => {
+    await rounds(4);
+    const old = world.pgs.get('db-1')!;
+    old.write(100);
+    const dead = members[0]!;
+    dead.alive = false;
+    old.state = 'stopped'; // killed before its replicas received the last 100 bytes
+    await rounds(10);
+    assert.deepEqual(world.primaries(), ['db-2']);
+    world.pgs.get('db-2')!.write(10);
+    dead.alive = true;
+    await rounds(3);
+    assert.deepEqual(old.rejoins, ['clone']);
+    assert.equal(old.wal, world.pgs.get('db-2')!.wal);
+    assert.equal((await old.observe()).streamingFrom, 'db-2');
   });
 
   it('a primary cut off from the DCS fences itself before its lock expires, then a replica promotes', async () => {

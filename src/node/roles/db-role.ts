@@ -41,7 +41,7 @@ export class DbRole implements RoleRuntime {
     this.peers = new HttpPeers(Math.min(1000, spec.database!.loopMs));
     this.loop = new HaLoop({
       name: node.name, nofailover: node.nofailover, config: haConfigOf(spec), dcs: this.dcs, pg: this.member,
-      peers: this.peers, clock, log, members: memberAddresses(spec),
+      peers: this.peers, clock, log, members: memberAddresses(spec), onCycle: () => this.wakePrimaryWaiters(),
     });
     this.registerMetrics();
   }
@@ -74,6 +74,40 @@ export class DbRole implements RoleRuntime {
     if (st.fencedAt !== undefined && (st.lockRenewedAt === undefined || st.fencedAt > st.lockRenewedAt)) return false;
     if (st.lockRenewedAt !== undefined && now < st.lockRenewedAt + ttl) return true;
     return st.failsafeConfirmedAt !== undefined && now - st.failsafeConfirmedAt < ttl;
+  }
+
+  /** Held `GET /primary?wait=` requests: each re-checks after every HA cycle. */
+  private readonly primaryWaiters = new Set<() => void>();
+  /** wasPrimaryLastCycle() after the last cycle, and since when. */
+  private primaryState = { is: false, since: -Infinity };
+
+  private wakePrimaryWaiters(): void {
+    const is = this.wasPrimaryLastCycle();
+    if (is !== this.primaryState.is) this.primaryState = { is, since: this.ctx.clock.now() };
+    for (const w of [...this.primaryWaiters]) w();
+  }
+
+  /** The lock holder running a writable primary, as the last HA cycle saw it (no I/O). */
+  private wasPrimaryLastCycle(): boolean {
+    const pg = this.loop.current.pg;
+    return this.isLeader() && pg?.state === 'running' && pg.role === 'primary';
+  }
+
+  /** Resolves once wasPrimaryLastCycle() differs from `was` (checked after each HA cycle) or after `ms`. */
+  private untilPrimaryIsNot(was: boolean, ms: number): Promise<void> {
+    const { clock } = this.ctx;
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clock.clearTimeout(timer);
+        this.primaryWaiters.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        if (this.wasPrimaryLastCycle() !== was) done();
+      };
+      const timer = clock.setTimeout(done, ms);
+      this.primaryWaiters.add(check);
+    });
   }
 
   health(): RoleHealth {
@@ -119,11 +153,23 @@ export class DbRole implements RoleRuntime {
   }
 
   routes(api: AgentApi): void {
-    // 200 only on the lock-holding primary that really accepts writes.
-    api.route('GET', '/primary', async () => {
-      const pg = await this.member.observe().catch(() => undefined);
-      const ok = pg?.state === 'running' && pg.role === 'primary' && this.isLeader();
-      return { status: ok ? 200 : 503, body: { primary: ok, role: pg?.role ?? pg?.state ?? 'unknown', holdsLock: this.isLeader() } };
+    // 200 only on the lock-holding primary that really accepts writes. `?wait=MS` (the db
+    // router's check) holds the answer until this member becomes or stops being the primary (as
+    // an HA cycle sees it) or MS pass, so a new primary gets its writes as soon as it is promoted,
+    // not at the router's next check.
+    api.route('GET', '/primary', async (req) => {
+      const wait = req.query.get('wait');
+      const waitMs = wait === null ? 0 : Number(wait);
+      if (!Number.isInteger(waitMs) || waitMs < 0 || waitMs > 10_000) throw new ApiError(400, `wait must be 0 to 10000 (ms), got ${JSON.stringify(wait)}`);
+      // A caller may not have seen a change yet while it is younger than its wait and its pause
+      // between checks (at most one more wait): answer those at once.
+      const recent = this.ctx.clock.now() - this.primaryState.since < 2 * waitMs;
+      if (waitMs > 0 && !recent) await this.untilPrimaryIsNot(this.wasPrimaryLastCycle(), waitMs);
+      // Only the lock holder is asked live; anyone else is not the primary whatever PostgreSQL says.
+      const leader = this.isLeader();
+      const pg = leader ? await this.member.observe().catch(() => undefined) : this.loop.current.pg;
+      const ok = leader && pg?.state === 'running' && pg.role === 'primary';
+      return { status: ok ? 200 : 503, body: { primary: ok, role: pg?.role ?? pg?.state ?? 'unknown', holdsLock: leader } };
     });
     // 200 only on a streaming replica of the current leader within the lag limit (?lag=BYTES).
     api.route('GET', '/replica', async (req) => {

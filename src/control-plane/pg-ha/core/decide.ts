@@ -4,6 +4,7 @@
  * could expire elsewhere — unless failsafe mode has every member confirm it is still the primary.
  */
 import { electionVerdict } from './election.js';
+import { rejoinVerdict } from './rejoin.js';
 import { planSync } from './sync-plan.js';
 import type { FailoverDoc, HaAction, HaDecision, HaSnapshot } from './types.js';
 import { failoverDocOf, memberOf, syncDocOf } from './view.js';
@@ -74,11 +75,22 @@ export function decide(s: HaSnapshot): HaDecision {
   if (leader !== undefined) {
     if (isPrimary) return decision('fenced', `${leader} holds the leader lock but I am a writable primary: fencing`, { type: 'fence', reason: `${leader} holds the leader lock` });
     if (pg.state === 'absent') return decision('replica', `cloning from the primary ${leader}`, { type: 'clone', from: leader });
-    if (pg.state === 'stopped') return decision('replica', `rejoining as a replica of ${leader}`, { type: 'rejoin', leader });
-    if (pg.state === 'starting') return decision('replica', 'PostgreSQL is starting');
     const leaderInfo = memberOf(view, leader);
-    if (leaderInfo?.timeline !== undefined && pg.timeline !== undefined && pg.timeline > leaderInfo.timeline) {
-      return decision('replica', `my timeline ${pg.timeline} is ahead of ${leader}'s ${leaderInfo.timeline}: diverged, rejoining`, { type: 'fence', reason: 'diverged timeline' }, { type: 'rejoin', leader });
+    if (pg.state === 'stopped') {
+      const v = rejoinVerdict(pg, leader, leaderInfo);
+      if (v.kind === 'wait') return decision('replica', `stopped, rejoining when I can tell whether I may follow: ${v.why}`);
+      if (v.kind === 'follow') return decision('replica', `rejoining as a replica of ${leader}: ${v.why}`, { type: 'rejoin', leader });
+      return decision('replica', `re-cloning from ${leader}: ${v.why}`, { type: 'rejoin', leader, fresh: true });
+    }
+    if (pg.state === 'starting') return decision('replica', 'PostgreSQL is starting');
+    // Only a leader that runs as primary reports its real timeline (a replica's can lag).
+    if (leaderInfo?.role === 'primary' && leaderInfo.timeline !== undefined && pg.timeline !== undefined && pg.timeline > leaderInfo.timeline) {
+      return decision('replica', `my timeline ${pg.timeline} is ahead of ${leader}'s ${leaderInfo.timeline}: diverged, re-cloning`,
+        { type: 'fence', reason: 'diverged timeline' }, { type: 'rejoin', leader, fresh: true });
+    }
+    if (pg.cannotFollow && pg.upstream === leader && pg.streamingFrom !== leader) {
+      return decision('replica', `PostgreSQL cannot follow ${leader} (${pg.cannotFollow}): re-cloning`,
+        { type: 'fence', reason: 'replica cannot follow the primary' }, { type: 'rejoin', leader, fresh: true });
     }
     if (pg.streamingFrom !== leader && pg.upstream !== leader) {
       return decision('replica', `replica not streaming from the primary ${leader}${pg.streamingFrom ? ` (streaming from ${pg.streamingFrom})` : ''}: following it`, { type: 'follow', leader });
@@ -101,6 +113,9 @@ export function decide(s: HaSnapshot): HaDecision {
   // ── Nobody holds it ──────────────────────────────────────────────────────────────────────
   if (isPrimary) return decision('primary', 'leader lock free and I am the running primary: taking it', { type: 'acquire-lock' });
   if (pg.state === 'stopped') {
+    const to = failoverDocOf(view)?.to;
+    // A switchover is handing over (this member stopped for it, typically): let the target take the lock.
+    if (to && to !== me && memberOf(view, to)) return decision('waiting', `switchover to ${to} in progress: waiting for it to take over`);
     // E.g. the whole cluster restarted: come up read-only and take part in the election.
     return decision('replica', 'no primary: starting PostgreSQL read-only to take part in the election', { type: 'start', as: 'replica' });
   }

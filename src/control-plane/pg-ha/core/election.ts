@@ -33,13 +33,15 @@ function observed(s: HaSnapshot, name: string): Candidate | undefined {
 /**
  * a beats b. Candidates all followed the same primary, so WAL positions compare directly; a
  * replica's reported timeline can lag (it comes from its last checkpoint once streaming stops),
- * so the timeline only breaks ties. Equals are broken by name (two equals never both wait)
- * unless b is preferred.
+ * so the timeline only breaks ties, and never against a preferred b (the switchover target:
+ * every standby of a cleanly stopped primary ends at the same position, whatever timelines they
+ * report). Other equals are broken by name, so two equals never both wait.
  */
 function ahead(a: Candidate, b: Candidate, bPreferred: boolean): boolean {
   if (a.position !== b.position) return a.position > b.position;
+  if (bPreferred) return false;
   if (a.timeline !== b.timeline) return a.timeline > b.timeline;
-  return !bPreferred && a.name < b.name;
+  return a.name < b.name;
 }
 
 export function electionVerdict(s: HaSnapshot): Verdict {

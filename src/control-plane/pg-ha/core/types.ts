@@ -24,6 +24,12 @@ export interface HaConfig {
   readonly fenceMarginMs: number;
 }
 
+/** Timeline `timeline` of a primary's ancestry ended at WAL position `end` (bytes), where the next one forked off. */
+export interface TimelineSwitch {
+  readonly timeline: number;
+  readonly end: number;
+}
+
 /** What this member's PostgreSQL looks like right now. */
 export interface PgObservation {
   /** `absent`: no data directory yet. `stopped`: data, not running. */
@@ -45,6 +51,17 @@ export interface PgObservation {
   readonly standbys?: readonly { readonly name: string; readonly flushPosition: number; readonly sync: boolean }[];
   /** Primary: members named in synchronous_standby_names (empty: async). */
   readonly syncNames?: readonly string[];
+  /** Primary: the ancestry of its timeline (empty on timeline 1). */
+  readonly history?: readonly TimelineSwitch[];
+  /**
+   * Stopped: where its WAL ends (the end of the last valid record, as replay counts it) and that
+   * record's timeline; or why that could not be read.
+   */
+  readonly walEnd?: { readonly timeline: number; readonly position: number } | { readonly error: string };
+  /** Stopped: the last start of this data dir failed (cleared by a successful start or a clone). */
+  readonly startFailed?: string;
+  /** Replica not streaming: PostgreSQL said why it cannot follow its upstream (a server log line). */
+  readonly cannotFollow?: string;
 }
 
 /** What a member publishes in its DCS member key every loop. */
@@ -57,6 +74,8 @@ export interface MemberInfo {
   readonly api?: string;
   /** Replica: the member it streams from. */
   readonly following?: string;
+  /** Primary: the ancestry of its timeline, so a stopped member can tell whether it may follow. */
+  readonly history?: readonly TimelineSwitch[];
 }
 
 /** The sync doc in the DCS: members guaranteed to hold every acknowledged commit between them. */
@@ -120,7 +139,8 @@ export type HaAction =
   | { readonly type: 'start'; readonly as: 'primary' | 'replica'; readonly leader?: string }
   | { readonly type: 'clone'; readonly from: string }
   | { readonly type: 'follow'; readonly leader: string }
-  | { readonly type: 'rejoin'; readonly leader: string; /** Re-clone even if the data looks usable. */ readonly fresh?: boolean }
+  /** Stopped data → a replica of leader: follow with the data as it is, or (fresh) rewind or re-clone it first. */
+  | { readonly type: 'rejoin'; readonly leader: string; readonly fresh?: boolean }
   | { readonly type: 'failsafe-heartbeat' }
   | { readonly type: 'set-sync-dcs'; readonly doc: SyncDoc }
   | { readonly type: 'set-sync-pg'; readonly names: readonly string[] }

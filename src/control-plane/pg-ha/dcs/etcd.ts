@@ -32,7 +32,7 @@
  *
  * The clock must be a wall clock (gRPC deadlines are absolute dates); its timers bound the calls.
  */
-import { Etcd3, GRPCDeadlineExceededError, GRPCUnavailableError, type IKeyValue, type IOptions, type IResponseHeader } from 'etcd3';
+import type { Etcd3, IKeyValue, IOptions, IResponseHeader } from 'etcd3';
 import { systemClock, type Clock, type TimerHandle } from '../../../core/clock.js';
 import { byName, checkDocKey, checkExpectedVersion, checkName, checkTtl, DOC_KEYS, isPlainObject, toJsonText } from './common.js';
 import {
@@ -57,6 +57,18 @@ export interface EtcdDcsOptions {
   readonly clock?: Clock;
 }
 
+type Etcd3Lib = typeof import('etcd3');
+/**
+ * The client library (gRPC, protobufjs) is loaded on first use: it takes a fifth of a second
+ * (seconds on a busy machine) that every CLI verb and every node not using etcd would pay at start.
+ */
+let lib: Etcd3Lib | undefined;
+let loading: Promise<Etcd3Lib> | undefined;
+function loadEtcd3(): Promise<Etcd3Lib> {
+  loading ??= import('etcd3').then((m) => (lib = m));
+  return loading;
+}
+
 type CallOptions = NonNullable<Parameters<Etcd3['kv']['range']>[1]>;
 type FaultHandling = NonNullable<IOptions['faultHandling']>;
 type GlobalPolicy = NonNullable<FaultHandling['global']>;
@@ -70,7 +82,7 @@ interface OwnLease {
 
 /** True when the error proves the request never reached a server (no connection at all). */
 function neverSent(err: unknown): boolean {
-  return err instanceof GRPCUnavailableError && /No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/i.test(err.message);
+  return lib !== undefined && err instanceof lib.GRPCUnavailableError && /No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/i.test(err.message);
 }
 
 /**
@@ -100,7 +112,9 @@ function text(b: Buffer | undefined): string {
 export class EtcdDcs implements Dcs {
   readonly description: string;
   readonly minTtlMs = ETCD_MIN_TTL_MS;
-  private readonly client: Etcd3;
+  /** Created by op() (or waitForChange) once the library is loaded. */
+  private client!: Etcd3;
+  private readonly hosts: readonly string[];
   private readonly clock: Clock;
   private readonly timeoutMs: number;
   private readonly prefix: string;
@@ -129,7 +143,14 @@ export class EtcdDcs implements Dcs {
     this.leaderKey = this.key('leader');
     const hosts = opts.endpoints.map((e) => e.replace(/\/+$/, ''));
     this.description = `etcd ${hosts.map((h) => h.replace(/^https?:\/\//, '')).join(',')}`;
-    this.client = new Etcd3({
+    this.hosts = hosts;
+  }
+
+  private async connect(): Promise<Etcd3> {
+    if (this.client) return this.client;
+    const { Etcd3 } = await loadEtcd3();
+    const hosts = [...this.hosts];
+    this.client ??= new Etcd3({
       hosts,
       faultHandling: {
         global: policy(hosts.length),
@@ -143,6 +164,7 @@ export class EtcdDcs implements Dcs {
         'grpc.min_reconnect_backoff_ms': 100,
       },
     });
+    return this.client;
   }
 
   async read(): Promise<ClusterView> {
@@ -378,8 +400,8 @@ export class EtcdDcs implements Dcs {
       const timer: TimerHandle = this.clock.setTimeout(finish, wait);
       this.pendingWaits.add(finish);
       const start = this.seen !== undefined ? this.seen + 1 : undefined;
-      this.client.watchClient
-        .watch({ deadline: new Date(this.clock.now() + wait + 1000) })
+      this.connect()
+        .then((client) => client.watchClient.watch({ deadline: new Date(this.clock.now() + wait + 1000) }))
         .then((s) => {
           s.on('error', () => undefined); // unreachable or cancelled: the timer resolves us
           s.on('end', () => undefined);
@@ -406,7 +428,7 @@ export class EtcdDcs implements Dcs {
     if (this.closed) return;
     this.closed = true;
     for (const finish of [...this.pendingWaits]) finish();
-    this.client.close();
+    this.client?.close();
   }
 
   // ---- internals ----
@@ -438,10 +460,10 @@ export class EtcdDcs implements Dcs {
       );
     });
     try {
-      return await Promise.race([fn(o), late]);
+      return await Promise.race([this.connect().then(() => fn(o)), late]);
     } catch (err) {
       if (err instanceof DcsUnavailableError) throw err;
-      const why = err instanceof GRPCDeadlineExceededError ? `no answer within ${this.timeoutMs} ms` : (err as Error).message;
+      const why = lib && err instanceof lib.GRPCDeadlineExceededError ? `no answer within ${this.timeoutMs} ms` : (err as Error).message;
       throw new DcsUnavailableError(`${this.description}: ${what} failed: ${why}`, { cause: err });
     } finally {
       this.clock.clearTimeout(timer);

@@ -329,6 +329,7 @@ export class HaLoop {
       ...(this.o.nofailover && { nofailover: true }),
       ...(me && { api: me.api }),
       ...(obs?.streamingFrom && { following: obs.streamingFrom }),
+      ...(obs?.role === 'primary' && obs.history && { history: obs.history }),
     };
     await this.o.dcs.touchMember(this.o.name, info as unknown as Record<string, unknown>, this.o.config.ttlMs).catch(() => {});
   }

@@ -29,7 +29,10 @@ export interface PgPort {
   clone(leader: MemberAddress): Promise<void>;
   /** A running replica streams from someone else: re-point it without a restart where possible. */
   follow(leader: MemberAddress): Promise<void>;
-  /** Stopped data (maybe an old primary): rewind or re-clone as needed, then start as replica. */
+  /**
+   * Stopped data → a replica of leader: started as it is (the core checked that its WAL is a
+   * prefix of the leader's), or with `fresh` rewound (pg_rewind) or re-cloned first.
+   */
   rejoin(leader: MemberAddress, opts?: { fresh?: boolean }): Promise<void>;
   /** synchronous_standby_names = ANY 1 (names) or '' — applied and reloaded. */
   setSyncNames(names: readonly string[]): Promise<void>;

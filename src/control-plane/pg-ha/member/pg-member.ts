@@ -12,16 +12,16 @@ import path from 'node:path';
 import type { ClusterSpec, NodeSpec } from '../../../config/types.js';
 import type { Clock } from '../../../core/clock.js';
 import type { Logger } from '../../../core/log.js';
-import type { PgObservation } from '../core/types.js';
-import { writeOwnedFile } from '../postgres/files.js';
+import type { PgObservation, TimelineSwitch } from '../core/types.js';
+import { moveAside, removeMovedAside, tailFile, writeOwnedFile } from '../postgres/files.js';
 import type { Dcs } from '../dcs/types.js';
 import { readConfigDoc, type ConfigDoc } from './config-doc.js';
 import { sleep } from '../../../core/clock.js';
 import type { MemberAddress, PgPort } from '../loop/ports.js';
 import {
-  DEFAULT_ROLES, PostgresInstance, assertTraversable, bootstrapPrimary, cloneFromPrimary, configureReplica, configuredUpstream, emptyDir, ensureBinariesReachable,
-  ensurePhysicalSlot, ensureSecrets, ensureServiceUser, isCloneIncomplete, locatePostgres, memberPaths, parseSyncStandbyNames,
-  prepareMemberDirs, readSecrets, readStatus, repoint, rewind, secretFile, setSynchronousStandbys, slotNameFor, standardHba,
+  DEFAULT_ROLES, PostgresInstance, assertTraversable, bootstrapPrimary, cloneFromPrimary, configureReplica, configuredUpstream, ensureBinariesReachable,
+  ensurePhysicalSlot, ensureSecrets, ensureServiceUser, findWalEnd, followRefusal, isCloneIncomplete, locatePostgres, memberPaths, parseSyncStandbyNames,
+  prepareMemberDirs, readSecrets, readStatus, readTimelineHistory, removeNewerHistoryFiles, repoint, rewind, secretFile, setSynchronousStandbys, slotNameFor, standardHba,
   writeMemberPassfile, writeSecrets, type ClusterSecrets, type MemberPaths, type PgStatus, type UpstreamPrimary,
 } from '../postgres/index.js';
 
@@ -67,6 +67,7 @@ export class PgMember implements PgPort {
     // The data folder lives under the state folder: every parent must let the service user in.
     assertTraversable(path.dirname(this.paths.root), user, 'state folder');
     prepareMemberDirs(this.paths, user);
+    this.removeDiscardedData();
     const dbNodes = this.o.spec.nodes.filter((n) => n.role === 'db').map((n) => n.address);
     const webNodes = this.o.spec.nodes.filter((n) => n.role === 'web').map((n) => n.address);
     // On one machine every connection to a 127.x address comes from 127.0.0.1.
@@ -97,8 +98,9 @@ export class PgMember implements PgPort {
         await pg.stopOrphan('fast').catch(() => {});
       }
       this.notStreamingSince = undefined;
-      return { state: 'stopped' };
+      return { state: 'stopped', walEnd: await this.stoppedWalEnd(), ...(this.startFailed ? { startFailed: this.startFailed } : {}) };
     }
+    this.walEnd = undefined; // it moves while the server runs
     let st: PgStatus;
     try {
       st = await readStatus(pg);
@@ -110,8 +112,9 @@ export class PgMember implements PgPort {
       this.o.spec.nodes.find((n) => n.role === 'db' && n.address === host && (port === null || port === this.o.spec.database!.port))?.name;
     if (st.role === 'primary') {
       const sync = parseSyncStandbyNames(st.synchronousStandbyNames);
+      const history = this.historyOf(st.timeline ?? 1);
       return {
-        state: 'running', role: 'primary', timeline: st.timeline ?? 1, walPosition: st.walLsn?.bytes ?? 0,
+        state: 'running', role: 'primary', timeline: st.timeline ?? 1, walPosition: st.walLsn?.bytes ?? 0, ...(history ? { history } : {}),
         standbys: st.replicas.filter((r) => r.state === 'streaming').map((r) => ({
           name: r.applicationName, flushPosition: r.flushLsn?.bytes ?? 0, sync: r.syncState === 'sync' || r.syncState === 'quorum',
         })),
@@ -124,14 +127,62 @@ export class PgMember implements PgPort {
     const conninfo = configuredUpstream(pg).conninfo ?? '';
     const upstream = byAddress(/(?:^|\s)host='?([^'\s]+)/.exec(conninfo)?.[1] ?? null, null);
     const position = st.receiveLsn?.bytes ?? st.replayLsn?.bytes ?? 0;
+    const refused = streaming ? undefined : this.cannotFollow();
     return {
       state: 'running', role: 'replica', timeline: st.timeline ?? 1, walPosition: Math.max(position, st.replayLsn?.bytes ?? 0),
       ...(streaming ? { streamingFrom: streaming } : {}),
       ...(upstream ? { upstream } : {}),
       notStreamingMs: this.notStreamingSince === undefined ? 0 : now - this.notStreamingSince,
       ...(st.receiver?.receivedTli ? { receivedTimeline: st.receiver.receivedTli } : {}),
+      ...(refused ? { cannotFollow: refused } : {}),
     };
   }
+
+  /** Where the stopped data's WAL ends: read once per stop (nothing writes it meanwhile). */
+  private stoppedWalEnd(): Promise<NonNullable<PgObservation['walEnd']>> {
+    this.walEnd ??= findWalEnd(this.paths.dataDir).then(
+      (w) => {
+        this.o.log.info({ end: w.endLsn, timeline: w.timeline, records: w.records, stoppedBy: w.stoppedBy },
+          `my WAL ends at ${w.endLsn} on timeline ${w.timeline}`);
+        return { timeline: w.timeline, position: w.end };
+      },
+      (err: Error) => {
+        this.o.log.warn({ err: err.message }, `cannot tell where my WAL ends: ${err.message}`);
+        return { error: err.message };
+      },
+    );
+    return this.walEnd;
+  }
+  private walEnd: Promise<NonNullable<PgObservation['walEnd']>> | undefined;
+
+  /** A primary's ancestry (read once per timeline), published so stopped members can check their WAL. */
+  private historyOf(timeline: number): readonly TimelineSwitch[] | undefined {
+    if (this.history?.timeline !== timeline) {
+      let switches: TimelineSwitch[] | undefined;
+      try {
+        switches = readTimelineHistory(this.paths.dataDir, timeline);
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, `cannot read the history of timeline ${timeline}: other members will re-clone to rejoin`);
+      }
+      this.history = { timeline, switches };
+    }
+    return this.history.switches;
+  }
+  private history: { timeline: number; switches: TimelineSwitch[] | undefined } | undefined;
+
+  /** The server's own words when it refuses to follow its upstream (since the last start or re-point). */
+  private cannotFollow(): string | undefined {
+    return followRefusal(tailFile(this.paths.logFile, 200, this.logMark));
+  }
+
+  private markLog(): void {
+    try {
+      this.logMark = fs.statSync(this.paths.logFile).size;
+    } catch {
+      this.logMark = 0;
+    }
+  }
+  private logMark = 0;
 
   // ── Becoming a primary ─────────────────────────────────────────────────────────────────────
   async initialize(): Promise<void> {
@@ -179,10 +230,7 @@ export class PgMember implements PgPort {
     await Promise.race([checkpoint, sleep(this.o.clock, 1000)]);
     this.o.log.info({ reason, checkpointMs: this.o.clock.now() - t0 }, `stopping PostgreSQL cleanly for a hand-over (${reason})`);
     await this.pg.stop('fast', { timeoutMs: 5000 });
-    this.cleanlyDemoted = true;
   }
-  /** Set by a planned demotion: the data holds nothing the new primary lacks, so it can follow. */
-  private cleanlyDemoted = false;
 
   async fence(reason: string): Promise<void> {
     this.o.log.warn({ reason }, `fencing PostgreSQL: immediate stop (${reason})`);
@@ -198,8 +246,18 @@ export class PgMember implements PgPort {
       // No primary to follow yet (election pending): read-only, never a writable primary.
       writeOwnedFile(path.join(this.paths.dataDir, 'standby.signal'), '', pg.user, 0o600);
     }
-    await pg.start();
+    this.walEnd = undefined;
+    this.markLog();
+    try {
+      await pg.start();
+      this.startFailed = undefined;
+    } catch (err) {
+      this.startFailed = (err as Error).message;
+      throw err;
+    }
   }
+  /** Why the last start of this data dir failed (a rejoin then re-clones). */
+  private startFailed: string | undefined;
 
   // ── Becoming / staying a replica ───────────────────────────────────────────────────────────
   private upstream(leader: MemberAddress): UpstreamPrimary {
@@ -223,6 +281,9 @@ export class PgMember implements PgPort {
     const secrets = await this.secrets();
     writeMemberPassfile(pg, this.paths.passfile, secrets);
     this.o.log.info(`cloning from ${leader.name} (${leader.host}:${leader.pgPort})`);
+    // New data: nothing known about it yet.
+    this.startFailed = undefined;
+    this.walEnd = undefined;
     const r = await cloneFromPrimary(pg, {
       source: { host: leader.host, port: leader.pgPort, user: DEFAULT_ROLES.replication, password: secrets.replication },
       passfile: this.paths.passfile, slotName: slotNameFor(this.o.node.name), overwrite: true,
@@ -240,31 +301,37 @@ export class PgMember implements PgPort {
     const secrets = await this.secrets();
     writeMemberPassfile(this.pg, this.paths.passfile, secrets);
     this.o.log.info(`following the new primary ${leader.name}`);
+    this.markLog();
     await repoint(this.pg, this.upstream(leader), { waitStreamingMs: 0 }).catch((err) => {
       this.o.log.warn({ err: (err as Error).message }, `re-pointing to ${leader.name} did not reach streaming yet`);
     });
   }
 
   /**
-   * Stopped data rejoins as a replica. A former primary (no standby.signal) may hold WAL the new
-   * primary never saw: rewind it when pg_rewind exists, else re-clone. A former replica just
-   * starts against the new leader; if it turns out diverged, the loop fences and we re-clone.
+   * Stopped data rejoins as a replica of leader. Without `fresh` the core found its WAL to be a
+   * prefix of the leader's: start it as it is. With `fresh` it holds WAL the leader never had (or
+   * cannot start, or cannot follow): rewind it when pg_rewind exists, else re-clone.
    */
   async rejoin(leader: MemberAddress, opts: { fresh?: boolean } = {}): Promise<void> {
     const pg = this.pg;
     const secrets = await this.secrets();
     writeMemberPassfile(pg, this.paths.passfile, secrets);
-    const wasReplica = pg.isStandbyConfigured() || this.cleanlyDemoted;
-    this.cleanlyDemoted = false;
-    const recent = opts.fresh || (this.lastRejoin && this.o.clock.now() - this.lastRejoin < 30_000);
-    this.lastRejoin = this.o.clock.now();
-    if (wasReplica && !recent) {
+    if (!opts.fresh) {
+      const wal = await this.stoppedWalEnd();
+      if ('timeline' in wal) {
+        const removed = removeNewerHistoryFiles(this.paths.dataDir, wal.timeline);
+        if (removed.length > 0) this.o.log.info({ removed }, `removed history files newer than my timeline ${wal.timeline} (PostgreSQL re-fetches them and checks the fork point)`);
+      }
+      this.o.log.info(`following ${leader.name} with my data as it is`);
       await this.start('replica', leader);
       return;
     }
-    if (pg.binaries.has.pgRewind && !recent) {
+    // A rewind that did not give a replica able to follow is not tried again right away.
+    const rewoundLately = this.lastRewindAt !== undefined && this.o.clock.now() - this.lastRewindAt < 30_000;
+    if (pg.binaries.has.pgRewind && !this.startFailed && !rewoundLately) {
+      this.lastRewindAt = this.o.clock.now();
       try {
-        this.o.log.info(`rewinding the former primary against ${leader.name}`);
+        this.o.log.info(`rewinding my data against ${leader.name}`);
         await rewind(pg, { host: leader.host, port: leader.pgPort, user: DEFAULT_ROLES.rewind, password: secrets.rewind, passfile: this.paths.passfile }, this.upstream(leader));
         await this.start('replica', leader);
         return;
@@ -272,13 +339,25 @@ export class PgMember implements PgPort {
         this.o.log.warn({ err: (err as Error).message }, 'pg_rewind failed: re-cloning instead');
       }
     }
-    this.o.log.info(`re-cloning from ${leader.name} (${wasReplica ? 'replica data diverged' : 'former primary, no pg_rewind'})`);
-    emptyDir(this.paths.dataDir);
-    await this.clone(leader);
+    this.o.log.info(`re-cloning from ${leader.name}`);
+    moveAside(this.paths.dataDir, this.o.clock.now());
+    try {
+      await this.clone(leader);
+    } finally {
+      this.removeDiscardedData();
+    }
   }
-  private lastRejoin: number | undefined;
+  private lastRewindAt: number | undefined;
   /** Since when this running replica has not been streaming (reset when it streams or stops). */
   private notStreamingSince: number | undefined;
+
+  /** Old data dirs a re-clone moved aside go in the background (deleting them takes a while). */
+  private removeDiscardedData(): void {
+    removeMovedAside(this.paths.dataDir).then(
+      (gone) => { if (gone.length > 0) this.o.log.info({ dirs: gone }, `removed ${gone.length} discarded data folder(s)`); },
+      (err: Error) => this.o.log.warn({ err: err.message }, `could not remove a discarded data folder: ${err.message}`),
+    );
+  }
 
   async setSyncNames(names: readonly string[]): Promise<void> {
     await setSynchronousStandbys(this.pg, names.length > 0 ? { names, num: 1, method: 'ANY' } : null);

@@ -60,6 +60,8 @@ export function memberSettings(id: NodeIdentity, extra: Settings = {}): Record<s
     wal_receiver_timeout: '10s',
     password_encryption: 'scram-sha-256',
     log_line_prefix: '%m [%p] %q%u@%d ',
+    // The agent reads some server messages (why a replica cannot follow): untranslated.
+    lc_messages: 'C',
     log_destination: 'stderr',
     logging_collector: false,
     ...extra,

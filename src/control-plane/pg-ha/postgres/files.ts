@@ -31,6 +31,28 @@ export function isEmptyDir(dir: string): boolean {
   }
 }
 
+const ASIDE = '.discarded-';
+
+/**
+ * Move `dir` aside (a rename: instant) so a new one can take its place at once; remove it later
+ * with removeMovedAside. Deleting a data dir and its WAL can take a second or more on a busy disk:
+ * time a re-clone should not wait for. Returns the new path.
+ */
+export function moveAside(dir: string, stamp: number): string {
+  const to = `${dir}${ASIDE}${stamp}`;
+  fs.renameSync(dir, to);
+  return to;
+}
+
+/** Remove every directory moveAside left next to `dir` (an earlier agent's too). Returns them. */
+export async function removeMovedAside(dir: string): Promise<string[]> {
+  const parent = path.dirname(dir);
+  const prefix = `${path.basename(dir)}${ASIDE}`;
+  const found = fs.readdirSync(parent).filter((e) => e.startsWith(prefix)).map((e) => path.join(parent, e));
+  for (const d of found) await fs.promises.rm(d, { recursive: true, force: true });
+  return found;
+}
+
 /** The last `n` lines of a text file (reads at most the last 64 KiB). */
 export function tailFile(file: string, n = 20, fromOffset = 0): string[] {
   try {

@@ -40,6 +40,8 @@ export {
   type PostmasterPid,
 } from './conf.js';
 export { readControlFile, parseControlFile, type ControlData, type ClusterState } from './control-file.js';
+export { findWalEnd, type WalEnd } from './wal-end.js';
+export { parseTimelineHistory, readTimelineHistory, removeNewerHistoryFiles, historyFileName, type TimelineSwitch } from './timeline.js';
 export {
   PostgresInstance,
   isPostmasterFor,
@@ -60,6 +62,7 @@ export {
   repoint,
   primaryConninfo,
   configuredUpstream,
+  followRefusal,
   type UpstreamPrimary,
   type RepointOptions,
 } from './replica-setup.js';

@@ -748,8 +748,9 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
   }
 
   /**
-   * Promote a replica: `pg_promote(true, …)`, then wait until pg_is_in_recovery() is false AND
-   * a test transaction commits. Only then is it reported writable.
+   * Promote a replica: `pg_promote(false)`, then wait until pg_is_in_recovery() is false AND a
+   * test transaction commits. Only then is it reported writable. (pg_promote's own wait looks
+   * only every 100 ms: a tenth of a second of a switchover's write gap; we poll every 20 ms.)
    */
   async promote(opts: { timeoutMs?: number } = {}): Promise<PromoteResult> {
     const t0 = this.clock.now();
@@ -758,13 +759,9 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
       if (!(await this.isWritable())) throw new PgControlError('PG_PROMOTE_FAILED', `${this.name} is not in recovery but not writable either`);
       return { durationMs: this.clock.now() - t0, timeline: await this.currentTimeline(), alreadyPrimary: true };
     }
-    const waitSeconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     this.log.info(`promoting ${this.name}`);
-    const [res] = await this.withClient(
-      async (c) => (await c.query<{ ok: boolean }>('SELECT pg_promote(true, $1) AS ok', [waitSeconds])).rows,
-      { statementTimeoutMs: 0 },
-    );
-    if (res?.ok !== true) this.log.warn('pg_promote did not confirm within its wait; polling');
+    const [res] = await this.query<{ ok: boolean }>('SELECT pg_promote(false) AS ok');
+    if (res?.ok !== true) throw new PgControlError('PG_PROMOTE_FAILED', `${this.name}: pg_promote could not signal the promotion`, this.logTail(10));
     const deadline = t0 + timeoutMs;
     for (;;) {
       if (!this.child) throw new PgControlError('PG_PROMOTE_FAILED', `${this.name} exited while promoting`, this.logTail(10));

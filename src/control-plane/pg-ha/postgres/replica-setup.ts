@@ -122,4 +122,11 @@ export function configuredUpstream(instance: PostgresInstance): { conninfo?: str
   return { ...(conninfo ? { conninfo } : {}), ...(slotName ? { slotName } : {}) };
 }
 
+/** Server log lines saying a replica cannot follow its upstream's timeline (lc_messages is C). */
+const REFUSALS = /forked off current database system timeline|is not in this server's history|is not a child of|database system identifier differs|is ahead of the WAL flush position/;
 
+/** PostgreSQL's own words, among these log lines, for why the replica cannot follow (latest first). */
+export function followRefusal(lines: readonly string[]): string | undefined {
+  const line = [...lines].reverse().find((l) => REFUSALS.test(l));
+  return line?.slice(Math.max(0, line.search(/(FATAL|ERROR|LOG):/)));
+}
