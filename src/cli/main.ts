@@ -12,8 +12,9 @@ import { drain } from './verbs/drain.js';
 import { reload } from './verbs/reload.js';
 import { switchover } from './verbs/switchover.js';
 import { certs } from './verbs/certs.js';
+import { firewall } from './verbs/firewall.js';
 
-export const VERBS: readonly Verb[] = [up, down, status, agent, validate, plan, kill, start, drain, reload, switchover, certs];
+export const VERBS: readonly Verb[] = [up, down, status, agent, validate, plan, kill, start, drain, reload, switchover, certs, firewall];
 
 function usage(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length)) + 2;

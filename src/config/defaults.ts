@@ -10,6 +10,7 @@ export const DEFAULTS = {
   lbPriorityBase: 100,
   logLevel: 'info',
   standby: { leaseMs: 600, heartbeatMs: 100, preempt: false, preemptDelayMs: 5000, minHoldMs: 2000, announceIntervalMs: 1000 },
+  firewall: { host: 'plan-only', clientNetworks: ['0.0.0.0/0', '::/0'], sshPort: 22, confirmTimeoutMs: 30_000 },
   tls: { source: 'local', hstsMaxAgeMs: 365 * 86_400_000 },
   frontend: {
     mode: 'http',

@@ -3,7 +3,8 @@
  * key. A test checks that docs/configuration.md mentions each of them.
  */
 export const KEYS = {
-  top: ['cluster', 'state_dir', 'agent', 'log', 'nodes', 'web', 'edge', 'database'],
+  top: ['cluster', 'state_dir', 'agent', 'log', 'nodes', 'web', 'edge', 'firewall', 'database'],
+  firewall: ['host', 'client_networks', 'admin_networks', 'ssh_port', 'confirm_timeout'],
   agent: ['port'],
   log: ['level'],
   node: ['name', 'role', 'address', 'agent_port', 'priority', 'nofailover'],

@@ -8,6 +8,7 @@ import { DEFAULTS } from './defaults.js';
 import type { Issues } from './issues.js';
 import { KEYS } from './keys.js';
 import { describe, MapView, Reader, type Item } from './reader.js';
+import { readFirewall } from './schema-firewall.js';
 import { readEdge } from './schema-edge.js';
 import { readDatabase } from './schema-database.js';
 import { ROLES, type AppSpec, type ClusterSpec, type NodeSpec } from './types.js';
@@ -39,6 +40,7 @@ export function readCluster(root: YNode | undefined, sourcePath: string, issues:
   const nodes = readNodes(top, agentPort);
   const app = readApp(top.map('web', KEYS.web)?.map('app', KEYS.app, { required: true }), dir);
   const edge = readEdge(top, nodes, app.port, dir);
+  const firewall = readFirewall(top);
   const database = readDatabase(top, nodes);
   return {
     cluster,
@@ -47,6 +49,7 @@ export function readCluster(root: YNode | undefined, sourcePath: string, issues:
     agent: { port: agentPort },
     nodes,
     edge,
+    firewall,
     web: { app },
     ...(database && { database }),
     log: { level },

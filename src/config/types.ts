@@ -200,6 +200,19 @@ export interface EdgeSpec {
   readonly backends: readonly BackendSpec[];
 }
 
+/** The host firewall derived from the topology (docs/firewall.md). */
+export interface FirewallSpec {
+  /** plan-only: `bulwark firewall plan|apply` by hand; enforce: the agent keeps its host's ruleset applied. */
+  readonly host: 'plan-only' | 'enforce';
+  /** Who may reach the lb frontends (CIDRs). */
+  readonly clientNetworks: readonly string[];
+  /** Who may reach SSH on every host (CIDRs); empty: SSH stays closed. */
+  readonly adminNetworks: readonly string[];
+  readonly sshPort: number;
+  /** `bulwark firewall apply` rolls back unless confirmed within this. */
+  readonly confirmTimeoutMs: number;
+}
+
 export interface AppSpec {
   /** argv of the application; relative paths resolve against the cluster file's folder. */
   readonly command: readonly string[];
@@ -257,6 +270,7 @@ export interface ClusterSpec {
   readonly agent: { readonly port: number };
   readonly nodes: readonly NodeSpec[];
   readonly edge: EdgeSpec;
+  readonly firewall: FirewallSpec;
   readonly web: { readonly app: AppSpec };
   /** Present when the cluster has db nodes. */
   readonly database?: DatabaseSpec;

@@ -7,6 +7,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { missing } from './requirements.js';
 
 export interface LabHost {
   readonly name: string;
@@ -16,15 +17,7 @@ export interface LabHost {
 
 /** Why the lab cannot run here, or undefined when it can. */
 export function labUnavailable(): string | undefined {
-  if (process.getuid?.() !== 0) return 'network-namespace tests need root (CI runs them as root)';
-  for (const tool of ['ip', 'arping']) {
-    try {
-      execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    } catch {
-      return `network-namespace tests need \`${tool}\` (apt-get install -y iproute2 iputils-arping)`;
-    }
-  }
-  return undefined;
+  return missing({ root: true, tools: ['ip', 'arping'], why: 'the network-namespace lab' });
 }
 
 function sh(args: readonly string[]): string {

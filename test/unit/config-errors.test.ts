@@ -112,7 +112,7 @@ describe('unknown keys', () => {
 
   it('lists the allowed keys when nothing is close', () => {
     assert.deepEqual(problems(...base({}, 'colour: blue')), [
-      '17:1: colour: unknown key "colour" (allowed here: cluster, state_dir, agent, log, nodes, web, edge, database)',
+      '17:1: colour: unknown key "colour" (allowed here: cluster, state_dir, agent, log, nodes, web, edge, firewall, database)',
     ]);
   });
 

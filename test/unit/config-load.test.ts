@@ -173,6 +173,7 @@ describe('a file with every key (golden)', () => {
         { name: 'db-a', role: 'db', address: 'fd00::21', agentPort: 7800, priority: 0, nofailover: true },
         { name: 'mon-a', role: 'monitor', address: '10.0.0.31', agentPort: 7800, priority: 0, nofailover: false },
       ],
+      firewall: { host: 'enforce', clientNetworks: ['192.0.2.0/24', '2001:db8::/32'], adminNetworks: ['10.9.0.0/16'], sshPort: 2222, confirmTimeoutMs: 60_000 },
       edge: {
         vip: '10.0.0.100',
         standby: {

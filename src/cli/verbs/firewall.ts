@@ -1,0 +1,76 @@
+/** `bulwark firewall plan|apply`: the host firewall derived from the cluster file. */
+import { CONFIG_OPTION, type Verb } from '../verb.js';
+import { loadSpec } from '../context.js';
+import { BulwarkError } from '../../core/errors.js';
+import { formatDuration } from '../../core/units.js';
+import { findNode, type ClusterSpec, type NodeSpec } from '../../config/index.js';
+import { checkRuleset, currentTable, hostRuleset, loadRuleset, restoreTable } from '../../control-plane/host-firewall/index.js';
+
+export const firewall: Verb = {
+  name: 'firewall',
+  summary: 'The host firewall (nftables) derived from the topology: print it (plan) or apply it here (apply).',
+  args: 'plan|apply',
+  minArgs: 1,
+  maxArgs: 1,
+  options: {
+    config: CONFIG_OPTION,
+    node: { type: 'string', description: 'the node whose ruleset to print or apply (plan: default every node)', valueName: 'NAME' },
+    yes: { type: 'boolean', description: 'apply: keep the new rules without asking (no automatic rollback)' },
+  },
+  details: 'apply (root) loads the ruleset in one nft transaction, then keeps it only if you confirm within firewall.confirm_timeout;\n'
+    + 'otherwise (no answer: your session may have been cut off) the previous bulwark table is restored. Other tables are never touched.',
+  async run(parsed) {
+    const spec = loadSpec(parsed);
+    const what = parsed.positionals[0];
+    const name = parsed.values['node'];
+    if (what === 'plan') {
+      const nodes = typeof name === 'string' ? [findNode(spec, name)] : spec.nodes;
+      process.stdout.write(nodes.map((n) => hostRuleset(spec, n)).join('\n'));
+      return 0;
+    }
+    if (what === 'apply') {
+      if (typeof name !== 'string') throw new BulwarkError('BWK_USAGE', 'bulwark firewall apply: --node NAME is required (the node this host runs)');
+      return apply(spec, findNode(spec, name), parsed.values['yes'] === true);
+    }
+    throw new BulwarkError('BWK_USAGE', `bulwark firewall: unknown subcommand ${JSON.stringify(what)} (use plan or apply)`);
+  },
+};
+
+async function apply(spec: ClusterSpec, node: NodeSpec, yes: boolean): Promise<number> {
+  const script = hostRuleset(spec, node);
+  await checkRuleset(script);
+  const saved = await currentTable();
+  await loadRuleset(script);
+  console.log(`applied the ruleset of ${node.name} (table inet bulwark; other tables untouched)`);
+  if (yes) return 0;
+  const within = spec.firewall.confirmTimeoutMs;
+  if (await confirmed(`keep it? type "yes" within ${formatDuration(within)}, or it is rolled back: `, within)) {
+    console.log('kept.');
+    return 0;
+  }
+  await restoreTable(saved);
+  console.error(`not confirmed within ${formatDuration(within)}: ${saved === undefined ? 'removed the bulwark table again' : 'restored the previous bulwark table'}`);
+  return 1;
+}
+
+/** True when the operator types "yes" in time; false on timeout, another answer or end of input. */
+function confirmed(question: string, timeoutMs: number): Promise<boolean> {
+  process.stdout.write(question);
+  return new Promise((resolve) => {
+    let text = '';
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      process.stdin.off('data', onData).off('end', onEnd).pause();
+      if (!ok) process.stdout.write('\n');
+      resolve(ok);
+    };
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      const nl = text.indexOf('\n');
+      if (nl >= 0) done(text.slice(0, nl).trim().toLowerCase() === 'yes');
+    };
+    const onEnd = (): void => done(text.trim().toLowerCase() === 'yes');
+    const timer = setTimeout(() => done(false), timeoutMs);
+    process.stdin.on('data', onData).on('end', onEnd).resume();
+  });
+}

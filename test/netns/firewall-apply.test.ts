@@ -1,0 +1,73 @@
+/**
+ * `bulwark firewall apply` in a network namespace of its own (so this machine's rules are never
+ * touched): the ruleset loads, an unconfirmed apply rolls back to what was there before, and
+ * tables that are not ours survive both.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { missing, skipUnlessCi } from '../harness/requirements.js';
+import path from 'node:path';
+import { BIN, REPO } from '../harness/cli.js';
+
+const NS = 'bwfw-apply';
+const FILE = path.join(REPO, 'test/fixtures/firewall/cluster.yaml');
+
+const skip = skipUnlessCi(missing({ root: true, tools: ['ip', 'nft'], why: 'applying a firewall in a network namespace' }), 'firewall apply tests');
+
+const inNs = (args: string[], input?: string) => spawnSync('ip', ['netns', 'exec', NS, ...args], { encoding: 'utf8', input: input ?? '', timeout: 30_000 });
+const bulwark = (args: string[], input?: string) => inNs([process.execPath, BIN, 'firewall', ...args, '-c', FILE], input);
+const table = (): string => inNs(['nft', 'list', 'table', 'inet', 'bulwark']).stdout;
+
+describe('bulwark firewall apply', { skip, timeout: 60_000 }, () => {
+  before(() => {
+    spawnSync('ip', ['netns', 'del', NS]);
+    execFileSync('ip', ['netns', 'add', NS]);
+    // Somebody else's table, which we must leave alone.
+    assert.equal(inNs(['nft', 'add', 'table', 'inet', 'theirs']).status, 0);
+  });
+  after(() => {
+    spawnSync('ip', ['netns', 'del', NS]);
+  });
+
+  it('loads the node ruleset (--yes keeps it)', () => {
+    const r = bulwark(['apply', '--node', 'web-1', '--yes']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(table(), /tcp dport 3000 accept comment "the application, from the load balancers/);
+    assert.match(table(), /policy drop/);
+  });
+
+  it('rolls back to the previous table when the change is not confirmed', () => {
+    const r = bulwark(['apply', '--node', 'db-1'], 'no\n');
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /not confirmed .*restored the previous bulwark table/);
+    assert.match(table(), /tcp dport 3000 accept/, 'web-1 rules are back');
+    assert.doesNotMatch(table(), /dport 5432/);
+  });
+
+  it('keeps a confirmed change, and leaves other tables alone', () => {
+    const r = bulwark(['apply', '--node', 'db-1'], 'yes\n');
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(table(), /tcp dport 5432 accept/);
+    assert.match(inNs(['nft', 'list', 'tables']).stdout, /table inet theirs/);
+  });
+
+  it('removes the table again when there was none before and nobody confirms', () => {
+    assert.equal(inNs(['nft', 'delete', 'table', 'inet', 'bulwark']).status, 0);
+    const r = bulwark(['apply', '--node', 'lb-1']); // stdin closes at once: no answer
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /removed the bulwark table again/);
+    assert.notEqual(inNs(['nft', 'list', 'table', 'inet', 'bulwark']).status, 0);
+    assert.match(inNs(['nft', 'list', 'tables']).stdout, /table inet theirs/);
+  });
+
+  it('plan prints every node, or one', () => {
+    const all = bulwark(['plan']);
+    assert.equal((all.stdout.match(/^table inet bulwark \{/gm) ?? []).length, 7);
+    const one = bulwark(['plan', '--node', 'mon-1']);
+    assert.match(one.stdout, /for mon-1 \(monitor, 10\.0\.0\.31\)/);
+    const bad = bulwark(['apply']);
+    assert.equal(bad.status, 2);
+    assert.match(bad.stderr, /--node NAME is required/);
+  });
+});
