@@ -116,6 +116,9 @@ function checkEdge(spec: ClusterSpec, issues: Issues): void {
       }
     });
 
+    if (f.mode === 'tcp' && (f.firewall?.trustedProxies.length ?? 0) > 0) {
+      issues.check(`${p}.firewall.trusted_proxies`, 'a tcp frontend reads no X-Forwarded-For header; trusted_proxies is for http frontends', [`${p}.mode`]);
+    }
     if (f.mode === 'tcp') {
       if (f.routes.length > 0) {
         issues.check(`${p}.routes`, 'a tcp frontend cannot have routes (it does not read HTTP); use default_backend', [`${p}.mode`]);

@@ -7,6 +7,7 @@ import type {
 } from './types.js';
 import { readStandby } from './schema-standby.js';
 import { readEdgeTls } from './schema-tls.js';
+import { readEdgeFirewall } from './schema-edge-firewall.js';
 import { hostPattern, hostPort, ipAddress, label, nodeName, statusList, token, urlPath } from './value-rules.js';
 
 type Mode = 'http' | 'tcp';
@@ -36,6 +37,7 @@ function readFrontend(r: Reader, item: Item): FrontendSpec {
   const l = m?.map('limits', KEYS.limits);
   const defaultBackend = m && label(m, 'default_backend');
   const httpsPort = m?.port('https_port');
+  const firewall = m && readEdgeFirewall(m);
   return {
     name: (m && label(m, 'name', { required: true })) ?? '',
     mode: m?.oneOf('mode', MODES) ?? d.mode,
@@ -56,6 +58,7 @@ function readFrontend(r: Reader, item: Item): FrontendSpec {
       maxBodyBytes: l?.size('max_body_bytes') ?? d.limits.maxBodyBytes,
     },
     accessLog: m?.bool('access_log') ?? d.accessLog,
+    ...(firewall && { firewall }),
   };
 }
 

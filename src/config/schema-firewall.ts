@@ -18,7 +18,7 @@ export function readFirewall(top: MapView): FirewallSpec {
 }
 
 /** A list of CIDRs (`10.0.0.0/8`, `2001:db8::/32`) or plain addresses (a /32 or /128). */
-function cidrList(m: MapView, key: string): string[] | undefined {
+export function cidrList(m: MapView, key: string): string[] | undefined {
   const items = m.list(key);
   if (!items) return undefined;
   const out: string[] = [];

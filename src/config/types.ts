@@ -153,6 +153,24 @@ export interface FrontendSpec {
     readonly maxBodyBytes: number;
   };
   readonly accessLog: boolean;
+  /** The edge firewall of this frontend; undefined: everybody is served. */
+  readonly firewall?: EdgeFirewallSpec;
+}
+
+/** Per-frontend protection against abusive clients (docs/edge-firewall.md). */
+export interface EdgeFirewallSpec {
+  /** When non-empty, only these CIDRs are served. */
+  readonly allow: readonly string[];
+  /** These CIDRs are never served (checked before allow). */
+  readonly deny: readonly string[];
+  /** Per client address: requests (http) or connections (tcp) per second, with a burst. */
+  readonly rateLimit?: { readonly perSecond: number; readonly burst: number };
+  /** Per client address: open connections at most. */
+  readonly maxConnectionsPerClient?: number;
+  /** A client refused `after` times within `withinMs` is banned for `forMs` (403 / dropped). */
+  readonly ban?: { readonly after: number; readonly withinMs: number; readonly forMs: number };
+  /** Peers whose X-Forwarded-For names the real client (their own address is not the client). */
+  readonly trustedProxies: readonly string[];
 }
 
 /**

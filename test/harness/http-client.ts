@@ -16,12 +16,17 @@ export interface RequestOptions {
   /** Defaults to no agent (a fresh connection per request). */
   agent?: http.Agent | false;
   timeoutMs?: number;
+  /** Source address of the connection (a loopback address stands for a client host). */
+  localAddress?: string;
 }
 
 export function request(port: number, target: string, opts: RequestOptions = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: HOST, port, path: target, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false },
+      {
+        host: HOST, port, path: target, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false,
+        ...(opts.localAddress && { localAddress: opts.localAddress }),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

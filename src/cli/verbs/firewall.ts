@@ -1,6 +1,7 @@
 /** `bulwark firewall plan|apply`: the host firewall derived from the cluster file. */
 import { CONFIG_OPTION, type Verb } from '../verb.js';
-import { loadSpec } from '../context.js';
+import { loadSpec, table } from '../context.js';
+import { callAgent } from '../agent-client.js';
 import { BulwarkError } from '../../core/errors.js';
 import { formatDuration } from '../../core/units.js';
 import { findNode, type ClusterSpec, type NodeSpec } from '../../config/index.js';
@@ -8,14 +9,15 @@ import { checkRuleset, currentTable, hostRuleset, loadRuleset, restoreTable } fr
 
 export const firewall: Verb = {
   name: 'firewall',
-  summary: 'The host firewall (nftables) derived from the topology: print it (plan) or apply it here (apply).',
-  args: 'plan|apply',
+  summary: 'The host firewall (nftables) derived from the topology: print it (plan), apply it here (apply); the edge firewall\'s bans (bans).',
+  args: 'plan|apply|bans',
   minArgs: 1,
   maxArgs: 1,
   options: {
     config: CONFIG_OPTION,
     node: { type: 'string', description: 'the node whose ruleset to print or apply (plan: default every node)', valueName: 'NAME' },
     yes: { type: 'boolean', description: 'apply: keep the new rules without asking (no automatic rollback)' },
+    lift: { type: 'string', description: 'bans: lift the ban on this client address (on every lb)', valueName: 'ADDRESS' },
   },
   details: 'apply (root) loads the ruleset in one nft transaction, then keeps it only if you confirm within firewall.confirm_timeout;\n'
     + 'otherwise (no answer: your session may have been cut off) the previous bulwark table is restored. Other tables are never touched.',
@@ -32,9 +34,33 @@ export const firewall: Verb = {
       if (typeof name !== 'string') throw new BulwarkError('BWK_USAGE', 'bulwark firewall apply: --node NAME is required (the node this host runs)');
       return apply(spec, findNode(spec, name), parsed.values['yes'] === true);
     }
-    throw new BulwarkError('BWK_USAGE', `bulwark firewall: unknown subcommand ${JSON.stringify(what)} (use plan or apply)`);
+    if (what === 'bans') return bans(spec, parsed.values['lift']);
+    throw new BulwarkError('BWK_USAGE', `bulwark firewall: unknown subcommand ${JSON.stringify(what)} (use plan, apply or bans)`);
   },
 };
+
+/** Every lb's current bans, or lift one everywhere. */
+async function bans(spec: ClusterSpec, lift: string | boolean | undefined): Promise<number> {
+  const lbs = spec.nodes.filter((n) => n.role === 'lb');
+  if (typeof lift === 'string') {
+    const replies = await Promise.all(lbs.map((n) => callAgent<{ frontends: string[] }>(n, 'POST', '/firewall/bans/lift', { client: lift })));
+    const done = lbs.filter((_, i) => replies[i]!.ok);
+    if (done.length === 0) {
+      console.error(`${lift} was not banned (${replies.map((r, i) => `${lbs[i]!.name}: ${r.error ?? `HTTP ${r.status}`}`).join('; ')})`);
+      return 1;
+    }
+    console.log(`lifted the ban on ${lift} on ${done.map((n) => n.name).join(', ')}`);
+    return 0;
+  }
+  const rows: string[][] = [];
+  for (const n of lbs) {
+    const r = await callAgent<{ bans: { frontend: string; client: string; until: string }[] }>(n, 'GET', '/firewall/bans');
+    if (!r.ok) rows.push([n.name, '-', '-', r.error ?? `HTTP ${r.status}`]);
+    else for (const b of r.body!.bans) rows.push([n.name, b.frontend, b.client, b.until]);
+  }
+  console.log(rows.length === 0 ? 'no client is banned' : table([['LB', 'FRONTEND', 'CLIENT', 'BANNED UNTIL'], ...rows]));
+  return 0;
+}
 
 async function apply(spec: ClusterSpec, node: NodeSpec, yes: boolean): Promise<number> {
   const script = hostRuleset(spec, node);

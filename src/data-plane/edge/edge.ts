@@ -20,6 +20,7 @@ import type { HttpFrontendRuntime } from '../l7-proxy/shared.js';
 import { TcpListener } from '../l4-proxy/tcp-listener.js';
 import { formatAddress, type BoundAddress } from '../listener/listen.js';
 import { tlsServerFactory, type CertificateStore } from '../tls/index.js';
+import { EdgeFirewall } from '../edge-firewall/index.js';
 
 export interface EdgeOptions {
   /** Addresses every frontend binds from the start (the node's own address); see addBindHost. */
@@ -63,6 +64,9 @@ export class Edge {
   readonly metrics: EdgeMetrics;
   private unsubscribe: (() => void) | undefined;
   private bindHosts: string[];
+  /** Edge firewalls by frontend name: their state (buckets, bans) outlives reloads. */
+  private readonly firewalls = new Map<string, EdgeFirewall>();
+  private lastPrune = 0;
 
   constructor(spec: EdgeSpec, private readonly opts: EdgeOptions) {
     this.spec = spec;
@@ -88,6 +92,10 @@ export class Edge {
     this.unsubscribe = subscribeTick({
       onTick: (now) => {
         for (const b of this.backends.values()) for (const s of b.servers) s.reapIdle(now);
+        if (now - this.lastPrune >= 5000) {
+          this.lastPrune = now;
+          for (const fw of this.firewalls.values()) fw.prune(now);
+        }
       },
     });
     const binds = [...listeners.values()].map((x) => `${x.spec.name}(${x.tls ? 'https' : x.spec.mode}) on ${this.bindsOf(x.port).map(formatAddress).join(', ')}`);
@@ -155,8 +163,28 @@ export class Edge {
       name: fe.name, spec: fe, proto: tls ? 'https' : 'http',
       router: new Router(fe.routes, resolve, fe.defaultBackend ? resolve(fe.defaultBackend) : undefined),
       responseHeaders: tls && hsts > 0 ? `strict-transport-security: max-age=${Math.floor(hsts / 1000)}\r\n` : '',
+      ...this.firewallOf(fe),
       ...(!tls && fe.httpsPort !== undefined && fe.redirectToHttps && { httpsRedirectPort: fe.httpsPort }),
     };
+  }
+
+  /** The frontend's firewall, created on first use and reconfigured (state kept) after. */
+  private firewallOf(fe: FrontendSpec): { firewall?: EdgeFirewall } {
+    if (!fe.firewall) return {};
+    let fw = this.firewalls.get(fe.name);
+    if (fw) fw.reconfigure(fe.firewall);
+    else this.firewalls.set(fe.name, (fw = new EdgeFirewall(fe.firewall)));
+    return { firewall: fw };
+  }
+
+  /** Bans across frontends (for the agent API and the CLI). */
+  bans(now: number): { frontend: string; client: string; until: string }[] {
+    return [...this.firewalls.entries()].flatMap(([frontend, fw]) => fw.bans(now).map((b) => ({ frontend, client: b.client, until: new Date(b.untilMs).toISOString() })));
+  }
+
+  /** Lift a ban on every frontend; returns the frontends it was lifted on. */
+  liftBan(client: string, now: number): string[] {
+    return [...this.firewalls.entries()].filter(([, fw]) => fw.lift(client, now)).map(([name]) => name);
   }
 
   /** The ports a frontend listens on: its port, and its HTTPS port when it has one. */
@@ -178,7 +206,7 @@ export class Edge {
           const existing = current.get(key);
           if (existing) {
             if (existing.kind === 'http') existing.l.swap(this.frontendRuntime(fe, backends, tls, hsts));
-            else existing.l.swap({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)! });
+            else existing.l.swap({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)!, ...this.firewallOf(fe) });
             existing.spec = fe;
             next.set(key, existing);
             continue;
@@ -198,7 +226,7 @@ export class Edge {
 
   private newListener(fe: FrontendSpec, backends: Map<string, BackendRuntime>, port: number, tls: boolean, hsts: number): Listener {
     if (fe.mode === 'tcp') {
-      const l = new TcpListener({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)! }, this.metrics, this.opts.log, this.onEjected);
+      const l = new TcpListener({ name: fe.name, spec: fe, backend: backends.get(fe.defaultBackend!)!, ...this.firewallOf(fe) }, this.metrics, this.opts.log, this.onEjected);
       return { kind: 'tcp', l, spec: fe, port, tls: false };
     }
     const store = this.opts.certificates;

@@ -17,6 +17,7 @@ import { TICK_MS, coarseNow, subscribeTick } from '../../core/coarse-tick.js';
 import { SampledLogger } from '../../core/sampled-log.js';
 import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import { FULL, type BackendRuntime } from '../edge/backend.js';
+import type { EdgeFirewall } from '../edge-firewall/index.js';
 import type { UpstreamServer } from '../edge/upstream.js';
 import type { PickContext } from '../balancer/index.js';
 import type { BoundAddress } from '../listener/listen.js';
@@ -27,6 +28,8 @@ export interface TcpFrontendRuntime {
   readonly name: string;
   readonly spec: FrontendSpec;
   readonly backend: BackendRuntime;
+  /** The frontend's edge firewall: judges each connection (lists, bans, cap, rate). */
+  readonly firewall?: EdgeFirewall;
 }
 
 const SESSION = Symbol('bulwark.tcpSession');
@@ -60,6 +63,8 @@ class TcpSession implements PickContext {
   /** The frontend's idle timeout plus one tick (see deadline). */
   readonly idleMs: number;
   private ip: string | undefined = undefined;
+  /** Admitted by this firewall (which counts it until it closes). */
+  firewall: EdgeFirewall | undefined;
 
   constructor(
     readonly listener: TcpListener,
@@ -145,7 +150,10 @@ export class TcpListener {
 
   private onConnection(socket: net.Socket): void {
     const client = socket as SessionSocket;
+    const fw = this.runtime.firewall;
+    if (fw && !this.admit(fw, socket)) return;
     const s = new TcpSession(this, this.runtime, client, performance.now());
+    s.firewall = fw;
     client[SESSION] = s;
     this.sessions.add(s);
     if (!readInto(client, READ, onClientRead)) client.on('data', onClientData);
@@ -210,6 +218,26 @@ export class TcpListener {
 
   forget(s: TcpSession): void {
     this.sessions.delete(s);
+    if (s.firewall) {
+      s.firewall.onClose(s.clientIp);
+      s.firewall = undefined;
+    }
+  }
+
+  /** The edge firewall's word on a new connection: refused ones are dropped (and counted). */
+  private admit(fw: EdgeFirewall, socket: net.Socket): boolean {
+    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const now = coarseNow();
+    const v = fw.onAccept(ip, now);
+    const verdict = v ?? fw.onRequest(ip, false, now);
+    if (!verdict) return true;
+    if (!v) fw.onClose(ip); // admitted by onAccept, then rate-limited: not an open connection
+    this.metrics.refusal(this.runtime.name, verdict.reason);
+    this.sampled.warn(verdict.reason, { frontend: this.runtime.name, client: ip, reason: verdict.message }, 'tcp connection refused');
+    if (fw.onRefused(ip, verdict.status, now)) this.metrics.refusal(this.runtime.name, 'ban');
+    socket.on('error', ignore);
+    socket.destroy();
+    return false;
   }
 
   async close(graceMs: number): Promise<void> {

@@ -18,6 +18,7 @@ import { stickyValue, type PickContext } from '../balancer/index.js';
 import { TICK_MS, coarseNow } from '../../core/coarse-tick.js';
 import { readInto } from '../listener/read-buffer.js';
 import type { HttpProxyShared } from './shared.js';
+import type { EdgeFirewall, Verdict } from '../edge-firewall/index.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -79,9 +80,21 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
   private upstreamTimedOut = false;
   private frontendName: string;
 
+  /** The edge firewall this connection was admitted by, and its verdict at accept (refused at the first request). */
+  private readonly firewall: EdgeFirewall | undefined;
+  private acceptVerdict: Verdict | undefined;
+  private countedByFirewall = false;
+  /** Who the firewall judges for the current request (the peer, or the client a trusted proxy names). */
+  private fwClient = '';
+
   constructor(private readonly socket: net.Socket, private readonly shared: HttpProxyShared) {
     this.clientIp = normalizeIp(socket.remoteAddress ?? '');
     this.frontendName = shared.current().name;
+    this.firewall = shared.current().firewall;
+    if (this.firewall) {
+      this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow());
+      this.countedByFirewall = this.acceptVerdict === undefined;
+    }
     socket.setNoDelay(true);
     // TLS sockets deliver decrypted bytes through their stream: no onread there.
     const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
@@ -146,6 +159,9 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
   private tryParseHead(): void {
     const buf = this.pending;
     if (!buf || buf.length === 0) return;
+    // Refused at accept (denied, banned, too many connections): answer as soon as it speaks.
+    const v = this.acceptVerdict;
+    if (v) return this.refuse(v.status, v.message, v.reason);
     // RFC 9112 §2.2: ignore empty lines before a request line.
     let start = 0;
     while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
@@ -182,6 +198,10 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
 
   private startExchange(head: RequestHead, rest: Buffer | undefined): void {
     const fe = this.shared.current();
+    if (this.firewall) {
+      const v = this.screenRequest(head);
+      if (v) return this.refuse(v.status, v.message, v.reason, true, v.retryAfterS === undefined ? '' : `retry-after: ${v.retryAfterS}\r\n`);
+    }
     if (head.contentLength > fe.spec.limits.maxBodyBytes) {
       return this.refuse(413, `request body larger than max_body_bytes (${fe.spec.limits.maxBodyBytes})`, 'body-too-large');
     }
@@ -596,12 +616,24 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.respondError(308, `served over HTTPS: ${location}`, 'redirect', hasBody, `location: ${location}\r\n`);
   }
 
-  private refuse(status: number, message: string, reason: string, close = true): void {
+  /** Lists and bans for a client behind a trusted proxy, then the rate limit. */
+  private screenRequest(head: RequestHead): Verdict | undefined {
+    const fw = this.firewall!;
+    this.fwClient = fw.clientOf(this.clientIp, head.xForwardedFor);
+    return fw.onRequest(this.fwClient, this.fwClient !== this.clientIp, coarseNow());
+  }
+
+  private refuse(status: number, message: string, reason: string, close = true, extra = ''): void {
     this.shared.metrics.refusal(this.frontendName, reason);
-    this.shared.sampledWarn(reason, { client: this.clientIp, status, reason: message }, 'request refused');
+    const client = this.fwClient || this.clientIp;
+    this.shared.sampledWarn(reason, { client, status, reason: message }, 'request refused');
+    if (this.firewall?.onRefused(client, status, coarseNow())) {
+      this.shared.metrics.refusal(this.frontendName, 'ban');
+      this.shared.log.warn({ frontend: this.frontendName, client, reason }, `edge firewall: ${client} banned after repeated refusals (last: ${reason})`);
+    }
     this.req = Req.Done;
     if (!this.requestId) this.requestId = this.shared.nextRequestId();
-    this.respondError(status, message, reason, close);
+    this.respondError(status, message, reason, close, extra);
   }
 
   private respondError(status: number, message: string, termination: string, close = true, extra = ''): void {
@@ -641,6 +673,10 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
   }
 
   private onClientClose(): void {
+    if (this.countedByFirewall) {
+      this.countedByFirewall = false;
+      this.firewall!.onClose(this.clientIp);
+    }
     if (this.closed && !this.upstream && !this.queued) {
       this.shared.forget(this);
       return;

@@ -3,6 +3,7 @@
  * by a reload, so keep-alive connections pick up the new config at their next request), metrics,
  * the access log and request ids.
  */
+import type { EdgeFirewall } from '../edge-firewall/index.js';
 import type { FrontendSpec } from '../../config/types.js';
 import type { Logger } from '../../core/log.js';
 import type { AccessLog } from '../../observability/access-log.js';
@@ -20,6 +21,8 @@ export interface HttpFrontendRuntime {
   readonly responseHeaders: string;
   /** Plain HTTP beside an HTTPS port: answer 308 to https on this port (ACME challenges excepted). */
   readonly httpsRedirectPort?: number;
+  /** The frontend's edge firewall (state shared by its listeners, kept across reloads). */
+  readonly firewall?: EdgeFirewall;
 }
 
 export interface HttpProxyShared {

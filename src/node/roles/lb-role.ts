@@ -157,6 +157,14 @@ export class LbRole implements RoleRuntime {
       if (changed.length === 0) throw new ApiError(404, `no backend has a server named ${body.server}`);
       return { status: 200, body: { changed } };
     });
+    api.route('GET', '/firewall/bans', () => ({ status: 200, body: { bans: this.edge!.bans(this.ctx.clock.now()) } }));
+    api.route('POST', '/firewall/bans/lift', (req) => {
+      const client = (req.body as { client?: unknown } | undefined)?.client;
+      if (typeof client !== 'string' || client === '') throw new ApiError(400, 'body must be {"client": "<address>"}');
+      const lifted = this.edge!.liftBan(client, this.ctx.clock.now());
+      if (lifted.length === 0) throw new ApiError(404, `${client} is not banned on any frontend of ${this.ctx.node.name}`);
+      return { status: 200, body: { client, frontends: lifted } };
+    });
     api.route('POST', '/standby/switchover', async () => {
       if (!this.candidate) throw new ApiError(409, 'this cluster has one lb: there is nobody to hand the VIP to');
       const started = this.ctx.clock.now();

@@ -1,0 +1,168 @@
+/**
+ * One frontend's edge firewall: address lists compiled once (node's BlockList: a subnet match
+ * per check, no per-request parsing), a token bucket and a connection count per client address,
+ * and fail2ban-style temporary bans for addresses that keep getting refused. Callers pass the
+ * time (the coarse tick on the hot path, a number in tests). State lives across reloads:
+ * `reconfigure` swaps the rules and keeps the buckets, counts and bans.
+ */
+import { BlockList, isIPv6 } from 'node:net';
+import type { EdgeFirewallSpec } from '../../config/types.js';
+
+export interface Verdict {
+  readonly status: 403 | 429;
+  /** For metrics and logs: denied, not-allowed, banned, too-many-connections, rate-limited. */
+  readonly reason: string;
+  readonly message: string;
+  /** 429: when the client may try again. */
+  readonly retryAfterS?: number;
+}
+
+interface Client {
+  tokens: number;
+  last: number;
+  connections: number;
+  refusals: number[];
+  bannedUntil: number;
+}
+
+/** Statuses that mean "this client broke a limit": they count towards a ban. */
+const ABUSE = new Set([400, 408, 413, 414, 429, 431]);
+
+function compile(cidrs: readonly string[]): BlockList | undefined {
+  if (cidrs.length === 0) return undefined;
+  const list = new BlockList();
+  for (const c of cidrs) {
+    const [addr, bits] = c.split('/');
+    list.addSubnet(addr!, Number(bits), isIPv6(addr!) ? 'ipv6' : 'ipv4');
+  }
+  return list;
+}
+
+function inList(list: BlockList | undefined, ip: string): boolean {
+  return list !== undefined && ip !== '' && list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+}
+
+export class EdgeFirewall {
+  private spec!: EdgeFirewallSpec;
+  private allow: BlockList | undefined;
+  private deny: BlockList | undefined;
+  private trusted: BlockList | undefined;
+  private readonly clients = new Map<string, Client>();
+
+  constructor(spec: EdgeFirewallSpec) {
+    this.reconfigure(spec);
+  }
+
+  reconfigure(spec: EdgeFirewallSpec): void {
+    this.spec = spec;
+    this.allow = compile(spec.allow);
+    this.deny = compile(spec.deny);
+    this.trusted = compile(spec.trustedProxies);
+  }
+
+  /** A connection from `peer` arrives. A trusted proxy is judged per request instead. */
+  onAccept(peer: string, now: number): Verdict | undefined {
+    if (inList(this.trusted, peer)) return undefined;
+    const v = this.screen(peer, now);
+    if (v) return v;
+    const max = this.spec.maxConnectionsPerClient;
+    const c = this.client(peer, now);
+    if (max !== undefined && c.connections >= max) {
+      return { status: 429, reason: 'too-many-connections', message: `more than ${max} open connections from ${peer}` };
+    }
+    c.connections++;
+    return undefined;
+  }
+
+  /** The connection onAccept admitted has closed. */
+  onClose(peer: string): void {
+    const c = this.clients.get(peer);
+    if (c && c.connections > 0) c.connections--;
+  }
+
+  /** The client a request is from: the peer, or for a trusted proxy the address it names. */
+  clientOf(peer: string, xForwardedFor: string | undefined): string {
+    if (xForwardedFor === undefined || !inList(this.trusted, peer)) return peer;
+    // Rightmost address that is not one of our proxies: the one the first trusted proxy saw.
+    const hops = xForwardedFor.split(',').map((h) => h.trim()).filter(Boolean);
+    for (let i = hops.length - 1; i >= 0; i--) if (!inList(this.trusted, hops[i]!)) return hops[i]!;
+    return hops[0] ?? peer;
+  }
+
+  /** A request (http) or connection (tcp) from `client`: lists and bans (behind a proxy), then the rate. */
+  onRequest(client: string, viaProxy: boolean, now: number): Verdict | undefined {
+    if (viaProxy) {
+      const v = this.screen(client, now);
+      if (v) return v;
+    }
+    const rl = this.spec.rateLimit;
+    if (!rl) return undefined;
+    const c = this.client(client, now);
+    c.tokens = Math.min(rl.burst, c.tokens + ((now - c.last) / 1000) * rl.perSecond);
+    c.last = now;
+    if (c.tokens >= 1) {
+      c.tokens -= 1;
+      return undefined;
+    }
+    const retryAfterS = Math.max(1, Math.ceil((1 - c.tokens) / rl.perSecond));
+    return { status: 429, reason: 'rate-limited', message: `more than ${rl.perSecond}/s (burst ${rl.burst}) from ${client}`, retryAfterS };
+  }
+
+  /** The edge refused `client` with `status`: limit breaches count towards a ban. Returns true when it got banned now. */
+  onRefused(client: string, status: number, now: number): boolean {
+    const ban = this.spec.ban;
+    if (!ban || !ABUSE.has(status) || inList(this.trusted, client)) return false;
+    const c = this.client(client, now);
+    if (c.bannedUntil > now) return false;
+    c.refusals = c.refusals.filter((t) => t > now - ban.withinMs);
+    c.refusals.push(now);
+    if (c.refusals.length < ban.after) return false;
+    c.bannedUntil = now + ban.forMs;
+    c.refusals = [];
+    return true;
+  }
+
+  bans(now: number): { client: string; untilMs: number }[] {
+    return [...this.clients.entries()].filter(([, c]) => c.bannedUntil > now).map(([client, c]) => ({ client, untilMs: c.bannedUntil }));
+  }
+
+  /** Lift a ban; false when the address was not banned. */
+  lift(client: string, now: number): boolean {
+    const c = this.clients.get(client);
+    if (!c || c.bannedUntil <= now) return false;
+    c.bannedUntil = 0;
+    return true;
+  }
+
+  /** Forget clients with nothing to remember (full bucket, no connection, no ban, no recent refusal). */
+  prune(now: number): void {
+    const rl = this.spec.rateLimit;
+    const window = this.spec.ban?.withinMs ?? 0;
+    for (const [ip, c] of this.clients) {
+      const full = !rl || c.tokens + ((now - c.last) / 1000) * rl.perSecond >= rl.burst;
+      if (full && c.connections === 0 && c.bannedUntil <= now && !c.refusals.some((t) => t > now - window)) this.clients.delete(ip);
+    }
+  }
+
+  /** Clients tracked right now (bounded by prune). */
+  size(): number {
+    return this.clients.size;
+  }
+
+  private screen(ip: string, now: number): Verdict | undefined {
+    if (inList(this.deny, ip)) return { status: 403, reason: 'denied', message: `${ip} is on the deny list` };
+    if (this.allow && !inList(this.allow, ip)) return { status: 403, reason: 'not-allowed', message: `${ip} is not on the allow list` };
+    const c = this.clients.get(ip);
+    if (c && c.bannedUntil > now) return { status: 403, reason: 'banned', message: `${ip} is banned for breaking limits, for ${Math.ceil((c.bannedUntil - now) / 1000)}s more` };
+    return undefined;
+  }
+
+  private client(ip: string, now: number): Client {
+    let c = this.clients.get(ip);
+    if (!c) {
+      c = { tokens: this.spec.rateLimit?.burst ?? 0, last: now, connections: 0, refusals: [], bannedUntil: 0 };
+      this.clients.set(ip, c);
+    }
+    return c;
+  }
+}

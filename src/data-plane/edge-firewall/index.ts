@@ -1,0 +1,1 @@
+export { EdgeFirewall, type Verdict } from './edge-firewall.js';
