@@ -3,7 +3,11 @@
  * one tcp frontend in front of two servers, round robin, no access log, relaxed health checks.
  *
  *   node dist/bench/bulwark-proxy.js --http-port 21010 --tcp-port 21011 \
- *        --servers 127.0.0.1:21001,127.0.0.1:21002 [--dir /tmp/x]
+ *        --servers 127.0.0.1:21001,127.0.0.1:21002 [--dir /tmp/x] [--firewall-port 21014]
+ *
+ * --firewall-port adds a third frontend, the http one again but with an edge firewall that never
+ * triggers (deny lists, a rate limit, a connection cap and bans, all far from the load): in the
+ * same process, so the comparison with the plain one shares its JIT, heap and core.
  *
  * Prints one JSON line {"ready":true,…} on stdout once both frontends listen; SIGTERM/SIGINT stop
  * it cleanly (so `node --cpu-prof` can write its profile).
@@ -24,7 +28,12 @@ function arg(name: string, fallback?: string): string {
   return v;
 }
 
-export function clusterYaml(httpPort: number, tcpPort: number, servers: readonly string[]): string {
+const FIREWALL = ', firewall: { deny: [203.0.113.0/24, 198.51.100.0/24, "2001:db8::/32"], rate_limit: { rate: 10000000, burst: 10000000 }, '
+  + 'max_connections_per_client: 100000, ban: { after: 1000, within: 10s, for: 1m } }';
+
+export function clusterYaml(httpPort: number, tcpPort: number, servers: readonly string[], firewallPort?: number): string {
+  const fw = firewallPort === undefined ? ''
+    : `\n    - { name: bench-http-fw, mode: http, port: ${firewallPort}, default_backend: app-http, access_log: false${FIREWALL} }`;
   const serverLines = servers.map((s, i) => `        - { name: s${i + 1}, address: "${s}" }`).join('\n');
   const backend = (name: string, mode: 'http' | 'tcp'): string => `    - name: ${name}
       mode: ${mode}
@@ -39,7 +48,7 @@ edge:
   vip: 127.0.0.2
   frontends:
     - { name: bench-http, mode: http, port: ${httpPort}, default_backend: app-http, access_log: false }
-    - { name: bench-tcp, mode: tcp, port: ${tcpPort}, default_backend: app-tcp, access_log: false }
+    - { name: bench-tcp, mode: tcp, port: ${tcpPort}, default_backend: app-tcp, access_log: false }${fw}
   backends:
 ${backend('app-http', 'http')}
 ${backend('app-tcp', 'tcp')}
@@ -51,7 +60,8 @@ async function main(): Promise<void> {
   const tcpPort = Number(arg('tcp-port'));
   const servers = arg('servers').split(',');
   const dir = arg('dir', tmpdir());
-  const spec = parseClusterText(clusterYaml(httpPort, tcpPort, servers), join(dir, 'bench-cluster.yaml'));
+  const fwPort = process.argv.includes('--firewall-port') ? Number(arg('firewall-port')) : undefined;
+  const spec = parseClusterText(clusterYaml(httpPort, tcpPort, servers, fwPort), join(dir, 'bench-cluster.yaml'));
   const log = createLogger({ node: 'bench-lb', level: 'warn', destination: pino.destination({ dest: 2, sync: false }) });
   const edge = new Edge(spec.edge, { bindHosts: ['127.0.0.1'], clock: systemClock, log, registry: new Registry() });
   await edge.start();

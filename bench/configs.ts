@@ -18,6 +18,7 @@ export function portsFrom(base: number): Ports {
     bulwarkHttp: base + 10,
     bulwarkTcp: base + 11,
     // base + 12 / 13: the --compare build (bulwarkHttp + 2, bulwarkTcp + 2)
+    // base + 14: the http frontend again, with an edge firewall (bulwark-http-fw, same process)
     haproxyHttp: base + 20,
     haproxyTcp: base + 21,
     nginxProxy: base + 30,

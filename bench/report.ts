@@ -167,6 +167,15 @@ export function interpret(rows: readonly Row[], runs: readonly Run[] = []): stri
       out.push(s + '.');
     }
   }
+  for (const mode of MODES) {
+    const plain = get('bulwark-http', mode);
+    const fw = get('bulwark-http-fw', mode);
+    if (plain === undefined || fw === undefined) continue;
+    const rpsCost = (1 - fw.rps / plain.rps) * 100;
+    let s = `**Edge firewall ${mode}** (lists, rate limit, connection cap and bans configured, never triggered): ${f0(fw.rps)} vs ${f0(plain.rps)} req/s without = ${Math.abs(rpsCost).toFixed(1)} % ${rpsCost >= 0 ? 'slower' : 'faster'}`;
+    if (fw.cpuUs !== undefined && plain.cpuUs !== undefined) s += `; ${f1(fw.cpuUs)} vs ${f1(plain.cpuUs)} µs/req`;
+    out.push(`${s} — goal under 5 % slower ${goal(rpsCost < 5)}.`);
+  }
   const nginx = get('nginx', 'keep-alive');
   const hap = get('haproxy-http', 'keep-alive');
   if (nginx?.cpuUs !== undefined && hap?.cpuUs !== undefined) {

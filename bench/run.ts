@@ -17,7 +17,7 @@ import { aggregate, DISTURBED, foreignLoad, interpret, MODES, resultsSection, ta
 import { runWrk } from './wrk.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const ALL_TARGETS = ['direct', 'bulwark-http', 'bulwark-tcp', 'haproxy-http', 'haproxy-tcp', 'nginx'] as const;
+const ALL_TARGETS = ['direct', 'bulwark-http', 'bulwark-http-fw', 'bulwark-tcp', 'haproxy-http', 'haproxy-tcp', 'nginx'] as const;
 /** With --compare DIR: the same proxy built from another tree, for interleaved before/after runs. */
 const BASE_TARGETS = ['base-http', 'base-tcp'] as const;
 type TargetName = (typeof ALL_TARGETS)[number] | (typeof BASE_TARGETS)[number];
@@ -278,10 +278,13 @@ async function main(): Promise<void> {
         ...nodeFlags, join(REPO, 'dist/bench/bulwark-proxy.js'),
         '--http-port', String(ports.bulwarkHttp), '--tcp-port', String(ports.bulwarkTcp),
         '--servers', `127.0.0.1:${ports.backendA},127.0.0.1:${ports.backendB}`, '--dir', dir,
+        // The same http frontend with an edge firewall, in the same process (bulwark-http-fw).
+        '--firewall-port', String(ports.bulwarkHttp + 4),
       ]), { cwd: REPO });
       await waitForPort(ports.bulwarkHttp, 15_000, p);
       await waitForPort(ports.bulwarkTcp, 15_000, p);
       all.push({ name: 'bulwark-http', port: ports.bulwarkHttp, pids: () => [p.pid], proc: p });
+      all.push({ name: 'bulwark-http-fw', port: ports.bulwarkHttp + 4, pids: () => [p.pid], proc: p });
       all.push({ name: 'bulwark-tcp', port: ports.bulwarkTcp, pids: () => [p.pid], proc: p });
     }
     if (opts.compare !== undefined) {

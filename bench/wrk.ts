@@ -62,8 +62,14 @@ export async function runWrk(group: ProcessGroup, o: WrkOptions): Promise<WrkRes
   p.child.stdout?.on('data', (b: Buffer) => {
     out += b.toString('utf8');
   });
+  // 'exit' can come before the last of stdout has been read: wait for the stream's end too.
+  const drained = new Promise<void>((resolve) => {
+    if (!p.child.stdout || p.child.stdout.readableEnded) resolve();
+    else p.child.stdout.once('end', () => resolve()).once('close', () => resolve());
+  });
   const timer = setTimeout(() => void group.stop(p, 500), (o.seconds + 15) * 1000);
   const code = await p.exited;
+  await Promise.race([drained, new Promise((r) => setTimeout(r, 2000))]);
   clearTimeout(timer);
   if (code !== 0) throw new Error(`wrk exited with ${code}:\n${out}\n${p.output()}`);
   return parseWrk(out);

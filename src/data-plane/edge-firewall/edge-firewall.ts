@@ -18,6 +18,9 @@ export interface Verdict {
 }
 
 interface Client {
+  /** The lists' verdict on this address, as of rules generation `gen` (0: none; else a reason). */
+  listed: string | undefined;
+  gen: number;
   tokens: number;
   last: number;
   connections: number;
@@ -39,7 +42,7 @@ function compile(cidrs: readonly string[]): BlockList | undefined {
 }
 
 function inList(list: BlockList | undefined, ip: string): boolean {
-  return list !== undefined && ip !== '' && list.check(ip, isIPv6(ip) ? 'ipv6' : 'ipv4');
+  return list !== undefined && ip !== '' && list.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
 }
 
 export class EdgeFirewall {
@@ -47,6 +50,8 @@ export class EdgeFirewall {
   private allow: BlockList | undefined;
   private deny: BlockList | undefined;
   private trusted: BlockList | undefined;
+  /** Bumped by reconfigure: list verdicts cached on clients are recomputed after a change. */
+  private gen = 0;
   private readonly clients = new Map<string, Client>();
 
   constructor(spec: EdgeFirewallSpec) {
@@ -55,6 +60,7 @@ export class EdgeFirewall {
 
   reconfigure(spec: EdgeFirewallSpec): void {
     this.spec = spec;
+    this.gen++;
     this.allow = compile(spec.allow);
     this.deny = compile(spec.deny);
     this.trusted = compile(spec.trustedProxies);
@@ -150,17 +156,23 @@ export class EdgeFirewall {
   }
 
   private screen(ip: string, now: number): Verdict | undefined {
-    if (inList(this.deny, ip)) return { status: 403, reason: 'denied', message: `${ip} is on the deny list` };
-    if (this.allow && !inList(this.allow, ip)) return { status: 403, reason: 'not-allowed', message: `${ip} is not on the allow list` };
-    const c = this.clients.get(ip);
-    if (c && c.bannedUntil > now) return { status: 403, reason: 'banned', message: `${ip} is banned for breaking limits, for ${Math.ceil((c.bannedUntil - now) / 1000)}s more` };
+    // The lists' answer for an address is cached on its client record: a subnet match costs a
+    // SocketAddress allocation, a Map lookup does not (a client reconnects many times).
+    const c = this.client(ip, now);
+    if (c.gen !== this.gen) {
+      c.gen = this.gen;
+      c.listed = inList(this.deny, ip) ? 'denied' : this.allow && !inList(this.allow, ip) ? 'not-allowed' : undefined;
+    }
+    if (c.listed === 'denied') return { status: 403, reason: 'denied', message: `${ip} is on the deny list` };
+    if (c.listed === 'not-allowed') return { status: 403, reason: 'not-allowed', message: `${ip} is not on the allow list` };
+    if (c.bannedUntil > now) return { status: 403, reason: 'banned', message: `${ip} is banned for breaking limits, for ${Math.ceil((c.bannedUntil - now) / 1000)}s more` };
     return undefined;
   }
 
   private client(ip: string, now: number): Client {
     let c = this.clients.get(ip);
     if (!c) {
-      c = { tokens: this.spec.rateLimit?.burst ?? 0, last: now, connections: 0, refusals: [], bannedUntil: 0 };
+      c = { listed: undefined, gen: 0, tokens: this.spec.rateLimit?.burst ?? 0, last: now, connections: 0, refusals: [], bannedUntil: 0 };
       this.clients.set(ip, c);
     }
     return c;
