@@ -14,6 +14,7 @@ import { AgentApi } from '../control-plane/agent-api/index.js';
 import type { RoleContext, RoleRuntime } from './roles/role.js';
 import { LbRole, lbNodes } from './roles/lb-role.js';
 import { VoteBook, mountVoteApi } from '../control-plane/standby/index.js';
+import { mountProbeApi } from '../control-plane/host-firewall/index.js';
 import { WebRole } from './roles/web-role.js';
 import { IdleRole } from './roles/idle-role.js';
 import { DbRole } from './roles/db-role.js';
@@ -63,6 +64,7 @@ export class NodeAgent {
     this.api.route('GET', '/metrics', async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }));
     this.api.route('GET', '/status', () => ({ status: 200, body: this.status() }));
     this.api.route('POST', '/reload', async () => ({ status: 200, body: { node: this.node.name, result: await this.reload() } }));
+    mountProbeApi(this.api);
     this.role.routes?.(this.api);
     // The embedded DCS lives in one node's agent (any role), persisted in that node's folder.
     if (spec.database?.dcs.type === 'embedded' && spec.database.dcs.node === nodeName) {

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadClusterFile } from '../../src/config/index.js';
-import { hostRuleset, openings } from '../../src/control-plane/host-firewall/index.js';
+import { expectations, hostRuleset, openings } from '../../src/control-plane/host-firewall/index.js';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/firewall');
 const spec = loadClusterFile(path.join(FIXTURES, 'cluster.yaml'));
@@ -50,6 +50,18 @@ describe('host firewall rulesets', () => {
     assert.deepEqual([...pg.from].sort(), ['10.0.0.11', '10.0.0.22', 'fd00::12'], 'PostgreSQL: web nodes and the other db member, nobody else');
     const app = openings(spec, spec.nodes.find((n) => n.name === 'web-1')!).find((o) => o.ports.includes(3000))!;
     assert.deepEqual(app.from, ['10.0.0.1', '10.0.0.2'], 'the app: only the lbs');
+  });
+
+  it('derives what verify expects between members', () => {
+    const want = (from: string, to: string, port: number): boolean | undefined =>
+      expectations(spec).find((e) => e.from.name === from && e.to.name === to && e.port === port)?.open;
+    assert.equal(want('web-1', 'db-1', 5432), true);
+    assert.equal(want('db-2', 'db-1', 5432), true);
+    assert.equal(want('mon-1', 'db-1', 5432), false);
+    assert.equal(want('lb-1', 'web-1', 3000), true);
+    assert.equal(want('db-1', 'web-1', 3000), false);
+    assert.equal(want('web-2', 'lb-1', 443), true, 'client_networks (::/0) cover the IPv6 web-2 too');
+    assert.equal(want('web-2', 'lb-1', 7700), true, 'every member reaches every agent API');
   });
 
   it('keeps SSH closed when no admin network is configured', () => {

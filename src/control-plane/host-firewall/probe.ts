@@ -1,0 +1,50 @@
+/**
+ * Reachability probes for `bulwark firewall verify`: each node's agent tries TCP connections to
+ * the addresses it is asked about and reports what happened. A connect that times out means a
+ * firewall dropped it; a refusal means the packet got through to a host with nothing listening.
+ */
+import net from 'node:net';
+import { isIP } from 'node:net';
+import { ApiError, type AgentApi } from '../agent-api/index.js';
+
+export type ProbeResult = 'open' | 'refused' | 'timeout' | 'error';
+
+export interface ProbeTarget {
+  readonly host: string;
+  readonly port: number;
+}
+
+export function probe(t: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: t.host, port: t.port });
+    const done = (r: ProbeResult): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    s.once('connect', () => done('open'));
+    s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : err.code === 'ETIMEDOUT' ? 'timeout' : 'error'));
+  });
+}
+
+const MAX_TARGETS = 256;
+
+/** `POST /firewall/probe` {targets: [{host, port}], timeoutMs?} → {results: [...]} on every node. */
+export function mountProbeApi(api: AgentApi): void {
+  api.route('POST', '/firewall/probe', async (req) => {
+    const body = req.body as { targets?: unknown; timeoutMs?: unknown } | undefined;
+    const targets = body?.targets;
+    if (!Array.isArray(targets) || targets.length === 0 || targets.length > MAX_TARGETS) {
+      throw new ApiError(400, `body must be {"targets": [{"host": "<ip>", "port": <port>}, …]} with 1 to ${MAX_TARGETS} targets`);
+    }
+    for (const t of targets as { host?: unknown; port?: unknown }[]) {
+      if (typeof t?.host !== 'string' || isIP(t.host) === 0 || !Number.isInteger(t.port) || (t.port as number) < 1 || (t.port as number) > 65535) {
+        throw new ApiError(400, `each target needs an IP address "host" and a "port" 1–65535, got ${JSON.stringify(t)}`);
+      }
+    }
+    const timeoutMs = typeof body?.timeoutMs === 'number' && body.timeoutMs > 0 && body.timeoutMs <= 5000 ? body.timeoutMs : 800;
+    const results = await Promise.all((targets as ProbeTarget[]).map(async (t) => ({ host: t.host, port: t.port, result: await probe(t, timeoutMs) })));
+    return { status: 200, body: { results } };
+  });
+}
