@@ -14,7 +14,7 @@ import { AgentApi } from '../control-plane/agent-api/index.js';
 import type { RoleContext, RoleRuntime } from './roles/role.js';
 import { LbRole, lbNodes } from './roles/lb-role.js';
 import { VoteBook, mountVoteApi } from '../control-plane/standby/index.js';
-import { mountProbeApi } from '../control-plane/host-firewall/index.js';
+import { FirewallEnforcer, hostRuleset, mountProbeApi } from '../control-plane/host-firewall/index.js';
 import { WebRole } from './roles/web-role.js';
 import { IdleRole } from './roles/idle-role.js';
 import { DbRole } from './roles/db-role.js';
@@ -74,6 +74,7 @@ export class NodeAgent {
   }
 
   private dcsStore: EmbeddedDcsStore | undefined;
+  private enforcer: FirewallEnforcer | undefined;
 
   /** Every voter of the VIP election (by default every node) keeps a vote book behind its API. */
   private mountVote(spec: ClusterSpec, clock: Clock): VoteBook | undefined {
@@ -91,10 +92,16 @@ export class NodeAgent {
       cluster: this.spec.cluster, node: this.node.name, role: this.node.role, address: this.node.address,
       agentPort: this.node.agentPort, pid: process.pid, healthy: h.healthy, detail: h.detail,
       uptimeSeconds: Math.round((this.clock.now() - this.startedAt) / 1000), [this.node.role]: this.role.status(),
+      ...(this.enforcer && { firewall: this.enforcer.status() }),
     };
   }
 
   async start(): Promise<void> {
+    // The host firewall goes up first: nothing listens before the node's rules are in place.
+    if (this.spec.firewall.host === 'enforce') {
+      this.enforcer = new FirewallEnforcer(this.clock, this.log);
+      await this.enforcer.enforce(hostRuleset(this.spec, this.node));
+    }
     await this.api.listen(this.node.address, this.node.agentPort);
     await this.role.start();
     this.log.info({ role: this.node.role, address: this.node.address, agentPort: this.node.agentPort },
@@ -110,7 +117,16 @@ export class NodeAgent {
       if (me.role !== this.node.role || me.address !== this.node.address || me.agentPort !== this.node.agentPort) {
         throw new Error(`node ${me.name} changed role, address or agent port: restart the node to apply that`);
       }
-      const result = await this.role.reload(next);
+      let result = await this.role.reload(next);
+      if (next.firewall.host === 'enforce') {
+        this.enforcer ??= new FirewallEnforcer(this.clock, this.log);
+        await this.enforcer.enforce(hostRuleset(next, me));
+        result += '; host firewall re-applied';
+      } else if (this.enforcer) {
+        this.enforcer.stop();
+        this.enforcer = undefined;
+        result += '; host firewall no longer enforced (its rules stay until changed by hand)';
+      }
       this.spec = next;
       this.log.info({ result }, `reload: ${result}`);
       return result;
@@ -129,6 +145,7 @@ export class NodeAgent {
 
   async stop(): Promise<void> {
     this.log.info(`node ${this.node.name} stopping`);
+    this.enforcer?.stop();
     await this.role.stop();
     await this.api.close();
     this.dcsStore?.close();

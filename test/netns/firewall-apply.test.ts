@@ -1,14 +1,18 @@
 /**
  * `bulwark firewall apply` in a network namespace of its own (so this machine's rules are never
  * touched): the ruleset loads, an unconfirmed apply rolls back to what was there before, and
- * tables that are not ours survive both.
+ * tables that are not ours survive both. With `firewall.host: enforce` the agent applies its own
+ * ruleset, restores it when it is removed, and applies a changed one on reload.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { missing, skipUnlessCi } from '../harness/requirements.js';
 import path from 'node:path';
-import { BIN, REPO } from '../harness/cli.js';
+import fs from 'node:fs';
+import { BIN, REPO, tempCluster } from '../harness/cli.js';
+import { eventually } from '../harness/eventually.js';
+import { NetnsLab } from '../harness/netns-lab.js';
 
 const NS = 'bwfw-apply';
 const FILE = path.join(REPO, 'test/fixtures/firewall/cluster.yaml');
@@ -69,5 +73,47 @@ describe('bulwark firewall apply', { skip, timeout: 60_000 }, () => {
     const bad = bulwark(['apply']);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--node NAME is required/);
+  });
+});
+
+describe('firewall.host: enforce', { skip, timeout: 60_000 }, () => {
+  const yaml = (admin: string): string => `
+cluster: enforce
+state_dir: state
+nodes: [ { name: mon-1, role: monitor, address: 10.216.0.31 } ]
+firewall: { host: enforce${admin} }
+`;
+  const c = tempCluster(yaml(''));
+  const lab = new NetnsLab('bwenf', '10.216.0', c.dir);
+  const inLab = (args: string[]) => lab.run('mon-1', args);
+  const status = async (): Promise<{ firewall?: { corrections: number; appliedAt: string | null } }> =>
+    JSON.parse(inLab(['curl', '-s', '--max-time', '2', 'http://10.216.0.31:7700/status'])) as never;
+
+  before(() => {
+    lab.create({ 'mon-1': 31 });
+    lab.spawn('mon-1', [process.execPath, BIN, 'agent', '--node', 'mon-1', '-c', c.file], 'mon-1', { BULWARK_LOG_FORMAT: 'json' });
+  });
+  after(async () => {
+    await lab.stopAll();
+    lab.destroy();
+    c.cleanup();
+  });
+
+  it('the agent applies its ruleset before it listens, and re-applies it when someone removes it', async () => {
+    await eventually(async () => assert.ok((await status()).firewall?.appliedAt), { timeoutMs: 20_000, intervalMs: 200 });
+    assert.match(inLab(['nft', 'list', 'table', 'inet', 'bulwark']), /tcp dport 7700 accept/);
+    inLab(['nft', 'delete', 'table', 'inet', 'bulwark']);
+    await eventually(async () => {
+      assert.equal((await status()).firewall?.corrections, 1);
+      assert.match(inLab(['nft', 'list', 'table', 'inet', 'bulwark']), /policy drop/);
+    }, { timeoutMs: 15_000, intervalMs: 250 });
+  });
+
+  it('bulwark reload applies a changed ruleset', async () => {
+    fs.writeFileSync(c.file, yaml(', admin_networks: [10.9.0.0/16]'));
+    const r = spawnSync('ip', ['netns', 'exec', lab.host('mon-1').ns, process.execPath, BIN, 'reload', '-c', c.file], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /host firewall re-applied/);
+    assert.match(inLab(['nft', 'list', 'table', 'inet', 'bulwark']), /ip saddr 10\.9\.0\.0\/16 tcp dport 22 accept/);
   });
 });

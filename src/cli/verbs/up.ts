@@ -77,6 +77,10 @@ export const up: Verb = {
     const timeoutText = parsed.values['timeout'];
     const timeoutMs = typeof timeoutText === 'string' ? parseDuration(timeoutText) : 60_000;
     if (timeoutMs === undefined) throw new BulwarkError('BWK_USAGE', `bulwark up: --timeout expects a duration like 30s, got ${JSON.stringify(timeoutText)}`);
+    if (spec.firewall.host === 'enforce') {
+      throw new BulwarkError('BWK_USAGE', 'bulwark up: firewall.host is enforce, but up runs every node on this one machine, where their rulesets '
+        + 'would replace each other; use plan-only here (the default), and enforce with one `bulwark agent` per host');
+    }
     const layout = layoutOf(spec);
     fs.mkdirSync(layout.root, { recursive: true });
     // One CA for the cluster, made before the lbs start (they would agree anyway; this is quicker).
