@@ -116,8 +116,11 @@ function checkEdge(spec: ClusterSpec, issues: Issues): void {
       }
     });
 
-    if (f.mode === 'tcp' && (f.firewall?.trustedProxies.length ?? 0) > 0) {
-      issues.check(`${p}.firewall.trusted_proxies`, 'a tcp frontend reads no X-Forwarded-For header; trusted_proxies is for http frontends', [`${p}.mode`]);
+    if (f.proxyProtocol && (f.firewall?.trustedProxies.length ?? 0) === 0) {
+      issues.check(`${p}.proxy_protocol`, 'needs firewall.trusted_proxies: the peers allowed to state a client\'s address (anyone else could claim to be anybody)', [`${p}.firewall`]);
+    }
+    if (f.mode === 'tcp' && (f.firewall?.trustedProxies.length ?? 0) > 0 && !f.proxyProtocol) {
+      issues.check(`${p}.firewall.trusted_proxies`, 'a tcp frontend reads no X-Forwarded-For header; trusted_proxies there only make sense with proxy_protocol', [`${p}.mode`]);
     }
     if (f.mode === 'tcp') {
       if (f.routes.length > 0) {

@@ -15,6 +15,7 @@ export const DEFAULTS = {
   frontend: {
     mode: 'http',
     redirectToHttps: true,
+    proxyProtocol: false,
     timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 300_000 },
     limits: { maxHeaderBytes: 16 * 1024, maxHeaders: 100, maxUrlBytes: 8 * 1024, maxBodyBytes: 16 * 1024 * 1024 },
     accessLog: true,

@@ -16,7 +16,7 @@ export const KEYS = {
   certificate: ['cert', 'key'],
   standby: ['lease', 'heartbeat', 'preempt', 'preempt_delay', 'min_hold', 'voters', 'interface', 'announce_interval', 'notify'],
   notify: ['on_active', 'on_passive', 'on_fault'],
-  frontend: ['name', 'mode', 'port', 'https_port', 'redirect_to_https', 'routes', 'default_backend', 'timeouts', 'limits', 'access_log', 'firewall'],
+  frontend: ['name', 'mode', 'port', 'https_port', 'redirect_to_https', 'routes', 'default_backend', 'timeouts', 'limits', 'access_log', 'firewall', 'proxy_protocol'],
   edgeFirewall: ['allow', 'deny', 'rate_limit', 'max_connections_per_client', 'ban', 'trusted_proxies'],
   rateLimit: ['rate', 'burst'],
   ban: ['after', 'within', 'for'],

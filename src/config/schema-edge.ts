@@ -59,6 +59,7 @@ function readFrontend(r: Reader, item: Item): FrontendSpec {
     },
     accessLog: m?.bool('access_log') ?? d.accessLog,
     ...(firewall && { firewall }),
+    proxyProtocol: m?.bool('proxy_protocol') ?? d.proxyProtocol,
   };
 }
 

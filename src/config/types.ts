@@ -155,6 +155,8 @@ export interface FrontendSpec {
   readonly accessLog: boolean;
   /** The edge firewall of this frontend; undefined: everybody is served. */
   readonly firewall?: EdgeFirewallSpec;
+  /** Connections start with a PROXY protocol header (v1 or v2) from a trusted proxy. */
+  readonly proxyProtocol: boolean;
 }
 
 /** Per-frontend protection against abusive clients (docs/edge-firewall.md). */

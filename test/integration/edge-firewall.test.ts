@@ -148,3 +148,74 @@ describe('the edge firewall', { timeout: 60_000 }, () => {
     assert.deepEqual(results, ['echo', 'echo', 'closed', 'closed']);
   });
 });
+
+describe('the PROXY protocol', { timeout: 30_000 }, () => {
+  let backend: HttpBackend;
+  let echo: RawBackend;
+  let e: RunningEdge;
+  const PROXY = '127.0.0.9';
+
+  before(async () => {
+    backend = await HttpBackend.start('a');
+    echo = await echoServer();
+    const firewall = { trusted_proxies: [`${PROXY}/32`], deny: ['198.51.100.0/24'] };
+    e = await startEdge((port) => ({
+      frontends: [
+        { name: 'www', port, default_backend: 'app', proxy_protocol: true, firewall },
+        { name: 'raw', mode: 'tcp', port: port + 1, default_backend: 'echo', proxy_protocol: true, firewall },
+      ],
+      backends: [
+        { name: 'app', servers: [{ name: 'a', address: `${HOST}:${backend.port}` }] },
+        { name: 'echo', mode: 'tcp', servers: [{ name: 'e', address: `${HOST}:${echo.port}` }] },
+      ],
+    }));
+  });
+  after(async () => {
+    await e.stop();
+    backend.server.closeAllConnections();
+    backend.server.close();
+    echo.close();
+  });
+
+  /** Send `bytes` from `from` and collect everything until the edge closes (or 2 s). */
+  const exchange = (port: number, from: string, bytes: Buffer | string, until?: string): Promise<string> => new Promise((resolve) => {
+    let text = '';
+    const s = net.connect({ host: HOST, port, localAddress: from }, () => s.write(bytes));
+    const t = setTimeout(() => s.destroy(), 2000);
+    s.on('data', (d) => {
+      text += d;
+      if (until !== undefined && text.includes(until)) s.destroy();
+    });
+    s.on('close', () => {
+      clearTimeout(t);
+      resolve(text);
+    });
+    s.on('error', () => {});
+  });
+  const get = 'GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n';
+
+  it('uses the client a v1 or v2 header names (X-Forwarded-For, firewall)', async () => {
+    const v1 = await exchange(e.port, PROXY, `PROXY TCP4 192.0.2.7 127.0.0.1 5555 80\r\n${get}`);
+    assert.match(v1, /^HTTP\/1\.1 200 OK/);
+    assert.equal(backend.seen.at(-1)!.headers['x-forwarded-for'], '192.0.2.7');
+    const v2 = Buffer.concat([
+      Buffer.from('0d0a0d0a000d0a515549540a', 'hex'), Buffer.from([0x21, 0x11, 0x00, 0x0c]),
+      Buffer.from([203, 0, 113, 9, 127, 0, 0, 1, 0x15, 0xb3, 0x00, 0x50]), Buffer.from(get),
+    ]);
+    assert.match(await exchange(e.port, PROXY, v2), /^HTTP\/1\.1 200 OK/);
+    assert.equal(backend.seen.at(-1)!.headers['x-forwarded-for'], '203.0.113.9');
+    const denied = await exchange(e.port, PROXY, `PROXY TCP4 198.51.100.5 127.0.0.1 5555 80\r\n${get}`);
+    assert.match(denied, /^HTTP\/1\.1 403 [\s\S]*198\.51\.100\.5 is on the deny list/);
+  });
+
+  it('refuses untrusted peers and malformed headers', async () => {
+    assert.match(await exchange(e.port, '127.0.0.10', `PROXY TCP4 192.0.2.7 127.0.0.1 5555 80\r\n${get}`), /^HTTP\/1\.1 403 [\s\S]*not a trusted proxy/);
+    assert.match(await exchange(e.port, PROXY, get), /^HTTP\/1\.1 400 [\s\S]*does not start with a PROXY protocol header/);
+  });
+
+  it('tcp: strips the header, forwards the rest, and drops untrusted peers', async () => {
+    assert.equal(await exchange(e.port + 1, PROXY, 'PROXY TCP4 192.0.2.7 127.0.0.1 5555 80\r\nping', 'ping'), 'ping');
+    assert.equal(await exchange(e.port + 1, '127.0.0.10', 'PROXY TCP4 192.0.2.7 127.0.0.1 5555 80\r\nping'), '');
+    assert.equal(await exchange(e.port + 1, PROXY, 'PROXY TCP4 198.51.100.5 127.0.0.1 5555 80\r\nping'), '', 'the named client is on the deny list');
+  });
+});

@@ -93,6 +93,7 @@ describe('defaults', () => {
       mode: 'http',
       port: 8080,
       redirectToHttps: true,
+      proxyProtocol: false,
       routes: [],
       defaultBackend: 'app',
       timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 300_000 },
@@ -192,6 +193,7 @@ describe('a file with every key (golden)', () => {
             port: 80,
             httpsPort: 443,
             redirectToHttps: false,
+            proxyProtocol: false,
             routes: [
               { host: '*.example.com', pathPrefix: '/api', backend: 'api' },
               { host: 'example.com', pathPrefix: '/', backend: 'site' },
@@ -206,6 +208,7 @@ describe('a file with every key (golden)', () => {
             mode: 'tcp',
             port: 5432,
             redirectToHttps: true,
+            proxyProtocol: false,
             routes: [],
             defaultBackend: 'pg',
             timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 300_000 },

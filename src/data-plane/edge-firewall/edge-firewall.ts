@@ -86,6 +86,11 @@ export class EdgeFirewall {
     if (c && c.connections > 0) c.connections--;
   }
 
+  /** May this peer state a client's address (X-Forwarded-For, PROXY protocol)? */
+  isTrusted(peer: string): boolean {
+    return inList(this.trusted, peer);
+  }
+
   /** The client a request is from: the peer, or for a trusted proxy the address it names. */
   clientOf(peer: string, xForwardedFor: string | undefined): string {
     if (xForwardedFor === undefined || !inList(this.trusted, peer)) return peer;

@@ -18,6 +18,7 @@ import { SampledLogger } from '../../core/sampled-log.js';
 import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import { FULL, type BackendRuntime } from '../edge/backend.js';
 import type { EdgeFirewall } from '../edge-firewall/index.js';
+import { parseProxyHeader, type ProxyHeader } from '../proxy-protocol/index.js';
 import type { UpstreamServer } from '../edge/upstream.js';
 import type { PickContext } from '../balancer/index.js';
 import type { BoundAddress } from '../listener/listen.js';
@@ -65,6 +66,10 @@ class TcpSession implements PickContext {
   private ip: string | undefined = undefined;
   /** Admitted by this firewall (which counts it until it closes). */
   firewall: EdgeFirewall | undefined;
+  /** The client a PROXY header named (else the peer's address is looked up on first use). */
+  set clientAddress(ip: string) {
+    this.ip = ip;
+  }
 
   constructor(
     readonly listener: TcpListener,
@@ -149,14 +154,63 @@ export class TcpListener {
   }
 
   private onConnection(socket: net.Socket): void {
+    if (this.runtime.spec.proxyProtocol) return this.readProxyHeader(socket);
+    this.startSession(socket, undefined, undefined);
+  }
+
+  /**
+   * proxy_protocol: read the header (from a trusted proxy only, within the request-header
+   * timeout) before anything else; the bytes after it are put back for the session.
+   */
+  private readProxyHeader(socket: net.Socket): void {
+    const peer = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const fw = this.runtime.firewall;
+    const drop = (reason: string, message: string): void => {
+      this.metrics.refusal(this.runtime.name, reason);
+      this.sampled.warn(reason, { frontend: this.runtime.name, client: peer, reason: message }, 'tcp connection refused');
+      socket.destroy();
+    };
+    socket.on('error', ignore);
+    if (!fw?.isTrusted(peer)) return drop('untrusted-proxy', `${peer} is not a trusted proxy (this frontend expects the PROXY protocol)`);
+    let buf = Buffer.alloc(0);
+    const timer = setTimeout(() => {
+      socket.off('data', onData);
+      drop('slow-proxy-header', 'no complete PROXY header in time');
+    }, this.runtime.spec.timeouts.requestHeaderMs);
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk]);
+      let h: ProxyHeader | undefined;
+      try {
+        h = parseProxyHeader(buf);
+      } catch (err) {
+        clearTimeout(timer);
+        socket.off('data', onData);
+        return drop('bad-proxy-header', (err as Error).message);
+      }
+      if (!h) return;
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.pause();
+      if (buf.length > h.length) socket.unshift(buf.subarray(h.length));
+      this.startSession(socket, h.source ? h.source.address.replace(/^::ffff:/, '') : peer, 'data');
+    };
+    socket.on('data', onData);
+  }
+
+  /**
+   * `clientIp`: the client a PROXY header named (else the peer, looked up only when needed);
+   * `reads`: 'data' when the socket was already read from (onread can no longer be set up).
+   */
+  private startSession(socket: net.Socket, clientIp: string | undefined, reads: 'data' | undefined): void {
     const client = socket as SessionSocket;
     const fw = this.runtime.firewall;
-    if (fw && !this.admit(fw, socket)) return;
+    if (fw && !this.admit(fw, socket, clientIp ?? (socket.remoteAddress ?? '').replace(/^::ffff:/, ''))) return;
     const s = new TcpSession(this, this.runtime, client, performance.now());
+    if (clientIp !== undefined) s.clientAddress = clientIp;
     s.firewall = fw;
     client[SESSION] = s;
     this.sessions.add(s);
-    if (!readInto(client, READ, onClientRead)) client.on('data', onClientData);
+    if (reads === 'data' || !readInto(client, READ, onClientRead)) client.on('data', onClientData);
     client.pause();
     client.setNoDelay(true);
     client.on('error', ignore);
@@ -225,8 +279,7 @@ export class TcpListener {
   }
 
   /** The edge firewall's word on a new connection: refused ones are dropped (and counted). */
-  private admit(fw: EdgeFirewall, socket: net.Socket): boolean {
-    const ip = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+  private admit(fw: EdgeFirewall, socket: net.Socket, ip: string): boolean {
     const now = coarseNow();
     const v = fw.onAccept(ip, now);
     const verdict = v ?? fw.onRequest(ip, false, now);

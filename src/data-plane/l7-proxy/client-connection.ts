@@ -19,6 +19,7 @@ import { TICK_MS, coarseNow } from '../../core/coarse-tick.js';
 import { readInto } from '../listener/read-buffer.js';
 import type { HttpProxyShared } from './shared.js';
 import type { EdgeFirewall, Verdict } from '../edge-firewall/index.js';
+import { parseProxyHeader, type ProxyHeader } from '../proxy-protocol/index.js';
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -46,7 +47,8 @@ const enum Res { None, Head, Body, Tunnel }
 const enum Deadline { None, KeepAlive, Head, Queue, Connect, Response, Idle }
 
 export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter {
-  readonly clientIp: string;
+  /** The peer, or with the PROXY protocol the client its header names. */
+  clientIp: string;
   private req = Req.Head;
   private res = Res.None;
   private pending: Buffer | undefined;
@@ -84,6 +86,34 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
   private readonly firewall: EdgeFirewall | undefined;
   private acceptVerdict: Verdict | undefined;
   private countedByFirewall = false;
+  /** proxy_protocol: the PROXY header has not been read yet. */
+  private awaitingProxyHeader = false;
+
+  /** The edge firewall's accept-time checks, for clientIp. */
+  private admit(): void {
+    if (!this.firewall) return;
+    this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow());
+    this.countedByFirewall = this.acceptVerdict === undefined;
+  }
+
+  /** Strip the PROXY header from `pending` once it is whole; false while more bytes are needed or after a refusal. */
+  private readProxyHeader(): boolean {
+    let h: ProxyHeader | undefined;
+    try {
+      h = parseProxyHeader(this.pending!);
+    } catch (err) {
+      this.awaitingProxyHeader = false;
+      this.refuse(400, (err as Error).message, 'bad-proxy-header');
+      return false;
+    }
+    if (!h) return false;
+    this.awaitingProxyHeader = false;
+    if (h.source) this.clientIp = normalizeIp(h.source.address);
+    this.pending = this.pending!.length > h.length ? this.pending!.subarray(h.length) : undefined;
+    this.admit();
+    return true;
+  }
+
   /** Who the firewall judges for the current request (the peer, or the client a trusted proxy names). */
   private fwClient = '';
 
@@ -91,10 +121,13 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.clientIp = normalizeIp(socket.remoteAddress ?? '');
     this.frontendName = shared.current().name;
     this.firewall = shared.current().firewall;
-    if (this.firewall) {
-      this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow());
-      this.countedByFirewall = this.acceptVerdict === undefined;
-    }
+    if (shared.current().spec.proxyProtocol) {
+      // The firewall judges the client the header names, once it has arrived.
+      this.awaitingProxyHeader = true;
+      if (!this.firewall?.isTrusted(this.clientIp)) {
+        this.acceptVerdict = { status: 403, reason: 'untrusted-proxy', message: `${this.clientIp} is not a trusted proxy (this frontend expects the PROXY protocol)` };
+      }
+    } else this.admit();
     socket.setNoDelay(true);
     // TLS sockets deliver decrypted bytes through their stream: no onread there.
     const encrypted = (socket as { encrypted?: boolean }).encrypted === true;
@@ -149,6 +182,10 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
       return;
     }
     this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.awaitingProxyHeader && (this.acceptVerdict !== undefined || !this.readProxyHeader())) {
+      if (this.acceptVerdict) this.tryParseHead(); // refuses at once
+      return;
+    }
     if (this.req === Req.Head && this.res === Res.None && !this.queued) {
       this.tryParseHead();
     } else if (this.pending.length > PIPELINE_HIGH_WATER) {
@@ -158,7 +195,10 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
 
   private tryParseHead(): void {
     const buf = this.pending;
-    if (!buf || buf.length === 0) return;
+    if (!buf || buf.length === 0) {
+      if (this.acceptVerdict && !this.awaitingProxyHeader) this.refuse(this.acceptVerdict.status, this.acceptVerdict.message, this.acceptVerdict.reason);
+      return;
+    }
     // Refused at accept (denied, banned, too many connections): answer as soon as it speaks.
     const v = this.acceptVerdict;
     if (v) return this.refuse(v.status, v.message, v.reason);

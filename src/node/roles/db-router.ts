@@ -50,7 +50,7 @@ export function dbRouterSpec(spec: ClusterSpec): EdgeSpec {
     onMarkedDown: 'keep', // a lagging replica's readers may finish; new ones go elsewhere
   };
   const frontend = (name: string, port: number, backend: string): FrontendSpec => ({
-    name, mode: 'tcp', port, redirectToHttps: false, routes: [], defaultBackend: backend,
+    name, mode: 'tcp', port, redirectToHttps: false, proxyProtocol: false, routes: [], defaultBackend: backend,
     timeouts: { requestHeaderMs: 10_000, keepAliveMs: 60_000, idleMs: 3_600_000 },
     limits: { maxHeaderBytes: 16_384, maxHeaders: 100, maxUrlBytes: 8192, maxBodyBytes: 16_777_216 },
     accessLog: false,

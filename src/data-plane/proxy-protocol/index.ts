@@ -1,0 +1,1 @@
+export { parseProxyHeader, ProxyHeaderError, type ProxyHeader } from './parse.js';
