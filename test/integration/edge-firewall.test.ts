@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { Registry } from 'prom-client';
 import { HttpBackend, echoServer, type RawBackend } from '../harness/backends.js';
-import { startEdge, type RunningEdge } from '../harness/edge-fixture.js';
+import { edgeSpec, startEdge, type RunningEdge } from '../harness/edge-fixture.js';
 import { request } from '../harness/http-client.js';
 import { HOST } from '../harness/ports.js';
 
@@ -146,6 +146,37 @@ describe('the edge firewall', { timeout: 60_000 }, () => {
       }));
     }
     assert.deepEqual(results, ['echo', 'echo', 'closed', 'closed']);
+  });
+
+  it('changes its rules with a reload, keeping open connections and bans', async () => {
+    const keep = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: NEIGHBOUR });
+    /** Status and local port of a GET on the kept-alive connection. */
+    const viaKeep = (): Promise<[number, number]> => new Promise((resolve, reject) => {
+      http.get({ host: HOST, port: e.port, path: '/', agent: keep }, (res) => {
+        const local = res.socket.localPort ?? 0;
+        res.resume();
+        res.on('end', () => resolve([res.statusCode ?? 0, local]));
+      }).on('error', reject);
+    });
+    const [first, localPort] = await viaKeep();
+    assert.equal(first, 200);
+    const banned = e.edge.bans(Date.now()).map((b) => b.client);
+    const next = edgeSpec({
+      frontends: [
+        { name: 'www', port: e.port, default_backend: 'app', firewall: { allow: ['127.0.0.1/32', `${NEIGHBOUR}/32`], ban: { after: 20, within: '10s', for: '1m' } } },
+        { name: 'raw', mode: 'tcp', port: e.port + 1, default_backend: 'echo' },
+      ],
+      backends: [
+        { name: 'app', servers: [{ name: 'a', address: `${HOST}:${backend.port}` }] },
+        { name: 'echo', mode: 'tcp', servers: [{ name: 'e', address: `${HOST}:${echo.port}` }] },
+      ],
+    });
+    await e.edge.reload(next);
+    // The allow list now applies to new connections; the open keep-alive one carries on.
+    assert.equal((await request(e.port, '/', { localAddress: '127.0.0.4' })).status, 403);
+    assert.deepEqual(await viaKeep(), [200, localPort], 'served on the same connection');
+    assert.deepEqual(e.edge.bans(Date.now()).map((b) => b.client), banned, 'bans survive the reload');
+    keep.destroy();
   });
 });
 
