@@ -12,6 +12,7 @@
  * Prints one JSON line {"ready":true,…} on stdout once both frontends listen; SIGTERM/SIGINT stop
  * it cleanly (so `node --cpu-prof` can write its profile).
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Registry } from 'prom-client';
@@ -20,6 +21,8 @@ import { parseClusterText } from '../src/config/index.js';
 import { systemClock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/log.js';
 import { Edge } from '../src/data-plane/edge/edge.js';
+import { CertificateStore } from '../src/data-plane/tls/index.js';
+import { CERT_FILES } from './configs.js';
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -31,9 +34,13 @@ function arg(name: string, fallback?: string): string {
 const FIREWALL = ', firewall: { deny: [203.0.113.0/24, 198.51.100.0/24, "2001:db8::/32"], rate_limit: { rate: 10000000, burst: 10000000 }, '
   + 'max_connections_per_client: 100000, ban: { after: 1000, within: 10s, for: 1m } }';
 
-export function clusterYaml(httpPort: number, tcpPort: number, servers: readonly string[], firewallPort?: number): string {
+export function clusterYaml(httpPort: number, tcpPort: number, servers: readonly string[], firewallPort?: number, httpsPort?: number): string {
   const fw = firewallPort === undefined ? ''
     : `\n    - { name: bench-http-fw, mode: http, port: ${firewallPort}, default_backend: app-http, access_log: false${FIREWALL} }`;
+  // HTTPS on its own frontend (plain port unused by the benchmark; no redirect, no HSTS).
+  const tls = httpsPort === undefined ? '' : '\n  tls: { source: local, hsts: false }';
+  const https = httpsPort === undefined ? ''
+    : `\n    - { name: bench-https, mode: http, port: ${httpsPort + 100}, https_port: ${httpsPort}, redirect_to_https: false, default_backend: app-http, access_log: false }`;
   const serverLines = servers.map((s, i) => `        - { name: s${i + 1}, address: "${s}" }`).join('\n');
   const backend = (name: string, mode: 'http' | 'tcp'): string => `    - name: ${name}
       mode: ${mode}
@@ -45,10 +52,10 @@ ${serverLines}`;
 nodes:
   - { name: lb-1, role: lb, address: 127.0.0.1 }
 edge:
-  vip: 127.0.0.2
+  vip: 127.0.0.2${tls}
   frontends:
     - { name: bench-http, mode: http, port: ${httpPort}, default_backend: app-http, access_log: false }
-    - { name: bench-tcp, mode: tcp, port: ${tcpPort}, default_backend: app-tcp, access_log: false }${fw}
+    - { name: bench-tcp, mode: tcp, port: ${tcpPort}, default_backend: app-tcp, access_log: false }${fw}${https}
   backends:
 ${backend('app-http', 'http')}
 ${backend('app-tcp', 'tcp')}
@@ -61,9 +68,13 @@ async function main(): Promise<void> {
   const servers = arg('servers').split(',');
   const dir = arg('dir', tmpdir());
   const fwPort = process.argv.includes('--firewall-port') ? Number(arg('firewall-port')) : undefined;
-  const spec = parseClusterText(clusterYaml(httpPort, tcpPort, servers, fwPort), join(dir, 'bench-cluster.yaml'));
+  const httpsPort = process.argv.includes('--https-port') ? Number(arg('https-port')) : undefined;
+  const spec = parseClusterText(clusterYaml(httpPort, tcpPort, servers, fwPort, httpsPort), join(dir, 'bench-cluster.yaml'));
+  // The same certificate the HTTPS peers serve (written by the benchmark into --dir).
+  const certificates = httpsPort === undefined ? undefined : new CertificateStore();
+  certificates?.set([{ certPem: readFileSync(join(dir, CERT_FILES.cert), 'utf8'), keyPem: readFileSync(join(dir, CERT_FILES.key), 'utf8'), source: 'bench' }]);
   const log = createLogger({ node: 'bench-lb', level: 'warn', destination: pino.destination({ dest: 2, sync: false }) });
-  const edge = new Edge(spec.edge, { bindHosts: ['127.0.0.1'], clock: systemClock, log, registry: new Registry() });
+  const edge = new Edge(spec.edge, { bindHosts: ['127.0.0.1'], clock: systemClock, log, registry: new Registry(), ...(certificates && { certificates }) });
   await edge.start();
   let stopping = false;
   const stop = (): void => {

@@ -1,17 +1,19 @@
 /** "Does this target answer?": raw HTTP/1.1 GETs on fresh connections before anything is timed. */
 import net from 'node:net';
+import tls from 'node:tls';
 
 export interface Answer {
   status: number;
   body: string;
 }
 
-export function rawGet(port: number, timeoutMs = 3000): Promise<Answer> {
+/** `secure`: over TLS (the benchmark's own throwaway CA; the certificate is not checked here). */
+export function rawGet(port: number, timeoutMs = 3000, secure = false): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const s = net.connect({ host: '127.0.0.1', port });
+    const s = secure ? tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : net.connect({ host: '127.0.0.1', port });
     const chunks: Buffer[] = [];
     const timer = setTimeout(() => s.destroy(new Error(`no complete answer from port ${port} within ${timeoutMs} ms`)), timeoutMs);
-    s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: bench.local\r\nConnection: close\r\n\r\n'));
+    s.on(secure ? 'secureConnect' : 'connect', () => s.write('GET / HTTP/1.1\r\nHost: bench.local\r\nConnection: close\r\n\r\n'));
     s.on('data', (b: Buffer) => chunks.push(b));
     s.on('error', (err) => {
       clearTimeout(timer);
@@ -32,7 +34,7 @@ export function rawGet(port: number, timeoutMs = 3000): Promise<Answer> {
  * A target is ready when four requests in a row answer 200 with a ~100-byte body, and (when
  * `bothBackends`) both backends were seen, i.e. round robin works.
  */
-export async function checkTarget(name: string, port: number, bothBackends: boolean, timeoutMs = 15_000): Promise<void> {
+export async function checkTarget(name: string, port: number, bothBackends: boolean, timeoutMs = 15_000, secure = false): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   while (Date.now() < deadline) {
@@ -40,7 +42,7 @@ export async function checkTarget(name: string, port: number, bothBackends: bool
       const seen = new Set<string>();
       let ok = true;
       for (let i = 0; i < 4; i++) {
-        const a = await rawGet(port);
+        const a = await rawGet(port, 3000, secure);
         if (a.status !== 200 || a.body.length < 90 || a.body.length > 110) {
           ok = false;
           last = `status ${a.status}, ${a.body.length}-byte body ${JSON.stringify(a.body.slice(0, 80))}`;

@@ -8,7 +8,10 @@ export interface Ports {
   bulwarkTcp: number;
   haproxyHttp: number;
   haproxyTcp: number;
+  haproxyHttps: number;
   nginxProxy: number;
+  nginxHttps: number;
+  bulwarkHttps: number;
 }
 
 export function portsFrom(base: number): Ports {
@@ -21,7 +24,10 @@ export function portsFrom(base: number): Ports {
     // base + 14: the http frontend again, with an edge firewall (bulwark-http-fw, same process)
     haproxyHttp: base + 20,
     haproxyTcp: base + 21,
+    haproxyHttps: base + 22,
     nginxProxy: base + 30,
+    nginxHttps: base + 31,
+    bulwarkHttps: base + 16,
   };
 }
 
@@ -84,6 +90,9 @@ ${nginxTemps(dir, 'backend')}${server(ports.backendA, join(dir, 'www-a'))}${serv
  * Connection header cleared, no logging. keepalive_requests is raised on both sides for the same
  * reason as on the backends (otherwise every 1000th request opens a new connection).
  */
+/** The HTTPS peers' certificate: `tls.crt`/`tls.key` (nginx) and `tls.pem` (HAProxy) in dir. */
+export const CERT_FILES = { cert: 'tls.crt', key: 'tls.key', pem: 'tls.pem' } as const;
+
 export function nginxProxyConf(dir: string, ports: Ports): string {
   return `daemon off;
 master_process on;
@@ -103,6 +112,11 @@ ${nginxTemps(dir, 'proxy')}  upstream be {
   }
   server {
     listen 127.0.0.1:${ports.nginxProxy} backlog=4096;
+    listen 127.0.0.1:${ports.nginxHttps} ssl backlog=4096;
+    ssl_certificate ${join(dir, CERT_FILES.cert)};
+    ssl_certificate_key ${join(dir, CERT_FILES.key)};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_session_cache shared:SSL:1m;
     location / {
       proxy_pass http://be;
       proxy_http_version 1.1;
@@ -114,7 +128,7 @@ ${nginxTemps(dir, 'proxy')}  upstream be {
 }
 
 /** HAProxy peer: one thread, round robin, http-reuse always, no logging; one http and one tcp frontend. */
-export function haproxyConf(ports: Ports): string {
+export function haproxyConf(ports: Ports, dir: string): string {
   const servers = `  server a 127.0.0.1:${ports.backendA} check inter 5s
   server b 127.0.0.1:${ports.backendB} check inter 5s
 `;
@@ -132,6 +146,7 @@ defaults
 
 frontend fe_http
   bind 127.0.0.1:${ports.haproxyHttp}
+  bind 127.0.0.1:${ports.haproxyHttps} ssl crt ${join(dir, CERT_FILES.pem)} ssl-min-ver TLSv1.2
   default_backend be_http
 
 backend be_http

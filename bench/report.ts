@@ -69,6 +69,7 @@ export function median(xs: readonly number[]): number {
 /** Which HAProxy row a target's CPU/req is compared with. */
 export function peerOf(target: string): string | undefined {
   if (target === 'direct') return undefined;
+  if (target.endsWith('https')) return 'haproxy-https';
   return target.endsWith('tcp') ? 'haproxy-tcp' : 'haproxy-http';
 }
 
@@ -120,7 +121,7 @@ export function table(rows: readonly Row[]): string {
   const lines = [`| ${head.join(' | ')} |`, `|${head.map((h, i) => (i <= 1 ? '---' : '---:')).join('|')}|`];
   for (const r of rows) {
     const cpu = r.cpuUs === undefined ? '—' : `${f1(r.cpuUs)} (${f1(r.cpuUsMin)}–${f1(r.cpuUsMax)})`;
-    const vs = r.xHaproxy === undefined ? '—' : `${f2(r.xHaproxy)}× ${r.peer === 'haproxy-tcp' ? '(tcp)' : '(http)'}`;
+    const vs = r.xHaproxy === undefined ? '—' : `${f2(r.xHaproxy)}× (${r.peer?.replace('haproxy-', '') ?? ''})`;
     lines.push(`| ${[
       r.target, r.mode, `${r.allDisturbed ? 0 : r.rounds}/${r.totalRounds}${r.allDisturbed ? ' (all used)' : ''}`, f0(r.rps), f2(r.xDirect), f2(r.p50), f2(r.p99), String(r.errors), cpu, vs, pct(r.cpuShare),
       r.cores.length >= 2 ? `${pct(r.cores[0])} / ${pct(r.cores[1])}` : '—',
@@ -135,7 +136,7 @@ export function interpret(rows: readonly Row[], runs: readonly Run[] = []): stri
   const out: string[] = [];
   const goal = (ok: boolean): string => (ok ? 'met' : 'not met');
   for (const mode of MODES) {
-    for (const [ours, peerName] of [['bulwark-http', 'HAProxy http'], ['bulwark-tcp', 'HAProxy tcp']] as const) {
+    for (const [ours, peerName] of [['bulwark-http', 'HAProxy http'], ['bulwark-tcp', 'HAProxy tcp'], ['bulwark-https', 'HAProxy https']] as const) {
       const r = get(ours, mode);
       if (!r || r.cpuUs === undefined) continue;
       let s = `**${ours} ${mode}**: ${f1(r.cpuUs)} µs/req`;

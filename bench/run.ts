@@ -9,7 +9,8 @@ import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkTarget } from './check.js';
-import { backendBody, haproxyConf, nginxBackendConf, nginxProxyConf, portsFrom, type Ports } from './configs.js';
+import { ClusterCa } from '../src/control-plane/certs/index.js';
+import { CERT_FILES, backendBody, haproxyConf, nginxBackendConf, nginxProxyConf, portsFrom, type Ports } from './configs.js';
 import { childrenOf, coreShares, coreTimes, cpuSeconds } from './cpu.js';
 import { ProcessGroup, portFree, waitForPort, type Managed } from './procs.js';
 import { formatSummary } from './profile-summary.js';
@@ -17,7 +18,9 @@ import { aggregate, DISTURBED, foreignLoad, interpret, MODES, resultsSection, ta
 import { runWrk } from './wrk.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
-const ALL_TARGETS = ['direct', 'bulwark-http', 'bulwark-http-fw', 'bulwark-tcp', 'haproxy-http', 'haproxy-tcp', 'nginx'] as const;
+const ALL_TARGETS = [
+  'direct', 'bulwark-http', 'bulwark-http-fw', 'bulwark-tcp', 'bulwark-https', 'haproxy-http', 'haproxy-tcp', 'haproxy-https', 'nginx', 'nginx-https',
+] as const;
 /** With --compare DIR: the same proxy built from another tree, for interleaved before/after runs. */
 const BASE_TARGETS = ['base-http', 'base-tcp'] as const;
 type TargetName = (typeof ALL_TARGETS)[number] | (typeof BASE_TARGETS)[number];
@@ -180,6 +183,8 @@ function machine(): Machine {
 interface Target {
   name: TargetName;
   port: number;
+  /** Served over TLS (https:// URLs, TLS checks). */
+  secure?: boolean;
   /** PIDs whose CPU is the proxy's (empty for direct). */
   pids(): number[];
   proc: Managed | undefined;
@@ -267,6 +272,13 @@ async function main(): Promise<void> {
     await waitForPort(ports.backendB, 10_000, backendProc);
     if (backendKind === 'nginx') for (const pid of childrenOf(backendProc.pid)) group.adopt(pid);
 
+    // One certificate for every HTTPS target, from a throwaway CA (ECDSA P-256 for all of them).
+    const ca = await ClusterCa.ensure(join(dir, 'pki'), 'bench');
+    const cert = await ca.issue({ commonName: '127.0.0.1', names: ['127.0.0.1', 'localhost'], usage: 'server', days: 2 });
+    writeFileSync(join(dir, CERT_FILES.cert), cert.certPem);
+    writeFileSync(join(dir, CERT_FILES.key), cert.keyPem, { mode: 0o600 });
+    writeFileSync(join(dir, CERT_FILES.pem), cert.certPem + cert.keyPem, { mode: 0o600 });
+
     // ── Proxies (core 0) ────────────────────────────────────────────────────────────────────
     const all: Target[] = [{ name: 'direct', port: ports.backendA, pids: () => [], proc: undefined }];
     if (targets.some((t) => t.startsWith('bulwark'))) {
@@ -280,12 +292,14 @@ async function main(): Promise<void> {
         '--servers', `127.0.0.1:${ports.backendA},127.0.0.1:${ports.backendB}`, '--dir', dir,
         // The same http frontend with an edge firewall, in the same process (bulwark-http-fw).
         '--firewall-port', String(ports.bulwarkHttp + 4),
+        '--https-port', String(ports.bulwarkHttps),
       ]), { cwd: REPO });
       await waitForPort(ports.bulwarkHttp, 15_000, p);
       await waitForPort(ports.bulwarkTcp, 15_000, p);
       all.push({ name: 'bulwark-http', port: ports.bulwarkHttp, pids: () => [p.pid], proc: p });
       all.push({ name: 'bulwark-http-fw', port: ports.bulwarkHttp + 4, pids: () => [p.pid], proc: p });
       all.push({ name: 'bulwark-tcp', port: ports.bulwarkTcp, pids: () => [p.pid], proc: p });
+      all.push({ name: 'bulwark-https', port: ports.bulwarkHttps, secure: true, pids: () => [p.pid], proc: p });
     }
     if (opts.compare !== undefined) {
       const script = join(opts.compare, 'dist/bench/bulwark-proxy.js');
@@ -300,14 +314,15 @@ async function main(): Promise<void> {
       all.push({ name: 'base-tcp', port: ports.bulwarkTcp + 2, pids: () => [p.pid], proc: p });
     }
     if (targets.some((t) => t.startsWith('haproxy'))) {
-      writeFileSync(join(dir, 'haproxy.cfg'), haproxyConf(ports));
+      writeFileSync(join(dir, 'haproxy.cfg'), haproxyConf(ports, dir));
       const p = group.start('haproxy', ...pinned(proxyCpu, 'haproxy', ['-db', '-f', join(dir, 'haproxy.cfg')]));
       await waitForPort(ports.haproxyHttp, 10_000, p);
       await waitForPort(ports.haproxyTcp, 10_000, p);
       all.push({ name: 'haproxy-http', port: ports.haproxyHttp, pids: () => [p.pid], proc: p });
       all.push({ name: 'haproxy-tcp', port: ports.haproxyTcp, pids: () => [p.pid], proc: p });
+      all.push({ name: 'haproxy-https', port: ports.haproxyHttps, secure: true, pids: () => [p.pid], proc: p });
     }
-    if (targets.includes('nginx')) {
+    if (targets.some((t) => t.startsWith('nginx'))) {
       writeFileSync(join(dir, 'proxy.conf'), nginxProxyConf(dir, ports));
       const p = group.start('nginx proxy', ...pinned(proxyCpu, 'nginx', ['-p', dir, '-e', join(dir, 'proxy-startup.log'), '-c', join(dir, 'proxy.conf')]));
       await waitForPort(ports.nginxProxy, 10_000, p);
@@ -315,6 +330,7 @@ async function main(): Promise<void> {
       for (const pid of workers) group.adopt(pid);
       // Master + worker(s); the worker list is re-read at each sample in case one was respawned.
       all.push({ name: 'nginx', port: ports.nginxProxy, pids: () => [p.pid, ...childrenOf(p.pid)], proc: p });
+      all.push({ name: 'nginx-https', port: ports.nginxHttps, secure: true, pids: () => [p.pid, ...childrenOf(p.pid)], proc: p });
     }
     const byName = new Map(all.map((t) => [t.name, t]));
     targets = targets.filter((t) => byName.has(t));
@@ -322,12 +338,12 @@ async function main(): Promise<void> {
     // ── Check, then warm up (JIT, pools) ────────────────────────────────────────────────────
     for (const name of targets) {
       const t = byName.get(name)!;
-      await checkTarget(name, t.port, name !== 'direct');
+      await checkTarget(name, t.port, name !== 'direct', 15_000, t.secure === true);
     }
     log(`all targets answer (200, 100-byte body${targets.length > 1 ? ', both backends behind each proxy' : ''}); warming up …`);
     for (const name of targets) {
       const t = byName.get(name)!;
-      const url = `http://127.0.0.1:${t.port}/`;
+      const url = `${t.secure ? 'https' : 'http'}://127.0.0.1:${t.port}/`;
       await runWrk(group, { url, seconds: 1, connections: opts.connections, close: false, cpu: loadCpu });
       if (isNodeProxy(name) && opts.modes.includes('new-conn')) {
         await runWrk(group, { url, seconds: 1, connections: opts.connections, close: true, cpu: loadCpu });
@@ -347,7 +363,7 @@ async function main(): Promise<void> {
           const pids = t.pids();
           const cpu0 = cpuSeconds(pids);
           const cores0 = coreTimes();
-          const w = await runWrk(group, { url: `http://127.0.0.1:${t.port}/`, seconds: duration, connections: opts.connections, close: mode === 'new-conn', cpu: loadCpu });
+          const w = await runWrk(group, { url: `${t.secure ? 'https' : 'http'}://127.0.0.1:${t.port}/`, seconds: duration, connections: opts.connections, close: mode === 'new-conn', cpu: loadCpu });
           const cpu1 = cpuSeconds(pids);
           const shares = coreShares(cores0, coreTimes());
           const cores = shares.map((c) => c.busy);
