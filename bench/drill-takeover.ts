@@ -15,15 +15,13 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BIN, REPO, demoAppYaml, tempCluster } from '../test/harness/cli.js';
+import { BIN, REPO, tempCluster } from '../test/harness/cli.js';
 import { eventually } from '../test/harness/eventually.js';
 import { NetnsLab, labUnavailable } from '../test/harness/netns-lab.js';
-import type { RetryingLoadResult } from '../test/harness/retrying-load.js';
+import { VIP_LAB_HOSTS, VIP_LAB_LBS, startLabClient, vipHolders, vipLabYaml } from '../test/harness/vip-lab.js';
 
 const SUBNET = '10.214.0';
 const VIP = `${SUBNET}.100`;
-const HOSTS = { 'lb-1': 1, 'lb-2': 2, 'web-1': 11, 'web-2': 12, 'mon-1': 31, client: 50 };
-const LBS = ['lb-1', 'lb-2'] as const;
 
 interface Trial { gapMs: number; failed: number }
 interface Row { system: string; scenario: string; trials: Trial[]; note: string }
@@ -33,26 +31,7 @@ const rounds = Number(args[args.indexOf('--rounds') + 1] ?? 0) || 5;
 const withKeepalived = !args.includes('--no-keepalived');
 const writeDocs = !args.includes('--no-docs');
 
-const yaml = `
-cluster: drill
-state_dir: state
-nodes:
-  - { name: lb-1,  role: lb,  address: ${SUBNET}.1 }
-  - { name: lb-2,  role: lb,  address: ${SUBNET}.2 }
-  - { name: web-1, role: web, address: ${SUBNET}.11 }
-  - { name: web-2, role: web, address: ${SUBNET}.12 }
-  - { name: mon-1, role: monitor, address: ${SUBNET}.31 }
-web:
-${demoAppYaml(3000)}edge:
-  vip: ${VIP}
-  standby: { interface: eth0 }
-  frontends:
-    - { name: www, mode: http, port: 80, default_backend: app }
-  backends:
-    - name: app
-      health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 2, fall: 2 }
-      servers: [ { node: web-1 }, { node: web-2 } ]
-`;
+const yaml = vipLabYaml(SUBNET, 'drill');
 
 function log(msg: string): void {
   process.stderr.write(`[drill:takeover] ${msg}\n`);
@@ -63,7 +42,7 @@ const lab = new NetnsLab('bwdrill', SUBNET, cluster.dir);
 let labCreated = false;
 
 function holders(): string[] {
-  return LBS.filter((lb) => lab.addresses(lb).includes(VIP));
+  return vipHolders(lab, VIP);
 }
 
 async function oneHolder(timeoutMs = 20_000): Promise<string> {
@@ -76,8 +55,7 @@ async function oneHolder(timeoutMs = 20_000): Promise<string> {
 
 /** Run `fail` under the client load; the load stops once answers flow again for `settleMs`. */
 async function measure(label: string, fail: () => void, settleMs = 1500): Promise<Trial> {
-  const p = lab.spawn('client', [process.execPath, path.join(REPO, 'dist/test/harness/netns-client.js'), `http://${VIP}/`, '60000'], label);
-  const file = path.join(cluster.dir, `${label}.log`);
+  const client = startLabClient(lab, `http://${VIP}/`, label);
   await new Promise((r) => setTimeout(r, 1500)); // warm: answers flowing
   const before = holders();
   fail();
@@ -86,9 +64,7 @@ async function measure(label: string, fail: () => void, settleMs = 1500): Promis
     if (h.length !== 1 || h[0] === before[0]) throw new Error('no takeover yet');
   }, { timeoutMs: 20_000, intervalMs: 20 });
   await new Promise((r) => setTimeout(r, settleMs));
-  process.kill(p.pid!, 'SIGTERM');
-  await new Promise((r) => p.once('exit', r));
-  const res = JSON.parse(fs.readFileSync(file, 'utf8').trim().split('\n').pop()!) as RetryingLoadResult;
+  const res = await client.stop();
   log(`${label}: gap ${res.gapMs} ms, ${res.failed} failed, ${res.ok} answers`);
   return { gapMs: res.gapMs, failed: res.failed };
 }
@@ -135,8 +111,8 @@ vrrp_instance VI_1 {
 
 async function drillKeepalived(rows: Row[]): Promise<void> {
   const addr = (lb: string): string => `${SUBNET}.${lb === 'lb-1' ? 1 : 2}`;
-  for (const [i, lb] of LBS.entries()) {
-    const other = LBS[1 - i]!;
+  for (const [i, lb] of VIP_LAB_LBS.entries()) {
+    const other = VIP_LAB_LBS[1 - i]!;
     const conf = path.join(cluster.dir, `keepalived-${lb}.conf`);
     fs.writeFileSync(conf, keepalivedConf(addr(lb), addr(other), 100 - 10 * i));
     lab.spawn(lb, ['keepalived', '-n', '-l', '-D', '-f', conf, '-p', path.join(cluster.dir, `ka-${lb}.pid`), '-r', path.join(cluster.dir, `vrrp-${lb}.pid`)], `keepalived-${lb}`);
@@ -181,7 +157,7 @@ async function main(): Promise<number> {
   } catch {
     log('keepalived is not installed (apt-get install -y keepalived): measuring Bulwark alone');
   }
-  lab.create(HOSTS);
+  lab.create(VIP_LAB_HOSTS);
   labCreated = true;
   const rows: Row[] = [];
   await drillBulwark(rows);

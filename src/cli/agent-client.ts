@@ -1,16 +1,12 @@
 /** Calls to node agent APIs from the CLI (and from tests): JSON in, JSON out, short timeouts. */
 import type { NodeSpec } from '../config/types.js';
+import { agentUrl } from '../control-plane/agent-api/index.js';
 
 export interface AgentReply<T = unknown> {
   ok: boolean;
   status: number;
   body: T | undefined;
   error?: string;
-}
-
-export function agentUrl(node: NodeSpec, path: string): string {
-  const host = node.address.includes(':') ? `[${node.address}]` : node.address;
-  return `http://${host}:${node.agentPort}${path}`;
 }
 
 export async function callAgent<T = unknown>(node: NodeSpec, method: 'GET' | 'POST', path: string, body?: unknown, timeoutMs = 2000): Promise<AgentReply<T>> {

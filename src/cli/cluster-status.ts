@@ -50,7 +50,7 @@ type StandbyStatus = { state: string; since: number; reason: string };
 type CertStatus = { names: string[]; notAfter: string; source: string };
 type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean; standby?: StandbyStatus; certificates?: CertStatus[] }; db?: DbStatus };
 
-function urlOf(host: string, port: number, scheme: string): string {
+export function urlOf(host: string, port: number, scheme: string): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 

@@ -6,6 +6,7 @@ import { formatDuration } from '../core/units.js';
 import type { Issues } from './issues.js';
 import { usesBackend } from './schema-edge.js';
 import { didYouMean } from './suggest.js';
+import { nodesWithRole } from './find-node.js';
 import type { BackendSpec, ClusterSpec, NodeSpec, Role } from './types.js';
 
 export function crossCheck(spec: ClusterSpec, issues: Issues): void {
@@ -156,7 +157,7 @@ function checkStandby(spec: ClusterSpec, issues: Issues): void {
     else if (seen.has(v)) issues.check(p, `"${v}" is listed twice`);
     seen.add(v);
   });
-  const lbs = spec.nodes.filter((n) => n.role === 'lb').length;
+  const lbs = nodesWithRole(spec, 'lb').length;
   const voters = new Set(sb.voters).size;
   if (lbs >= 2 && voters < 3) {
     const what = issues.given(`${base}.voters`) ? `${voters} voter(s)` : `${voters} node(s), and every node votes`;

@@ -4,7 +4,7 @@
  * details are `file:line:col: key.path: message` lines, one per problem.
  */
 export { defaultConfigPath, loadClusterFile, parseClusterText } from './load.js';
-export { findNode } from './find-node.js';
+export { findNode, nodesWithRole } from './find-node.js';
 export { DEFAULTS } from './defaults.js';
 export * from './types.js';
 import { readStandby } from './schema-standby.js';

@@ -5,14 +5,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ClusterSpec, NodeSpec } from '../config/types.js';
-import { loadClusterFile, findNode } from '../config/index.js';
+import { loadClusterFile, findNode, nodesWithRole } from '../config/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { isBulwarkError } from '../core/errors.js';
 import { createRegistry } from '../observability/registry.js';
 import { AgentApi } from '../control-plane/agent-api/index.js';
 import type { RoleContext, RoleRuntime } from './roles/role.js';
-import { LbRole, lbNodes } from './roles/lb-role.js';
+import { LbRole } from './roles/lb-role.js';
 import { VoteBook, mountVoteApi } from '../control-plane/standby/index.js';
 import { FirewallEnforcer, hostRuleset, mountProbeApi } from '../control-plane/host-firewall/index.js';
 import { WebRole } from './roles/web-role.js';
@@ -64,7 +64,7 @@ export class NodeAgent {
     this.api.route('GET', '/metrics', async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }));
     this.api.route('GET', '/status', () => ({ status: 200, body: this.status() }));
     this.api.route('POST', '/reload', async () => ({ status: 200, body: { node: this.node.name, result: await this.reload() } }));
-    mountProbeApi(this.api);
+    mountProbeApi(this.api, clock);
     this.role.routes?.(this.api);
     // The embedded DCS lives in one node's agent (any role), persisted in that node's folder.
     if (spec.database?.dcs.type === 'embedded' && spec.database.dcs.node === nodeName) {
@@ -79,7 +79,7 @@ export class NodeAgent {
   /** Every voter of the VIP election (by default every node) keeps a vote book behind its API. */
   private mountVote(spec: ClusterSpec, clock: Clock): VoteBook | undefined {
     const sb = spec.edge.standby;
-    const lbs = lbNodes(spec).map((n) => n.name);
+    const lbs = nodesWithRole(spec, 'lb').map((n) => n.name);
     if (lbs.length < 2 || !sb.voters.includes(this.node.name)) return undefined;
     const book = new VoteBook({ voter: this.node.name, leaseMs: sb.leaseMs, freshMs: 2 * sb.heartbeatMs }, clock);
     mountVoteApi(this.api, book, lbs);

@@ -77,9 +77,14 @@ export class NetnsLab {
     return this.exec(this.bridgeNs, args);
   }
 
-  /** Start a long-running process in a host (own process group); output goes to logDir/<label>.log. */
+  /** Where spawn(…, label) writes the process's output. */
+  logPath(label: string): string {
+    return path.join(this.logDir, `${label}.log`);
+  }
+
+  /** Start a long-running process in a host (own process group); output goes to logPath(label). */
   spawn(host: string, args: readonly string[], label: string, env: Record<string, string> = {}): ChildProcess {
-    const out = fs.openSync(path.join(this.logDir, `${label}.log`), 'a');
+    const out = fs.openSync(this.logPath(label), 'a');
     const child = spawn('ip', ['netns', 'exec', this.host(host).ns, ...args], {
       stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...env },
     });

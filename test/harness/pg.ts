@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import pg from 'pg';
 import type { Clock } from '../../src/core/clock.js';
 import type { Logger } from '../../src/core/log.js';
 import {
@@ -134,5 +135,17 @@ export class PgTestCluster {
       return;
     }
     fs.rmSync(this.base, { recursive: true, force: true });
+  }
+}
+
+/** One query as the application role over TCP, on a connection of its own. */
+export async function appQuery(m: PgTestMember, password: string, sql: string): Promise<pg.QueryResultRow[]> {
+  const client = new pg.Client({ host: m.address, port: m.port, user: 'app', password, database: 'app' });
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    return (await client.query(sql)).rows;
+  } finally {
+    await client.end();
   }
 }

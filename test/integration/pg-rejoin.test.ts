@@ -23,7 +23,7 @@ import {
   type BootstrapResult, type UpstreamPrimary,
 } from '../../src/control-plane/pg-ha/postgres/index.js';
 import { eventually } from '../harness/eventually.js';
-import { PgTestCluster, type PgTestMember } from '../harness/pg.js';
+import { PgTestCluster, type PgTestMember, appQuery as appQueryAs } from '../harness/pg.js';
 
 const A_ADDR = '127.0.8.1';
 const B_ADDR = '127.0.8.2';
@@ -46,16 +46,7 @@ describe('rejoin without pg_rewind: follow when the WAL is a prefix, refuse when
   const upstream = (to: PgTestMember, from: PgTestMember): UpstreamPrimary => ({
     host: to.address, port: to.port, user: 'replicator', passfile: from.paths.passfile, applicationName: from.name, slotName: from.name, connectTimeoutSeconds: 2,
   });
-  const appQuery = async (m: PgTestMember, sql: string): Promise<pg.QueryResultRow[]> => {
-    const client = new pg.Client({ host: m.address, port: m.port, user: 'app', password: boot.secrets.app, database: 'app' });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const appQuery = (m: PgTestMember, sql: string): Promise<pg.QueryResultRow[]> => appQueryAs(m, boot.secrets.app, sql);
   /** What a stopped member's HA cycle would decide against `leader` (the primary). */
   const verdict = async (stopped: PgTestMember, leader: PgTestMember) => {
     const w = await findWalEnd(stopped.paths.dataDir);

@@ -33,7 +33,7 @@ import {
   type PostgresBinaries,
 } from '../../src/control-plane/pg-ha/postgres/index.js';
 import { eventually } from '../harness/eventually.js';
-import { PgTestCluster, type PgTestMember } from '../harness/pg.js';
+import { PgTestCluster, type PgTestMember, appQuery as appQueryAs } from '../harness/pg.js';
 
 const SYSTEM_BIN = process.env.BULWARK_PG_SYSTEM_BIN ?? '/usr/lib/postgresql/15/bin';
 const A_ADDR = '127.0.0.1';
@@ -59,16 +59,7 @@ describe('pg_rewind of a crashed former primary (system PostgreSQL)', { skip: sk
   let boot: BootstrapResult;
   const timings: Record<string, number> = {};
 
-  const appQuery = async (m: PgTestMember, sql: string): Promise<pg.QueryResultRow[]> => {
-    const client = new pg.Client({ host: m.address, port: m.port, user: 'app', password: boot.secrets.app, database: 'app' });
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      return (await client.query(sql)).rows;
-    } finally {
-      await client.end();
-    }
-  };
+  const appQuery = (m: PgTestMember, sql: string): Promise<pg.QueryResultRow[]> => appQueryAs(m, boot.secrets.app, sql);
 
   before(async () => {
     bin = await locatePostgres({ binDir: SYSTEM_BIN });

@@ -7,40 +7,16 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import path from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { BIN, REPO, demoAppYaml, tempCluster } from '../harness/cli.js';
+import { BIN, tempCluster } from '../harness/cli.js';
 import { eventually } from '../harness/eventually.js';
 import { NetnsLab, labUnavailable } from '../harness/netns-lab.js';
 import { skipUnlessCi } from '../harness/requirements.js';
-import type { RetryingLoadResult } from '../harness/retrying-load.js';
+import { VIP_LAB_HOSTS, VIP_LAB_NODES, startLabClient, vipHolders, vipLabYaml } from '../harness/vip-lab.js';
 
 const SUBNET = '10.213.0';
 const VIP = `${SUBNET}.100`;
-const HOSTS = { 'lb-1': 1, 'lb-2': 2, 'web-1': 11, 'web-2': 12, 'mon-1': 31, client: 50 };
-const NODES = ['lb-1', 'lb-2', 'web-1', 'web-2', 'mon-1'] as const;
-
-const YAML = `
-cluster: lab
-state_dir: state
-nodes:
-  - { name: lb-1,  role: lb,  address: ${SUBNET}.1 }
-  - { name: lb-2,  role: lb,  address: ${SUBNET}.2 }
-  - { name: web-1, role: web, address: ${SUBNET}.11 }
-  - { name: web-2, role: web, address: ${SUBNET}.12 }
-  - { name: mon-1, role: monitor, address: ${SUBNET}.31 }
-web:
-${demoAppYaml(3000)}edge:
-  vip: ${VIP}
-  standby: { interface: eth0, min_hold: 1s }
-  frontends:
-    - { name: www, mode: http, port: 80, default_backend: app }
-  backends:
-    - name: app
-      health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 2, fall: 2 }
-      servers: [ { node: web-1 }, { node: web-2 } ]
-`;
+const YAML = vipLabYaml(SUBNET, 'lab', '{ interface: eth0, min_hold: 1s }');
 
 const skip = skipUnlessCi(labUnavailable(), 'netns standby tests');
 
@@ -55,7 +31,7 @@ describe('the VIP across hosts in network namespaces', { skip, timeout: 240_000 
   const startAgent = (name: string): void => {
     agents.set(name, lab.spawn(name, [process.execPath, BIN, 'agent', '--node', name, '-c', c.file], name, { BULWARK_LOG_FORMAT: 'json' }));
   };
-  const holders = (): string[] => ['lb-1', 'lb-2'].filter((lb) => lab.addresses(lb).includes(VIP));
+  const holders = (): string[] => vipHolders(lab, VIP);
   /** `bulwark status --json`, run from the client host (the only place that reaches every node). */
   const status = (): { edge: { active: string | null; standby: { node: string; state: string; reason: string }[] } } =>
     JSON.parse(lab.run('client', [process.execPath, BIN, 'status', '--json', '-c', c.file])) as never;
@@ -64,17 +40,7 @@ describe('the VIP across hosts in network namespaces', { skip, timeout: 240_000 
     assert.deepEqual(holders(), [lb]);
   }, { timeoutMs: 15_000, intervalMs: 100, message: `${lb} active and alone holding ${VIP}` });
 
-  const startClient = (label: string): { stop(): Promise<RetryingLoadResult> } => {
-    const p = lab.spawn('client', [process.execPath, path.join(REPO, 'dist/test/harness/netns-client.js'), `http://${VIP}/api/whoami`, '60000'], label);
-    const file = path.join(c.dir, `${label}.log`);
-    return {
-      stop: async () => {
-        process.kill(p.pid!, 'SIGTERM');
-        await new Promise((r) => p.once('exit', r));
-        return JSON.parse(fs.readFileSync(file, 'utf8').trim().split('\n').pop()!) as RetryingLoadResult;
-      },
-    };
-  };
+  const startClient = (label: string): ReturnType<typeof startLabClient> => startLabClient(lab, `http://${VIP}/api/whoami`, label);
   const served = async (since: number, min = 50): Promise<void> => {
     await eventually(() => {
       const out = lab.run('client', ['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '1', `http://${VIP}/api/whoami`]);
@@ -84,8 +50,8 @@ describe('the VIP across hosts in network namespaces', { skip, timeout: 240_000 
   };
 
   before(() => {
-    lab.create(HOSTS);
-    for (const n of NODES) startAgent(n);
+    lab.create(VIP_LAB_HOSTS);
+    for (const n of VIP_LAB_NODES) startAgent(n);
     sampler = setInterval(() => {
       try {
         const h = holders();

@@ -2,9 +2,8 @@
 import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
 import { loadSpec, printJson, table } from '../context.js';
 import { BulwarkError } from '../../core/errors.js';
-import { ClusterCa } from '../../control-plane/certs/index.js';
-import { caDirOf } from '../../node/roles/lb-role.js';
-import { collectStatus } from '../cluster-status.js';
+import { ClusterCa, caDirOf } from '../../control-plane/certs/index.js';
+import { collectStatus, urlOf } from '../cluster-status.js';
 
 export const certs: Verb = {
   name: 'certs',
@@ -24,7 +23,7 @@ export const certs: Verb = {
         return 0;
       }
       const https = spec.edge.frontends.find((f) => f.httpsPort !== undefined);
-      const url = https ? `https://${spec.edge.vip.includes(':') ? `[${spec.edge.vip}]` : spec.edge.vip}:${https.httpsPort}/` : 'https://…/';
+      const url = https ? `${urlOf(spec.edge.vip, https.httpsPort!, 'https')}/` : 'https://…/';
       console.log([
         `The cluster CA of "${spec.cluster}": ${ca.certPath} (valid until ${ca.notAfter().toISOString().slice(0, 10)})`,
         '',

@@ -4,7 +4,7 @@ import { loadSpec, printJson, table } from '../context.js';
 import { callAgent } from '../agent-client.js';
 import { BulwarkError } from '../../core/errors.js';
 import { formatDuration } from '../../core/units.js';
-import { findNode, type ClusterSpec, type NodeSpec } from '../../config/index.js';
+import { findNode, nodesWithRole, type ClusterSpec, type NodeSpec } from '../../config/index.js';
 import { checkRuleset, currentTable, expectations, hostRuleset, loadRuleset, restoreTable, type ProbeResult } from '../../control-plane/host-firewall/index.js';
 
 export const firewall: Verb = {
@@ -74,7 +74,7 @@ async function verify(spec: ClusterSpec, json: boolean): Promise<number> {
 
 /** Every lb's current bans, or lift one everywhere. */
 async function bans(spec: ClusterSpec, lift: string | boolean | undefined): Promise<number> {
-  const lbs = spec.nodes.filter((n) => n.role === 'lb');
+  const lbs = nodesWithRole(spec, 'lb');
   if (typeof lift === 'string') {
     const replies = await Promise.all(lbs.map((n) => callAgent<{ frontends: string[] }>(n, 'POST', '/firewall/bans/lift', { client: lift })));
     const done = lbs.filter((_, i) => replies[i]!.ok);

@@ -1,7 +1,6 @@
 /** `bulwark plan`: what each node will do, derived from the cluster file (nothing is started). */
 import type { ClusterSpec, NodeSpec } from '../../config/types.js';
-import { findNode } from '../../config/index.js';
-import { lbNodes } from '../../node/roles/lb-role.js';
+import { findNode, nodesWithRole } from '../../config/index.js';
 import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
 import { loadSpec, printJson } from '../context.js';
 
@@ -13,7 +12,7 @@ export function nodePlan(spec: ClusterSpec, node: NodeSpec): Record<string, unkn
   const listeners: { what: string; address: string }[] = [{ what: 'agent API', address: hostPort(node.address, node.agentPort) }];
   const plan: Record<string, unknown> = { node: node.name, role: node.role, address: node.address, listeners };
   if (node.role === 'lb') {
-    const elected = lbNodes(spec).length > 1;
+    const elected = nodesWithRole(spec, 'lb').length > 1;
     const sb = spec.edge.standby;
     for (const f of spec.edge.frontends) {
       const ports: [string, number][] = [[f.httpsPort !== undefined && f.redirectToHttps ? 'http → https' : f.mode, f.port]];

@@ -2,7 +2,7 @@ import { CONFIG_OPTION, type Verb } from '../verb.js';
 import { loadSpec } from '../context.js';
 import { callAgent } from '../agent-client.js';
 import { BulwarkError } from '../../core/errors.js';
-import { findNode, type ClusterSpec } from '../../config/index.js';
+import { findNode, nodesWithRole, type ClusterSpec } from '../../config/index.js';
 
 export const switchover: Verb = {
   name: 'switchover',
@@ -40,7 +40,7 @@ export const switchover: Verb = {
 };
 
 async function edgeSwitchover(spec: ClusterSpec): Promise<number> {
-  const lbs = spec.nodes.filter((n) => n.role === 'lb');
+  const lbs = nodesWithRole(spec, 'lb');
   if (lbs.length < 2) throw new BulwarkError('BWK_USAGE', `bulwark switchover --edge: the cluster has ${lbs.length} lb node(s); a hand-over needs two`);
   const replies = await Promise.all(lbs.map((n) => callAgent<{ lb?: { holdsVip?: boolean } }>(n, 'GET', '/status')));
   const active = lbs.find((_, i) => replies[i]!.body?.lb?.holdsVip === true);

@@ -4,8 +4,7 @@
  * `up` process and returns once the cluster is healthy.
  */
 import fs from 'node:fs';
-import { caDirOf } from '../../node/roles/lb-role.js';
-import { ClusterCa } from '../../control-plane/certs/index.js';
+import { ClusterCa, caCertPath, caDirOf } from '../../control-plane/certs/index.js';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -56,7 +55,7 @@ async function printSummary(spec: ClusterSpec): Promise<void> {
   const view = await collectStatus(spec);
   console.log('\n' + renderStatus(view));
   if (view.edge?.httpsUrl) {
-    const ca = caDirOf(spec) + '/ca.crt';
+    const ca = caCertPath(caDirOf(spec));
     console.log(`\nThe site: ${view.edge.httpsUrl}/   (try: curl --cacert ${ca} ${view.edge.httpsUrl}/api/whoami; bulwark certs ca says how to trust the CA)`);
     console.log(`Plain HTTP on ${view.edge.url}/ redirects there.`);
   } else if (view.edge) console.log(`\nThe site: ${view.edge.url}/   (try: curl ${view.edge.url}/api/whoami)`);

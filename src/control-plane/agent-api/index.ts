@@ -1,1 +1,2 @@
 export { AgentApi, ApiError, type ApiHandler, type ApiRequest, type ApiResponse } from './server.js';
+export { agentUrl } from './url.js';

@@ -4,14 +4,28 @@
  * `tls: local` and, later, every node's. Creation is atomic (written aside, then hard-linked into
  * place), so nodes starting together end up with the same CA.
  */
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
-import path from 'node:path';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { certificateNames } from '../../data-plane/tls/index.js';
+import { caCertPath, caKeyPath } from './paths.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+/**
+ * The X.509 library (and the reflect polyfill it needs) is loaded on first use: every CLI command
+ * imports this module, few of them make certificates.
+ */
+let lib: Promise<typeof X509> | undefined;
+function x509lib(): Promise<typeof X509> {
+  lib ??= (async () => {
+    await import('reflect-metadata');
+    const x509 = await import('@peculiar/x509');
+    x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+    return x509;
+  })();
+  return lib;
+}
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const DAY = 86_400_000;
@@ -52,24 +66,28 @@ export class ClusterCa {
   private constructor(
     readonly certPath: string,
     readonly certPem: string,
-    private readonly cert: x509.X509Certificate,
+    private readonly x509: typeof X509,
+    private readonly cert: X509.X509Certificate,
     private readonly key: CryptoKey,
+    private readonly clock: Clock,
   ) {}
 
-  /** Load the CA from `dir`, creating it first if there is none. */
-  static async ensure(dir: string, cluster: string): Promise<ClusterCa> {
-    const certPath = path.join(dir, 'ca.crt');
-    const keyPath = path.join(dir, 'ca.key');
-    if (!fs.existsSync(certPath)) await ClusterCa.create(dir, cluster, certPath, keyPath);
+  /** Load the CA from `dir`, creating it first if there is none. Validity periods start at clock.now(). */
+  static async ensure(dir: string, cluster: string, clock: Clock = systemClock): Promise<ClusterCa> {
+    const x509 = await x509lib();
+    const certPath = caCertPath(dir);
+    const keyPath = caKeyPath(dir);
+    if (!fs.existsSync(certPath)) await ClusterCa.create(x509, dir, cluster, clock.now());
     const certPem = fs.readFileSync(certPath, 'utf8');
     const key = await webcrypto.subtle.importKey('pkcs8', fromPem(fs.readFileSync(keyPath, 'utf8')), ALG, false, ['sign']);
-    return new ClusterCa(certPath, certPem, new x509.X509Certificate(certPem), key as CryptoKey);
+    return new ClusterCa(certPath, certPem, x509, new x509.X509Certificate(certPem), key as CryptoKey, clock);
   }
 
-  private static async create(dir: string, cluster: string, certPath: string, keyPath: string): Promise<void> {
+  private static async create(x509: typeof X509, dir: string, cluster: string, now: number): Promise<void> {
+    const certPath = caCertPath(dir);
+    const keyPath = caKeyPath(dir);
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
-    const now = Date.now();
     const cert = await x509.X509CertificateGenerator.createSelfSigned({
       serialNumber: serial(), name: `CN=Bulwark cluster CA (${cluster})`, keys, signingAlgorithm: ALG,
       notBefore: new Date(now - DAY), notAfter: new Date(now + 3650 * DAY),
@@ -103,8 +121,9 @@ export class ClusterCa {
   }
 
   async issue(req: IssueRequest): Promise<IssuedCertificate> {
+    const x509 = this.x509;
     const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
-    const now = Date.now();
+    const now = this.clock.now();
     const notAfter = new Date(now + req.days * DAY);
     const usages = req.usage === 'server' ? [x509.ExtendedKeyUsage.serverAuth]
       : req.usage === 'client' ? [x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
@@ -126,6 +145,5 @@ export class ClusterCa {
 /** The names and expiry of a PEM certificate (the first one of a chain). */
 export function describeCertificate(certPem: string): { subject: string; names: string[]; notAfter: Date } {
   const c = new X509Certificate(certPem);
-  const names = (c.subjectAltName ?? '').split(', ').filter(Boolean).map((x) => x.replace(/^(DNS|IP Address):/, ''));
-  return { subject: c.subject, names, notAfter: new Date(c.validTo) };
+  return { subject: c.subject, names: certificateNames(c), notAfter: new Date(c.validTo) };
 }

@@ -31,7 +31,7 @@ export class LocalCertificateSource {
   constructor(private readonly o: LocalSourceOptions) {}
 
   async start(): Promise<void> {
-    this.ca = await ClusterCa.ensure(this.o.caDir, this.o.cluster);
+    this.ca = await ClusterCa.ensure(this.o.caDir, this.o.cluster, this.o.clock);
     await this.refresh();
     const tick = (): void => {
       this.refresh().catch((err: Error) => this.o.log.error({ err: err.message }, `certificate renewal failed (will retry): ${err.message}`));

@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { isIP } from 'node:net';
+import type { Clock } from '../../core/clock.js';
 import { ApiError, type AgentApi } from '../agent-api/index.js';
 
 export type ProbeResult = 'open' | 'refused' | 'timeout' | 'error';
@@ -14,15 +15,15 @@ export interface ProbeTarget {
   readonly port: number;
 }
 
-export function probe(t: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
+function probe(t: ProbeTarget, timeoutMs: number, clock: Clock): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const s = net.connect({ host: t.host, port: t.port });
     const done = (r: ProbeResult): void => {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
       s.destroy();
       resolve(r);
     };
-    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    const timer = clock.setTimeout(() => done('timeout'), timeoutMs);
     s.once('connect', () => done('open'));
     s.once('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : err.code === 'ETIMEDOUT' ? 'timeout' : 'error'));
   });
@@ -31,7 +32,7 @@ export function probe(t: ProbeTarget, timeoutMs: number): Promise<ProbeResult> {
 const MAX_TARGETS = 256;
 
 /** `POST /firewall/probe` {targets: [{host, port}], timeoutMs?} → {results: [...]} on every node. */
-export function mountProbeApi(api: AgentApi): void {
+export function mountProbeApi(api: AgentApi, clock: Clock): void {
   api.route('POST', '/firewall/probe', async (req) => {
     const body = req.body as { targets?: unknown; timeoutMs?: unknown } | undefined;
     const targets = body?.targets;
@@ -44,7 +45,7 @@ export function mountProbeApi(api: AgentApi): void {
       }
     }
     const timeoutMs = typeof body?.timeoutMs === 'number' && body.timeoutMs > 0 && body.timeoutMs <= 5000 ? body.timeoutMs : 800;
-    const results = await Promise.all((targets as ProbeTarget[]).map(async (t) => ({ host: t.host, port: t.port, result: await probe(t, timeoutMs) })));
+    const results = await Promise.all((targets as ProbeTarget[]).map(async (t) => ({ host: t.host, port: t.port, result: await probe(t, timeoutMs, clock) })));
     return { status: 200, body: { results } };
   });
 }

@@ -8,7 +8,7 @@
  * the distribution's) are left alone.
  */
 import { isIPv6 } from 'node:net';
-import type { ClusterSpec, NodeSpec } from '../../config/types.js';
+import { nodesWithRole, type ClusterSpec, type NodeSpec, type Role } from '../../config/index.js';
 import { parseHostPort } from '../../config/value-rules.js';
 
 export const TABLE = 'bulwark';
@@ -23,7 +23,7 @@ export interface Opening {
 /** What this node must accept, rule by rule (before rendering): also what `verify` probes. */
 export function openings(spec: ClusterSpec, node: NodeSpec): Opening[] {
   const members = spec.nodes.map((n) => n.address);
-  const of = (role: string): string[] => spec.nodes.filter((n) => n.role === role).map((n) => n.address);
+  const of = (role: Role): string[] => nodesWithRole(spec, role).map((n) => n.address);
   const rules: Opening[] = [{ from: members, ports: [node.agentPort], why: 'agent API (status, health, metrics, VIP votes, DCS) from cluster members' }];
   if (node.role === 'lb') {
     const ports = spec.edge.frontends.flatMap((f) => (f.httpsPort === undefined ? [f.port] : [f.port, f.httpsPort]));

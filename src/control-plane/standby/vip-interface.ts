@@ -18,6 +18,9 @@ import type { VipPort } from './ports.js';
 export class InterfaceVip implements VipPort {
   private guard: ChildProcess | undefined;
   private readonly prefix: string;
+  private readonly v6: boolean;
+  /** `ip -4` or `ip -6`. */
+  private readonly family: '-4' | '-6';
   private warnedV6 = false;
   private announcing = false;
 
@@ -28,28 +31,28 @@ export class InterfaceVip implements VipPort {
     private readonly log: Logger,
     private readonly run: RunCommand = runCommand,
   ) {
-    this.prefix = `${vip}/${isIPv6(vip) ? 128 : 32}`;
+    this.v6 = isIPv6(vip);
+    this.family = this.v6 ? '-6' : '-4';
+    this.prefix = `${vip}/${this.v6 ? 128 : 32}`;
   }
 
   /** Before the election starts: drop an address left by a previous life, arm the guard. */
   async prepare(): Promise<void> {
     await this.delAddress();
-    const family = isIPv6(this.vip) ? '-6' : '-4';
     // The signal comes when the agent's main thread dies, maybe before its other threads have
     // let go of the sockets: wait (≤ 1 s) until no thread of it runs, so the FINs to its clients
     // still leave from the VIP and they reconnect at once; then drop the address.
     const p = `/proc/${process.pid}`;
     const sockets = `i=0; while [ $i -lt 100 ] && { [ "$(ls ${p}/task 2>/dev/null | wc -l)" -gt 1 ] || grep -qs '^State:.*[RSD]' ${p}/status; }; do sleep 0.01; i=$((i+1)); done`;
-    const cleanup = `ip ${family} addr del ${this.prefix} dev ${this.iface} 2>/dev/null`;
+    const cleanup = `ip ${this.family} addr del ${this.prefix} dev ${this.iface} 2>/dev/null`;
     this.guard = spawn('setpriv', ['--pdeathsig', 'TERM', '--', '/bin/sh', '-c',
       `trap '${sockets}; ${cleanup}; kill $! 2>/dev/null; exit 0' TERM INT; while :; do sleep 3600 & wait $!; done`], { stdio: 'ignore' });
     this.guard.on('error', (err) => this.log.error({ err: err.message }, `VIP guard could not start: ${err.message}`));
   }
 
   async acquire(): Promise<void> {
-    const family = isIPv6(this.vip) ? '-6' : '-4';
     try {
-      await this.run('ip', [family, 'addr', 'add', this.prefix, 'dev', this.iface, ...(isIPv6(this.vip) ? ['nodad'] : [])]);
+      await this.run('ip', [this.family, 'addr', 'add', this.prefix, 'dev', this.iface, ...(this.v6 ? ['nodad'] : [])]);
     } catch (err) {
       if (!/File exists/.test((err as Error).message)) throw err;
     }
@@ -65,7 +68,7 @@ export class InterfaceVip implements VipPort {
 
   async announce(): Promise<void> {
     if (this.announcing) return;
-    if (isIPv6(this.vip)) {
+    if (this.v6) {
       // Debian's ndisc6 has no tool to send an unsolicited NA; the notify hooks cover IPv6 VIPs.
       if (!this.warnedV6) this.log.warn(`VIP ${this.vip}: IPv6 neighbour advertisements are not sent; neighbours learn the move when their cache entry expires`);
       this.warnedV6 = true;
@@ -89,6 +92,6 @@ export class InterfaceVip implements VipPort {
   }
 
   private async delAddress(): Promise<void> {
-    await this.run('ip', [isIPv6(this.vip) ? '-6' : '-4', 'addr', 'del', this.prefix, 'dev', this.iface]).catch(() => {});
+    await this.run('ip', [this.family, 'addr', 'del', this.prefix, 'dev', this.iface]).catch(() => {});
   }
 }

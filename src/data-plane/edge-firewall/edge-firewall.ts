@@ -5,7 +5,8 @@
  * time (the coarse tick on the hot path, a number in tests). State lives across reloads:
  * `reconfigure` swaps the rules and keeps the buckets, counts and bans.
  */
-import { BlockList, isIPv6 } from 'node:net';
+import type { BlockList } from 'node:net';
+import { compileCidrs, inCidrs } from '../../core/cidr.js';
 import type { EdgeFirewallSpec } from '../../config/types.js';
 
 export interface Verdict {
@@ -31,20 +32,6 @@ interface Client {
 /** Statuses that mean "this client broke a limit": they count towards a ban. */
 const ABUSE = new Set([400, 408, 413, 414, 429, 431]);
 
-function compile(cidrs: readonly string[]): BlockList | undefined {
-  if (cidrs.length === 0) return undefined;
-  const list = new BlockList();
-  for (const c of cidrs) {
-    const [addr, bits] = c.split('/');
-    list.addSubnet(addr!, Number(bits), isIPv6(addr!) ? 'ipv6' : 'ipv4');
-  }
-  return list;
-}
-
-function inList(list: BlockList | undefined, ip: string): boolean {
-  return list !== undefined && ip !== '' && list.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
-}
-
 export class EdgeFirewall {
   private spec!: EdgeFirewallSpec;
   private allow: BlockList | undefined;
@@ -61,14 +48,14 @@ export class EdgeFirewall {
   reconfigure(spec: EdgeFirewallSpec): void {
     this.spec = spec;
     this.gen++;
-    this.allow = compile(spec.allow);
-    this.deny = compile(spec.deny);
-    this.trusted = compile(spec.trustedProxies);
+    this.allow = compileCidrs(spec.allow);
+    this.deny = compileCidrs(spec.deny);
+    this.trusted = compileCidrs(spec.trustedProxies);
   }
 
   /** A connection from `peer` arrives. A trusted proxy is judged per request instead. */
   onAccept(peer: string, now: number): Verdict | undefined {
-    if (inList(this.trusted, peer)) return undefined;
+    if (inCidrs(this.trusted, peer)) return undefined;
     const v = this.screen(peer, now);
     if (v) return v;
     const max = this.spec.maxConnectionsPerClient;
@@ -88,15 +75,15 @@ export class EdgeFirewall {
 
   /** May this peer state a client's address (X-Forwarded-For, PROXY protocol)? */
   isTrusted(peer: string): boolean {
-    return inList(this.trusted, peer);
+    return inCidrs(this.trusted, peer);
   }
 
   /** The client a request is from: the peer, or for a trusted proxy the address it names. */
   clientOf(peer: string, xForwardedFor: string | undefined): string {
-    if (xForwardedFor === undefined || !inList(this.trusted, peer)) return peer;
+    if (xForwardedFor === undefined || !inCidrs(this.trusted, peer)) return peer;
     // Rightmost address that is not one of our proxies: the one the first trusted proxy saw.
     const hops = xForwardedFor.split(',').map((h) => h.trim()).filter(Boolean);
-    for (let i = hops.length - 1; i >= 0; i--) if (!inList(this.trusted, hops[i]!)) return hops[i]!;
+    for (let i = hops.length - 1; i >= 0; i--) if (!inCidrs(this.trusted, hops[i]!)) return hops[i]!;
     return hops[0] ?? peer;
   }
 
@@ -122,7 +109,7 @@ export class EdgeFirewall {
   /** The edge refused `client` with `status`: limit breaches count towards a ban. Returns true when it got banned now. */
   onRefused(client: string, status: number, now: number): boolean {
     const ban = this.spec.ban;
-    if (!ban || !ABUSE.has(status) || inList(this.trusted, client)) return false;
+    if (!ban || !ABUSE.has(status) || inCidrs(this.trusted, client)) return false;
     const c = this.client(client, now);
     if (c.bannedUntil > now) return false;
     c.refusals = c.refusals.filter((t) => t > now - ban.withinMs);
@@ -166,7 +153,7 @@ export class EdgeFirewall {
     const c = this.client(ip, now);
     if (c.gen !== this.gen) {
       c.gen = this.gen;
-      c.listed = inList(this.deny, ip) ? 'denied' : this.allow && !inList(this.allow, ip) ? 'not-allowed' : undefined;
+      c.listed = inCidrs(this.deny, ip) ? 'denied' : this.allow && !inCidrs(this.allow, ip) ? 'not-allowed' : undefined;
     }
     if (c.listed === 'denied') return { status: 403, reason: 'denied', message: `${ip} is on the deny list` };
     if (c.listed === 'not-allowed') return { status: 403, reason: 'not-allowed', message: `${ip} is not on the allow list` };

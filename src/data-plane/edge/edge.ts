@@ -168,13 +168,22 @@ export class Edge {
     };
   }
 
-  /** The frontend's firewall, created on first use and reconfigured (state kept) after. */
+  /** The frontend's firewall, created on first use; a reload reconfigures it once it commits. */
   private firewallOf(fe: FrontendSpec): { firewall?: EdgeFirewall } {
     if (!fe.firewall) return {};
     let fw = this.firewalls.get(fe.name);
-    if (fw) fw.reconfigure(fe.firewall);
-    else this.firewalls.set(fe.name, (fw = new EdgeFirewall(fe.firewall)));
+    if (!fw) this.firewalls.set(fe.name, (fw = new EdgeFirewall(fe.firewall)));
     return { firewall: fw };
+  }
+
+  /** After a reload: new rules for kept firewalls (their buckets and bans stay), drop the unused. */
+  private commitFirewalls(frontends: readonly FrontendSpec[]): void {
+    const wanted = new Map(frontends.flatMap((f) => (f.firewall ? [[f.name, f.firewall] as const] : [])));
+    for (const [name, fw] of this.firewalls) {
+      const spec = wanted.get(name);
+      if (spec) fw.reconfigure(spec);
+      else this.firewalls.delete(name);
+    }
   }
 
   /** Bans across frontends (for the agent API and the CLI). */
@@ -271,6 +280,7 @@ export class Edge {
     const removed = [...this.listeners.entries()].filter(([key]) => !listeners.has(key));
     this.listeners = listeners;
     this.spec = spec;
+    this.commitFirewalls(spec.frontends);
     await Promise.all(removed.map(([, x]) => x.l.close(this.opts.graceMs ?? 10_000)));
     this.opts.log.info({ frontends: listeners.size, backends: backends.size }, `edge reloaded: ${listeners.size} frontend(s), ${backends.size} backend(s)`);
   }

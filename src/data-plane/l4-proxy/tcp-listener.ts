@@ -18,6 +18,7 @@ import { SampledLogger } from '../../core/sampled-log.js';
 import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import { FULL, type BackendRuntime } from '../edge/backend.js';
 import type { EdgeFirewall } from '../edge-firewall/index.js';
+import { normalizeIp } from '../../core/cidr.js';
 import { parseProxyHeader, type ProxyHeader } from '../proxy-protocol/index.js';
 import type { UpstreamServer } from '../edge/upstream.js';
 import type { PickContext } from '../balancer/index.js';
@@ -82,7 +83,7 @@ class TcpSession implements PickContext {
 
   /** Looked up on first use (getpeername is a system call; round robin never asks). */
   get clientIp(): string {
-    if (this.ip === undefined) this.ip = (this.client.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (this.ip === undefined) this.ip = normalizeIp(this.client.remoteAddress ?? '');
     return this.ip;
   }
 
@@ -163,7 +164,7 @@ export class TcpListener {
    * timeout) before anything else; the bytes after it are put back for the session.
    */
   private readProxyHeader(socket: net.Socket): void {
-    const peer = (socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const peer = normalizeIp(socket.remoteAddress ?? '');
     const fw = this.runtime.firewall;
     const drop = (reason: string, message: string): void => {
       this.metrics.refusal(this.runtime.name, reason);
@@ -173,8 +174,12 @@ export class TcpListener {
     socket.on('error', ignore);
     if (!fw?.isTrusted(peer)) return drop('untrusted-proxy', `${peer} is not a trusted proxy (this frontend expects the PROXY protocol)`);
     let buf = Buffer.alloc(0);
-    const timer = setTimeout(() => {
+    const stopReading = (): void => {
+      clearTimeout(timer);
       socket.off('data', onData);
+    };
+    const timer = setTimeout(() => {
+      stopReading();
       drop('slow-proxy-header', 'no complete PROXY header in time');
     }, this.runtime.spec.timeouts.requestHeaderMs);
     const onData = (chunk: Buffer): void => {
@@ -183,16 +188,14 @@ export class TcpListener {
       try {
         h = parseProxyHeader(buf);
       } catch (err) {
-        clearTimeout(timer);
-        socket.off('data', onData);
+        stopReading();
         return drop('bad-proxy-header', (err as Error).message);
       }
       if (!h) return;
-      clearTimeout(timer);
-      socket.off('data', onData);
+      stopReading();
       socket.pause();
       if (buf.length > h.length) socket.unshift(buf.subarray(h.length));
-      this.startSession(socket, h.source ? h.source.address.replace(/^::ffff:/, '') : peer, 'data');
+      this.startSession(socket, h.source ? normalizeIp(h.source.address) : peer, 'data');
     };
     socket.on('data', onData);
   }
@@ -204,7 +207,7 @@ export class TcpListener {
   private startSession(socket: net.Socket, clientIp: string | undefined, reads: 'data' | undefined): void {
     const client = socket as SessionSocket;
     const fw = this.runtime.firewall;
-    if (fw && !this.admit(fw, socket, clientIp ?? (socket.remoteAddress ?? '').replace(/^::ffff:/, ''))) return;
+    if (fw && !this.admit(fw, socket, clientIp ?? normalizeIp(socket.remoteAddress ?? ''))) return;
     const s = new TcpSession(this, this.runtime, client, performance.now());
     if (clientIp !== undefined) s.clientAddress = clientIp;
     s.firewall = fw;

@@ -17,6 +17,7 @@ import type { UpstreamConn, UpstreamOwner, UpstreamServer } from '../edge/upstre
 import { stickyValue, type PickContext } from '../balancer/index.js';
 import { TICK_MS, coarseNow } from '../../core/coarse-tick.js';
 import { readInto } from '../listener/read-buffer.js';
+import { normalizeIp } from '../../core/cidr.js';
 import type { HttpProxyShared } from './shared.js';
 import type { EdgeFirewall, Verdict } from '../edge-firewall/index.js';
 import { parseProxyHeader, type ProxyHeader } from '../proxy-protocol/index.js';
@@ -89,39 +90,15 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
   /** proxy_protocol: the PROXY header has not been read yet. */
   private awaitingProxyHeader = false;
 
-  /** The edge firewall's accept-time checks, for clientIp. */
-  private admit(): void {
-    if (!this.firewall) return;
-    this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow());
-    this.countedByFirewall = this.acceptVerdict === undefined;
-  }
-
-  /** Strip the PROXY header from `pending` once it is whole; false while more bytes are needed or after a refusal. */
-  private readProxyHeader(): boolean {
-    let h: ProxyHeader | undefined;
-    try {
-      h = parseProxyHeader(this.pending!);
-    } catch (err) {
-      this.awaitingProxyHeader = false;
-      this.refuse(400, (err as Error).message, 'bad-proxy-header');
-      return false;
-    }
-    if (!h) return false;
-    this.awaitingProxyHeader = false;
-    if (h.source) this.clientIp = normalizeIp(h.source.address);
-    this.pending = this.pending!.length > h.length ? this.pending!.subarray(h.length) : undefined;
-    this.admit();
-    return true;
-  }
-
   /** Who the firewall judges for the current request (the peer, or the client a trusted proxy names). */
   private fwClient = '';
 
   constructor(private readonly socket: net.Socket, private readonly shared: HttpProxyShared) {
+    const fe = shared.current();
     this.clientIp = normalizeIp(socket.remoteAddress ?? '');
-    this.frontendName = shared.current().name;
-    this.firewall = shared.current().firewall;
-    if (shared.current().spec.proxyProtocol) {
+    this.frontendName = fe.name;
+    this.firewall = fe.firewall;
+    if (fe.spec.proxyProtocol) {
       // The firewall judges the client the header names, once it has arrived.
       this.awaitingProxyHeader = true;
       if (!this.firewall?.isTrusted(this.clientIp)) {
@@ -139,7 +116,7 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
       // A half-closed client still gets its response; with nothing in flight we are done.
       if (this.res === Res.None && this.req === Req.Head) socket.end();
     });
-    this.setDeadline(Deadline.KeepAlive, this.shared.current().spec.timeouts.requestHeaderMs);
+    this.setDeadline(Deadline.KeepAlive, fe.spec.timeouts.requestHeaderMs);
   }
 
   // ── PickContext ────────────────────────────────────────────────────────────────────────────
@@ -182,9 +159,9 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
       return;
     }
     this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    if (this.awaitingProxyHeader && (this.acceptVerdict !== undefined || !this.readProxyHeader())) {
-      if (this.acceptVerdict) this.tryParseHead(); // refuses at once
-      return;
+    if (this.awaitingProxyHeader) {
+      if (this.acceptVerdict) return this.refuseVerdict(this.acceptVerdict); // not a trusted proxy
+      if (!this.readProxyHeader()) return;
     }
     if (this.req === Req.Head && this.res === Res.None && !this.queued) {
       this.tryParseHead();
@@ -195,13 +172,9 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
 
   private tryParseHead(): void {
     const buf = this.pending;
-    if (!buf || buf.length === 0) {
-      if (this.acceptVerdict && !this.awaitingProxyHeader) this.refuse(this.acceptVerdict.status, this.acceptVerdict.message, this.acceptVerdict.reason);
-      return;
-    }
+    if (!buf || buf.length === 0) return;
     // Refused at accept (denied, banned, too many connections): answer as soon as it speaks.
-    const v = this.acceptVerdict;
-    if (v) return this.refuse(v.status, v.message, v.reason);
+    if (this.acceptVerdict) return this.refuseVerdict(this.acceptVerdict);
     // RFC 9112 §2.2: ignore empty lines before a request line.
     let start = 0;
     while (start + 1 < buf.length && buf[start] === 13 && buf[start + 1] === 10) start += 2;
@@ -240,7 +213,7 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     const fe = this.shared.current();
     if (this.firewall) {
       const v = this.screenRequest(head);
-      if (v) return this.refuse(v.status, v.message, v.reason, true, v.retryAfterS === undefined ? '' : `retry-after: ${v.retryAfterS}\r\n`);
+      if (v) return this.refuseVerdict(v);
     }
     if (head.contentLength > fe.spec.limits.maxBodyBytes) {
       return this.refuse(413, `request body larger than max_body_bytes (${fe.spec.limits.maxBodyBytes})`, 'body-too-large');
@@ -656,11 +629,43 @@ export class ClientConnection implements UpstreamOwner, PickContext, QueueWaiter
     this.respondError(308, `served over HTTPS: ${location}`, 'redirect', hasBody, `location: ${location}\r\n`);
   }
 
+  /** The edge firewall's accept-time checks, for clientIp. */
+  private admit(): void {
+    if (!this.firewall) return;
+    this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow());
+    this.countedByFirewall = this.acceptVerdict === undefined;
+  }
+
+  /** Strip the PROXY header from `pending` once it is whole; false while more bytes are needed or after a refusal. */
+  private readProxyHeader(): boolean {
+    let h: ProxyHeader | undefined;
+    try {
+      h = parseProxyHeader(this.pending!);
+    } catch (err) {
+      this.awaitingProxyHeader = false;
+      this.refuse(400, (err as Error).message, 'bad-proxy-header');
+      return false;
+    }
+    if (!h) return false;
+    this.awaitingProxyHeader = false;
+    if (h.source) this.clientIp = normalizeIp(h.source.address);
+    this.pending = this.pending!.length > h.length ? this.pending!.subarray(h.length) : undefined;
+    this.admit();
+    if (!this.acceptVerdict) return true;
+    this.refuseVerdict(this.acceptVerdict);
+    return false;
+  }
+
   /** Lists and bans for a client behind a trusted proxy, then the rate limit. */
   private screenRequest(head: RequestHead): Verdict | undefined {
     const fw = this.firewall!;
     this.fwClient = fw.clientOf(this.clientIp, head.xForwardedFor);
     return fw.onRequest(this.fwClient, this.fwClient !== this.clientIp, coarseNow());
+  }
+
+  /** The edge firewall said no: its status, with Retry-After when it says when to come back. */
+  private refuseVerdict(v: Verdict): void {
+    this.refuse(v.status, v.message, v.reason, true, v.retryAfterS === undefined ? '' : `retry-after: ${v.retryAfterS}\r\n`);
   }
 
   private refuse(status: number, message: string, reason: string, close = true, extra = ''): void {
@@ -829,6 +834,3 @@ function hasBareLf(buf: Buffer, start: number): boolean {
   return false;
 }
 
-function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}

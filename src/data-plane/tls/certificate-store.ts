@@ -45,7 +45,7 @@ export class CertificateStore {
       } catch (err) {
         throw new Error(`${p.source}: ${(err as Error).message}`);
       }
-      return { pair: p, context, info: { names: namesOf(cert), notAfter: new Date(cert.validTo), source: p.source } };
+      return { pair: p, context, info: { names: certificateNames(cert), notAfter: new Date(cert.validTo), source: p.source } };
     });
     this.entries = entries;
     this.exact.clear();
@@ -90,6 +90,7 @@ export class CertificateStore {
   }
 }
 
-function namesOf(cert: X509Certificate): string[] {
+/** The DNS names and IP addresses a certificate is for (its subjectAltName). */
+export function certificateNames(cert: X509Certificate): string[] {
   return (cert.subjectAltName ?? '').split(', ').filter(Boolean).map((x) => x.replace(/^(DNS|IP Address):/, ''));
 }

@@ -1,3 +1,3 @@
-export { CertificateStore, type CertificatePair, type ServedCertificate } from './certificate-store.js';
+export { CertificateStore, certificateNames, type CertificatePair, type ServedCertificate } from './certificate-store.js';
 export { INTERMEDIATE } from './settings.js';
 export { tlsServerFactory } from './tls-server.js';

@@ -4,33 +4,19 @@
  * stay warm (same config, health checks running, ready to bind). A lone lb simply holds the VIP.
  */
 import path from 'node:path';
-import type { ClusterSpec, NodeSpec } from '../../config/types.js';
+import { nodesWithRole, type ClusterSpec } from '../../config/index.js';
 import { Edge } from '../../data-plane/index.js';
 import { CertificateStore } from '../../data-plane/tls/index.js';
-import { FilesCertificateSource, LocalCertificateSource } from '../../control-plane/certs/index.js';
+import { FilesCertificateSource, LocalCertificateSource, caDirOf } from '../../control-plane/certs/index.js';
 import { AccessLog } from '../../observability/access-log.js';
 import { StandbyMetrics } from '../../observability/standby-metrics.js';
-import { ApiError, type AgentApi } from '../../control-plane/agent-api/index.js';
+import { ApiError, agentUrl, type AgentApi } from '../../control-plane/agent-api/index.js';
 import {
   InterfaceVip, LocalVip, ShellHooks, StandbyCandidate, VoterClients, type CandidateStatus, type VipPort,
 } from '../../control-plane/standby/index.js';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
 
 const FAULTS = process.env['BULWARK_FAULT_INJECTION'] === '1';
-
-export function lbNodes(spec: ClusterSpec): NodeSpec[] {
-  return spec.nodes.filter((n) => n.role === 'lb');
-}
-
-/** The cluster CA's folder: `pki/` in the state folder. */
-export function caDirOf(spec: ClusterSpec): string {
-  return path.join(spec.stateDir, 'pki');
-}
-
-function voteUrl(n: NodeSpec): string {
-  const host = n.address.includes(':') ? `[${n.address}]` : n.address;
-  return `http://${host}:${n.agentPort}/standby/vote`;
-}
 
 export class LbRole implements RoleRuntime {
   readonly role = 'lb' as const;
@@ -66,21 +52,21 @@ export class LbRole implements RoleRuntime {
       this.vip = new LocalVip(edge, spec.edge.vip, clock, sb.leaseMs);
     }
     const metrics = new StandbyMetrics(this.ctx.registry, () => this.candidate?.status().votes ?? 0);
-    if (lbNodes(spec).length < 2) {
+    if (nodesWithRole(spec, 'lb').length < 2) {
       await this.vip.acquire();
       this.soleSince = clock.now();
       metrics.set('active');
       log.info(`VIP ${this.vip.describe()}: ACTIVE, the only lb of the cluster`);
       return;
     }
-    const urls = new Map(spec.nodes.filter((n) => sb.voters.includes(n.name)).map((n) => [n.name, voteUrl(n)]));
+    const urls = new Map(spec.nodes.filter((n) => sb.voters.includes(n.name)).map((n) => [n.name, agentUrl(n, '/standby/vote')]));
     this.voters = new VoterClients(urls, this.ctx.voteBook ? { name: node.name, book: this.ctx.voteBook } : undefined);
     this.candidate = new StandbyCandidate({
       policy: {
         name: node.name, priority: node.priority, leaseMs: sb.leaseMs, preempt: sb.preempt, preemptDelayMs: sb.preemptDelayMs, minHoldMs: sb.minHoldMs,
       },
       heartbeatMs: sb.heartbeatMs, announceIntervalMs: sb.announceIntervalMs, voters: sb.voters, voterPort: this.voters, vip: this.vip,
-      hooks: new ShellHooks(sb.notify, { vip: spec.edge.vip, node: node.name }, this.ctx.dir, log), health: () => this.health(), clock, log,
+      hooks: new ShellHooks(sb.notify, { vip: spec.edge.vip, node: node.name }, this.ctx.dir, log, clock), health: () => this.health(), clock, log,
       onTransition: (mem, tookOverMs) => metrics.set(mem.state, tookOverMs),
     });
     this.candidate.start();
@@ -98,7 +84,7 @@ export class LbRole implements RoleRuntime {
       this.certSource = files;
       return;
     }
-    const names = [...new Set([spec.edge.vip, ...lbNodes(spec).map((n) => n.address), 'localhost', ...tls.names])];
+    const names = [...new Set([spec.edge.vip, ...nodesWithRole(spec, 'lb').map((n) => n.address), 'localhost', ...tls.names])];
     const local = new LocalCertificateSource({
       caDir: caDirOf(spec), cluster: spec.cluster, dir: this.ctx.dir, names, store: this.certificates, clock, log,
     });
