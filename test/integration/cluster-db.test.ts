@@ -74,6 +74,17 @@ async function streamingReplica(m: Member, from: Member): Promise<void> {
 }
 
 /** The number of members answering /primary with 200 right now (must never exceed one). */
+/**
+ * The DCS records `m` as the sync standby: only then may it be promoted without loss (before, a
+ * kill of the primary rightly leaves nobody promotable).
+ */
+async function syncStandbyIs(file: string, m: Member): Promise<void> {
+  await eventually(async () => {
+    const s = JSON.parse((await bulwark(['status', '--json', '-c', file])).stdout) as { database: { syncStandbys: string[] } };
+    assert.deepEqual(s.database.syncStandbys, [m]);
+  }, { timeoutMs: 30_000, intervalMs: 200 });
+}
+
 async function writablePrimaries(): Promise<number> {
   let n = 0;
   for (const m of Object.keys(MEMBERS) as Member[]) {
@@ -127,6 +138,7 @@ describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_
   it('kill -9 of the primary under writes: zero acknowledged writes lost; the old primary rejoins', async (t) => {
     const p = await primary();
     await streamingReplica(other(p), p);
+    await syncStandbyIs(c.file, other(p));
     const writer = startWriter(EDGE, { paceMs: 10, maxMs: 90_000 });
     await eventually(() => assert.ok(writer.result.acked.length > 50), { timeoutMs: 20_000 });
     const killed = await bulwark(['kill', p, '-c', c.file]);
@@ -151,10 +163,7 @@ describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_
   it('switchover under writes: a new primary within about a second, nothing lost', async (t) => {
     const p = await primary();
     await streamingReplica(other(p), p);
-    await eventually(async () => {
-      const s = JSON.parse((await bulwark(['status', '--json', '-c', c.file])).stdout) as { database: { syncStandbys: string[] } };
-      assert.deepEqual(s.database.syncStandbys, [other(p)]);
-    }, { timeoutMs: 30_000, intervalMs: 250 });
+    await syncStandbyIs(c.file, other(p));
     const writer = startWriter(EDGE, { paceMs: 10, maxMs: 60_000 });
     await eventually(() => assert.ok(writer.result.acked.length > 30), { timeoutMs: 20_000 });
     const sw = await bulwark(['switchover', '--to', other(p), '-c', c.file]);
@@ -253,6 +262,7 @@ describe('database tier on etcd: bootstrap and failover with the multi-machine D
     if (!etcd) return t.skip(ETCD_MISSING);
     const p = await primary();
     await streamingReplica(other(p), p);
+    await syncStandbyIs(c!.file, other(p));
     const writer = startWriter(EDGE, { paceMs: 10, maxMs: 90_000 });
     await eventually(() => assert.ok(writer.result.acked.length > 50), { timeoutMs: 30_000 });
     assert.equal((await bulwark(['kill', p, '-c', c!.file])).code, 0);
