@@ -9,6 +9,9 @@
  * triggers (deny lists, a rate limit, a connection cap and bans, all far from the load): in the
  * same process, so the comparison with the plain one shares its JIT, heap and core.
  *
+ * --no-metrics turns the per-request metrics off (bulwark-http-nometrics); --scrape-ms N reads the
+ * metrics registry every N ms, as the monitor does (bulwark-http is run with 1000).
+ *
  * Prints one JSON line {"ready":true,…} on stdout once both frontends listen; SIGTERM/SIGINT stop
  * it cleanly (so `node --cpu-prof` can write its profile).
  */
@@ -23,6 +26,7 @@ import { createLogger } from '../src/core/log.js';
 import { Edge } from '../src/data-plane/edge/edge.js';
 import { CertificateStore } from '../src/data-plane/tls/index.js';
 import { CERT_FILES } from './configs.js';
+import { EdgeMetrics } from '../src/observability/edge-metrics.js';
 
 function arg(name: string, fallback?: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -74,7 +78,14 @@ async function main(): Promise<void> {
   const certificates = httpsPort === undefined ? undefined : new CertificateStore();
   certificates?.set([{ certPem: readFileSync(join(dir, CERT_FILES.cert), 'utf8'), keyPem: readFileSync(join(dir, CERT_FILES.key), 'utf8'), source: 'bench' }]);
   const log = createLogger({ node: 'bench-lb', level: 'warn', destination: pino.destination({ dest: 2, sync: false }) });
-  const edge = new Edge(spec.edge, { bindHosts: ['127.0.0.1'], clock: systemClock, log, registry: new Registry(), ...(certificates && { certificates }) });
+  // --no-metrics: the per-request metrics call does nothing (the bulwark-http-nometrics target),
+  // to measure what recording requests costs on the hot path.
+  if (process.argv.includes('--no-metrics')) EdgeMetrics.prototype.request = function noMetrics(): void {};
+  const registry = new Registry();
+  // --scrape-ms N: read the registry every N ms while serving, as the monitor does.
+  const scrapeMs = process.argv.includes('--scrape-ms') ? Number(arg('scrape-ms')) : 0;
+  if (scrapeMs > 0) setInterval(() => void registry.metrics(), scrapeMs).unref();
+  const edge = new Edge(spec.edge, { bindHosts: ['127.0.0.1'], clock: systemClock, log, registry, ...(certificates && { certificates }) });
   await edge.start();
   let stopping = false;
   const stop = (): void => {

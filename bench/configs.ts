@@ -12,6 +12,7 @@ export interface Ports {
   nginxProxy: number;
   nginxHttps: number;
   bulwarkHttps: number;
+  bulwarkHttpNoMetrics: number;
 }
 
 export function portsFrom(base: number): Ports {
@@ -28,6 +29,8 @@ export function portsFrom(base: number): Ports {
     nginxProxy: base + 30,
     nginxHttps: base + 31,
     bulwarkHttps: base + 16,
+    // base + 17 / 18: the http proxy with metrics off (bulwark-http-nometrics), its own process
+    bulwarkHttpNoMetrics: base + 17,
   };
 }
 
@@ -112,7 +115,7 @@ ${nginxTemps(dir, 'proxy')}  upstream be {
   }
   server {
     listen 127.0.0.1:${ports.nginxProxy} backlog=4096;
-    listen 127.0.0.1:${ports.nginxHttps} ssl backlog=4096;
+    listen 127.0.0.1:${ports.nginxHttps} ssl http2 backlog=4096;
     ssl_certificate ${join(dir, CERT_FILES.cert)};
     ssl_certificate_key ${join(dir, CERT_FILES.key)};
     ssl_protocols TLSv1.2 TLSv1.3;
@@ -127,7 +130,10 @@ ${nginxTemps(dir, 'proxy')}  upstream be {
 `;
 }
 
-/** HAProxy peer: one thread, round robin, http-reuse always, no logging; one http and one tcp frontend. */
+/**
+ * HAProxy peer: one thread, round robin, http-reuse always, no logging; one http and one tcp
+ * frontend. The HTTPS bind offers h2 by ALPN (haproxy-h2); wrk offers no ALPN and gets HTTP/1.1.
+ */
 export function haproxyConf(ports: Ports, dir: string): string {
   const servers = `  server a 127.0.0.1:${ports.backendA} check inter 5s
   server b 127.0.0.1:${ports.backendB} check inter 5s
@@ -146,7 +152,7 @@ defaults
 
 frontend fe_http
   bind 127.0.0.1:${ports.haproxyHttp}
-  bind 127.0.0.1:${ports.haproxyHttps} ssl crt ${join(dir, CERT_FILES.pem)} ssl-min-ver TLSv1.2
+  bind 127.0.0.1:${ports.haproxyHttps} ssl crt ${join(dir, CERT_FILES.pem)} ssl-min-ver TLSv1.2 alpn h2,http/1.1
   default_backend be_http
 
 backend be_http

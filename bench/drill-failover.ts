@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { bulwark, demoAppYaml, REPO, tempCluster } from '../test/harness/cli.js';
+import { agentCall } from '../test/harness/agent-tls.js';
 import { startLoad, verifyAcks, type Ack, type Failure, type Load } from './drill-load.js';
 import { formatTable, formatTrials, goalsOf, PATRONI, writeReliabilityDocs, type ClusterResult, type TrialResult } from './drill-report.js';
 
@@ -168,9 +169,9 @@ interface DbStatus {
 
 async function dbStatus(cl: Cluster, m: string, timeoutMs = 1000): Promise<DbStatus | undefined> {
   try {
-    const res = await fetch(`http://${cl.members[m]}:${AGENT_PORT}/status`, { signal: AbortSignal.timeout(timeoutMs) });
-    if (!res.ok) return undefined;
-    return ((await res.json()) as { db?: DbStatus }).db;
+    const res = await agentCall<{ db?: DbStatus }>(cl.stateDir, { address: cl.members[m]!, agentPort: AGENT_PORT }, 'GET', '/status', undefined, timeoutMs);
+    if (res.status !== 200) return undefined;
+    return res.body.db;
   } catch {
     return undefined;
   }
@@ -188,8 +189,7 @@ async function writablePrimaries(cl: Cluster): Promise<string[]> {
   const names = Object.keys(cl.members);
   const ok = await Promise.all(names.map(async (m) => {
     try {
-      const res = await fetch(`http://${cl.members[m]}:${AGENT_PORT}/primary`, { signal: AbortSignal.timeout(500) });
-      await res.arrayBuffer();
+      const res = await agentCall(cl.stateDir, { address: cl.members[m]!, agentPort: AGENT_PORT }, 'GET', '/primary', undefined, 500);
       return res.status === 200;
     } catch {
       return false;

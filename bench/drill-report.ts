@@ -60,17 +60,17 @@ export interface ClusterResult {
 
 const GOALS = { crashGapMs: 4000, switchoverGapMs: 1000, rejoinMs: 5000 };
 
-function median(xs: readonly number[]): number | undefined {
+export function median(xs: readonly number[]): number | undefined {
   if (xs.length === 0) return undefined;
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const sec = (ms: number | undefined): string => (ms === undefined ? '–' : `${(ms / 1000).toFixed(2)} s`);
+export const sec = (ms: number | undefined): string => (ms === undefined ? '–' : `${(ms / 1000).toFixed(2)} s`);
 
 /** "3.41 s (3.20–3.90)" over the defined values; "–" when none. */
-function spread(xs: readonly (number | undefined)[]): string {
+export function spread(xs: readonly (number | undefined)[]): string {
   const v = xs.filter((x): x is number => x !== undefined);
   if (v.length === 0) return '–';
   const m = median(v)!;
@@ -175,9 +175,6 @@ export function goalsOf(results: readonly ClusterResult[]): { text: string; met:
   return { text: `Goals:\n\n${mdTable(rows)}`, met };
 }
 
-const BEGIN = '<!-- drill:failover:begin -->';
-const END = '<!-- drill:failover:end -->';
-
 const INTRO = `# Reliability
 
 How the database tier behaves when things break, measured end to end as a client sees it.
@@ -233,17 +230,21 @@ export function writeReliabilityDocs(file: string, r: {
     '',
     formatTrials(r.results),
   ].join('\n');
-  const block = `${BEGIN}\n${section}\n${END}\n`;
-  if (fs.existsSync(file)) {
-    const text = fs.readFileSync(file, 'utf8');
-    const a = text.indexOf(BEGIN);
-    const b = text.indexOf(END);
-    if (a >= 0 && b > a) {
-      fs.writeFileSync(file, text.slice(0, a) + block + text.slice(b + END.length).replace(/^\n/, ''));
-      return;
-    }
-    fs.writeFileSync(file, `${text.replace(/\n*$/, '\n\n')}${block}`);
-    return;
-  }
-  fs.writeFileSync(file, INTRO + block);
+  if (!fs.existsSync(file)) fs.writeFileSync(file, INTRO);
+  writeDocSection(file, 'failover', section);
+}
+
+/**
+ * Put `section` between `<!-- drill:NAME:begin -->` and `<!-- drill:NAME:end -->` in `file`
+ * (appended when the markers are not there yet); every other section is kept as it is.
+ */
+export function writeDocSection(file: string, name: string, section: string): void {
+  const begin = `<!-- drill:${name}:begin -->`;
+  const end = `<!-- drill:${name}:end -->`;
+  const block = `${begin}\n${section}\n${end}\n`;
+  const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+  const a = text.indexOf(begin);
+  const b = text.indexOf(end);
+  if (a >= 0 && b > a) fs.writeFileSync(file, text.slice(0, a) + block + text.slice(b + end.length).replace(/^\n/, ''));
+  else fs.writeFileSync(file, `${text.replace(/\n*$/, '\n\n')}${block}`);
 }

@@ -19,6 +19,7 @@ import { BIN, REPO, tempCluster } from '../test/harness/cli.js';
 import { eventually } from '../test/harness/eventually.js';
 import { NetnsLab, labUnavailable } from '../test/harness/netns-lab.js';
 import { VIP_LAB_HOSTS, VIP_LAB_LBS, startLabClient, vipHolders, vipLabYaml } from '../test/harness/vip-lab.js';
+import { writeDocSection } from './drill-report.js';
 
 const SUBNET = '10.214.0';
 const VIP = `${SUBNET}.100`;
@@ -171,12 +172,7 @@ async function main(): Promise<number> {
   process.stdout.write(`${out}\n`);
   if (writeDocs) {
     const file = path.join(REPO, 'docs/reliability.md');
-    const text = fs.readFileSync(file, 'utf8');
-    const begin = '<!-- drill:takeover:begin -->';
-    const end = '<!-- drill:takeover:end -->';
-    const section = `${begin}\n${out}\n\nCommand: \`npm run drill:takeover -- --rounds ${rounds}\`\n${end}`;
-    const next = text.includes(begin) ? text.replace(new RegExp(`${begin}[\\s\\S]*${end}`), section) : `${text.trimEnd()}\n\n${section}\n`;
-    fs.writeFileSync(file, next);
+    writeDocSection(file, 'takeover', `${out}\n\nCommand: \`npm run drill:takeover -- --rounds ${rounds}\``);
     log(`wrote ${path.relative(REPO, file)}`);
   }
   const failed = rows.filter((r) => r.system === 'Bulwark').reduce((n, r) => n + r.trials.reduce((m, t) => m + t.failed, 0), 0);

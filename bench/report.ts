@@ -68,7 +68,8 @@ export function median(xs: readonly number[]): number {
 
 /** Which HAProxy row a target's CPU/req is compared with. */
 export function peerOf(target: string): string | undefined {
-  if (target === 'direct') return undefined;
+  if (target.startsWith('direct')) return undefined;
+  if (target.endsWith('-h2')) return 'haproxy-h2';
   if (target.endsWith('https')) return 'haproxy-https';
   return target.endsWith('tcp') ? 'haproxy-tcp' : 'haproxy-http';
 }
@@ -100,8 +101,10 @@ export function aggregate(runs: readonly Run[], targets: readonly string[], mode
     }
   }
   for (const row of rows) {
-    const direct = rows.find((r) => r.target === 'direct' && r.mode === row.mode);
-    if (direct && row.target !== 'direct') row.xDirect = row.rps / direct.rps;
+    // HTTP/2 rows are measured with h2load: their baseline is h2load at the backend.
+    const baseline = row.target.endsWith('-h2') ? 'direct-h2load' : 'direct';
+    const direct = rows.find((r) => r.target === baseline && r.mode === row.mode);
+    if (direct && !row.target.startsWith('direct')) row.xDirect = row.rps / direct.rps;
     const peer = rows.find((r) => r.target === row.peer && r.mode === row.mode);
     if (peer?.cpuUs && row.cpuUs !== undefined) row.xHaproxy = row.cpuUs / peer.cpuUs;
   }
@@ -136,7 +139,7 @@ export function interpret(rows: readonly Row[], runs: readonly Run[] = []): stri
   const out: string[] = [];
   const goal = (ok: boolean): string => (ok ? 'met' : 'not met');
   for (const mode of MODES) {
-    for (const [ours, peerName] of [['bulwark-http', 'HAProxy http'], ['bulwark-tcp', 'HAProxy tcp'], ['bulwark-https', 'HAProxy https']] as const) {
+    for (const [ours, peerName] of [['bulwark-http', 'HAProxy http'], ['bulwark-tcp', 'HAProxy tcp'], ['bulwark-https', 'HAProxy https'], ['bulwark-h2', 'HAProxy h2']] as const) {
       const r = get(ours, mode);
       if (!r || r.cpuUs === undefined) continue;
       let s = `**${ours} ${mode}**: ${f1(r.cpuUs)} µs/req`;
@@ -177,6 +180,24 @@ export function interpret(rows: readonly Row[], runs: readonly Run[] = []): stri
     if (fw.cpuUs !== undefined && plain.cpuUs !== undefined) s += `; ${f1(fw.cpuUs)} vs ${f1(plain.cpuUs)} µs/req`;
     out.push(`${s} — goal under 5 % slower ${goal(rpsCost < 5)}.`);
   }
+  for (const mode of MODES) {
+    const on = get('bulwark-http', mode);
+    const off = get('bulwark-http-nometrics', mode);
+    if (on === undefined || off === undefined) continue;
+    const rpsCost = (1 - on.rps / off.rps) * 100;
+    let s = `**Metrics ${mode}** (per-request counters and histogram, registry scraped every second): ${f0(on.rps)} vs ${f0(off.rps)} req/s with them off = ${Math.abs(rpsCost).toFixed(1)} % ${rpsCost >= 0 ? 'slower' : 'faster'}`;
+    if (on.cpuUs !== undefined && off.cpuUs !== undefined) s += `; ${f1(on.cpuUs)} vs ${f1(off.cpuUs)} µs/req (${(((on.cpuUs / off.cpuUs) - 1) * 100).toFixed(1)} % CPU)`;
+    out.push(`${s} — goal under 5 % ${goal(rpsCost < 5)}.`);
+  }
+  const h1tls = get('bulwark-https', 'keep-alive');
+  const h2 = get('bulwark-h2', 'keep-alive');
+  if (h1tls?.cpuUs !== undefined && h2?.cpuUs !== undefined) {
+    const hapH1 = get('haproxy-https', 'keep-alive');
+    const hapH2 = get('haproxy-h2', 'keep-alive');
+    let s = `**HTTP/2 vs HTTP/1.1 over TLS** (same Bulwark frontend and process): ${f1(h2.cpuUs)} vs ${f1(h1tls.cpuUs)} µs/req (${f2(h2.cpuUs / h1tls.cpuUs)}×)`;
+    if (hapH1?.cpuUs !== undefined && hapH2?.cpuUs !== undefined) s += `; HAProxy ${f1(hapH2.cpuUs)} vs ${f1(hapH1.cpuUs)} µs/req (${f2(hapH2.cpuUs / hapH1.cpuUs)}×)`;
+    out.push(s + '.');
+  }
   const nginx = get('nginx', 'keep-alive');
   const hap = get('haproxy-http', 'keep-alive');
   if (nginx?.cpuUs !== undefined && hap?.cpuUs !== undefined) {
@@ -185,7 +206,7 @@ export function interpret(rows: readonly Row[], runs: readonly Run[] = []): stri
   // What bounds the request rate: the proxy's core or the core shared by wrk and the backends.
   const bound: string[] = [];
   for (const r of rows) {
-    if (r.target === 'direct' || r.cores.length < 2) continue;
+    if (r.target.startsWith('direct') || r.cores.length < 2) continue;
     const proxyCore = r.cpuShare ?? r.cores[0]!;
     if (proxyCore >= 0.95) bound.push(`${r.target} ${r.mode} saturates its core (${pct(proxyCore)})`);
     else if (r.cores[0]! >= 0.95) bound.push(`${r.target} ${r.mode}: core 0 full (proxy ${pct(proxyCore)}, other programs ${pct(r.foreign)})`);
@@ -258,6 +279,13 @@ with the methodology of /work/shared/FIELD-NOTES.md ("The yardsticks we must bea
   (the L4 mode), \`haproxy-http\` (2.6, \`mode http\`, \`nbthread 1\`, \`http-reuse always\`),
   \`haproxy-tcp\`, and \`nginx\` (1 worker, \`upstream keepalive 128\`, \`proxy_http_version 1.1\`,
   Connection header cleared) when installed.
+- HTTPS: \`bulwark-https\`, \`haproxy-https\` and \`nginx-https\` terminate TLS with the same ECDSA
+  P-256 certificate (from a throwaway CA made for the run), TLS 1.2/1.3, in front of the same
+  backends over plain HTTP (new-conn: a full handshake per request; wrk does not resume sessions).
+- HTTP/2 (when \`h2load\` is installed: Debian's \`nghttp2-client\`): \`bulwark-h2\`, \`haproxy-h2\`
+  and \`nginx-h2\` are the same HTTPS frontends measured with \`h2load -t1 -c8 -m8\` (8 TLS
+  connections × 8 streams in flight), keep-alive only; \`direct-h2load\` is h2load speaking
+  HTTP/1.1 straight to one backend (\`--h1 -c64 -m1\`). h2load prints no latency percentiles.
 - Backends: one nginx (1 worker) serving a static 100-byte file on two ports, with
   \`keepalive_requests\` raised so keep-alive connections are never closed by count. nginx rather
   than a Node server because it needs a fraction of the CPU per request on the core it shares

@@ -8,7 +8,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkTarget } from './check.js';
+import { checkH2Target, checkTarget } from './check.js';
 import { ClusterCa } from '../src/control-plane/certs/index.js';
 import { CERT_FILES, backendBody, haproxyConf, nginxBackendConf, nginxProxyConf, portsFrom, type Ports } from './configs.js';
 import { childrenOf, coreShares, coreTimes, cpuSeconds } from './cpu.js';
@@ -16,11 +16,22 @@ import { ProcessGroup, portFree, waitForPort, type Managed } from './procs.js';
 import { formatSummary } from './profile-summary.js';
 import { aggregate, DISTURBED, foreignLoad, interpret, MODES, resultsSection, table, writeDocs, type Machine, type Mode, type Run } from './report.js';
 import { runWrk } from './wrk.js';
+import { runH2load, type H2loadResult } from './h2load.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ALL_TARGETS = [
-  'direct', 'bulwark-http', 'bulwark-http-fw', 'bulwark-tcp', 'bulwark-https', 'haproxy-http', 'haproxy-tcp', 'haproxy-https', 'nginx', 'nginx-https',
+  'direct', 'bulwark-http', 'bulwark-http-nometrics', 'bulwark-http-fw', 'bulwark-tcp', 'bulwark-https', 'haproxy-http', 'haproxy-tcp', 'haproxy-https', 'nginx', 'nginx-https',
+  'direct-h2load', 'bulwark-h2', 'haproxy-h2', 'nginx-h2',
 ] as const;
+/**
+ * Measured with h2load (keep-alive only): HTTP/2 over TLS to the proxies, H2_CLIENTS connections
+ * with H2_STREAMS requests in flight on each (as many in flight as wrk's 64 connections);
+ * direct-h2load is h2load speaking HTTP/1.1 to one backend, H2_CLIENTS × H2_STREAMS connections.
+ */
+const H2_TARGETS = new Set<string>(['direct-h2load', 'bulwark-h2', 'haproxy-h2', 'nginx-h2']);
+const H2_CLIENTS = 8;
+const H2_STREAMS = 8;
+const isH2 = (t: string): boolean => H2_TARGETS.has(t);
 /** With --compare DIR: the same proxy built from another tree, for interleaved before/after runs. */
 const BASE_TARGETS = ['base-http', 'base-tcp'] as const;
 type TargetName = (typeof ALL_TARGETS)[number] | (typeof BASE_TARGETS)[number];
@@ -190,6 +201,11 @@ interface Target {
   proc: Managed | undefined;
 }
 
+/** h2load's connections and streams for an HTTP/2 target (HTTP/1.1 for the direct baseline). */
+function h2Load(name: string): { clients: number; streams: number; h1: boolean } {
+  return name === 'direct-h2load' ? { clients: H2_CLIENTS * H2_STREAMS, streams: 1, h1: true } : { clients: H2_CLIENTS, streams: H2_STREAMS, h1: false };
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const log = (s: string): void => void process.stdout.write(s + '\n');
 
@@ -206,17 +222,21 @@ async function main(): Promise<void> {
   const pinned = (cpu: string | undefined, cmd: string, args: string[]): [string, string[]] =>
     cpu === undefined ? [cmd, args] : ['taskset', ['-c', cpu, cmd, ...args]];
 
+  const haveH2load = !!which('h2load');
   let targets = opts.targets.filter((t) => {
     if (t.startsWith('haproxy') && !haveHaproxy) return false;
-    if (t === 'nginx' && !haveNginx) return false;
+    if (t.startsWith('nginx') && !haveNginx) return false;
+    if (isH2(t) && !haveH2load) return false;
     return true;
   });
   const skipped = opts.targets.filter((t) => !targets.includes(t));
-  if (skipped.length) log(`skipping (not installed): ${skipped.join(', ')}`);
+  if (skipped.length) log(`skipping (not installed): ${skipped.join(', ')}${haveH2load ? '' : ' (HTTP/2 figures need h2load: apt-get install -y nghttp2-client)'}`);
+  /** h2load targets run in keep-alive mode only. */
+  const runsIn = (t: string, mode: Mode): boolean => !isH2(t) || mode === 'keep-alive';
   const backendKind = opts.backend === 'nginx' && haveNginx ? 'nginx' : 'node';
 
   // Fit the plan into the time bound unless the duration was chosen explicitly.
-  const runs = targets.length * opts.modes.length * opts.rounds;
+  const runs = targets.reduce((n, t) => n + opts.modes.filter((m) => runsIn(t, m)).length, 0) * opts.rounds;
   const warmups = targets.length + targets.filter(isNodeProxy).length;
   const notes: string[] = [];
   let duration = opts.duration;
@@ -229,6 +249,9 @@ async function main(): Promise<void> {
     }
   }
   notes.unshift(`wrk -t1 -c${opts.connections} -d${duration}s --latency, ${opts.rounds} round(s) interleaved, median reported; backends: ${backendKind === 'nginx' ? 'nginx (1 worker) serving a static 100-byte file' : 'node:http (1 process)'} on two ports`);
+  if (targets.some(isH2)) {
+    notes.splice(1, 0, `HTTP/2 rows (*-h2, direct-h2load): h2load -t1 -c${H2_CLIENTS} -m${H2_STREAMS} -D ${duration} (${H2_CLIENTS} TLS connections × ${H2_STREAMS} streams in flight), keep-alive only; direct-h2load: h2load --h1 -c${H2_CLIENTS * H2_STREAMS} -m1 at one backend; h2load reports no latency percentiles (p50/p99 —)`);
+  }
   for (const n of notes) log(`note: ${n}`);
   log(`plan: ${targets.join(', ')} × ${opts.modes.join(', ')} × ${opts.rounds} round(s) × ${duration} s ≈ ${Math.round((runs * duration + warmups) / 6) / 10} min of load`);
 
@@ -280,7 +303,10 @@ async function main(): Promise<void> {
     writeFileSync(join(dir, CERT_FILES.pem), cert.certPem + cert.keyPem, { mode: 0o600 });
 
     // ── Proxies (core 0) ────────────────────────────────────────────────────────────────────
-    const all: Target[] = [{ name: 'direct', port: ports.backendA, pids: () => [], proc: undefined }];
+    const all: Target[] = [
+      { name: 'direct', port: ports.backendA, pids: () => [], proc: undefined },
+      { name: 'direct-h2load', port: ports.backendA, pids: () => [], proc: undefined },
+    ];
     if (targets.some((t) => t.startsWith('bulwark'))) {
       const profDir = join(dir, 'prof');
       // BULWARK_BENCH_NODE_FLAGS: extra node flags for the proxy (e.g. --perf-basic-prof for perf).
@@ -293,6 +319,8 @@ async function main(): Promise<void> {
         // The same http frontend with an edge firewall, in the same process (bulwark-http-fw).
         '--firewall-port', String(ports.bulwarkHttp + 4),
         '--https-port', String(ports.bulwarkHttps),
+        // Scraped every second like a monitored node (bulwark-http-nometrics is the same without metrics).
+        '--scrape-ms', '1000',
       ]), { cwd: REPO });
       await waitForPort(ports.bulwarkHttp, 15_000, p);
       await waitForPort(ports.bulwarkTcp, 15_000, p);
@@ -300,6 +328,18 @@ async function main(): Promise<void> {
       all.push({ name: 'bulwark-http-fw', port: ports.bulwarkHttp + 4, pids: () => [p.pid], proc: p });
       all.push({ name: 'bulwark-tcp', port: ports.bulwarkTcp, pids: () => [p.pid], proc: p });
       all.push({ name: 'bulwark-https', port: ports.bulwarkHttps, secure: true, pids: () => [p.pid], proc: p });
+      // The same HTTPS frontend: clients that offer h2 by ALPN get HTTP/2.
+      all.push({ name: 'bulwark-h2', port: ports.bulwarkHttps, secure: true, pids: () => [p.pid], proc: p });
+    }
+    if (targets.includes('bulwark-http-nometrics')) {
+      // The same proxy with the per-request metrics turned off: what metrics cost on the hot path.
+      const p = group.start('bulwark (no metrics)', ...pinned(proxyCpu, process.execPath, [
+        join(REPO, 'dist/bench/bulwark-proxy.js'), '--no-metrics',
+        '--http-port', String(ports.bulwarkHttpNoMetrics), '--tcp-port', String(ports.bulwarkHttpNoMetrics + 1),
+        '--servers', `127.0.0.1:${ports.backendA},127.0.0.1:${ports.backendB}`, '--dir', dir,
+      ]), { cwd: REPO });
+      await waitForPort(ports.bulwarkHttpNoMetrics, 15_000, p);
+      all.push({ name: 'bulwark-http-nometrics', port: ports.bulwarkHttpNoMetrics, pids: () => [p.pid], proc: p });
     }
     if (opts.compare !== undefined) {
       const script = join(opts.compare, 'dist/bench/bulwark-proxy.js');
@@ -321,6 +361,7 @@ async function main(): Promise<void> {
       all.push({ name: 'haproxy-http', port: ports.haproxyHttp, pids: () => [p.pid], proc: p });
       all.push({ name: 'haproxy-tcp', port: ports.haproxyTcp, pids: () => [p.pid], proc: p });
       all.push({ name: 'haproxy-https', port: ports.haproxyHttps, secure: true, pids: () => [p.pid], proc: p });
+      all.push({ name: 'haproxy-h2', port: ports.haproxyHttps, secure: true, pids: () => [p.pid], proc: p });
     }
     if (targets.some((t) => t.startsWith('nginx'))) {
       writeFileSync(join(dir, 'proxy.conf'), nginxProxyConf(dir, ports));
@@ -331,6 +372,7 @@ async function main(): Promise<void> {
       // Master + worker(s); the worker list is re-read at each sample in case one was respawned.
       all.push({ name: 'nginx', port: ports.nginxProxy, pids: () => [p.pid, ...childrenOf(p.pid)], proc: p });
       all.push({ name: 'nginx-https', port: ports.nginxHttps, secure: true, pids: () => [p.pid, ...childrenOf(p.pid)], proc: p });
+      all.push({ name: 'nginx-h2', port: ports.nginxHttps, secure: true, pids: () => [p.pid, ...childrenOf(p.pid)], proc: p });
     }
     const byName = new Map(all.map((t) => [t.name, t]));
     targets = targets.filter((t) => byName.has(t));
@@ -338,12 +380,18 @@ async function main(): Promise<void> {
     // ── Check, then warm up (JIT, pools) ────────────────────────────────────────────────────
     for (const name of targets) {
       const t = byName.get(name)!;
-      await checkTarget(name, t.port, name !== 'direct', 15_000, t.secure === true);
+      const direct = name.startsWith('direct');
+      if (isH2(name) && !direct) await checkH2Target(name, t.port, true, 15_000);
+      else await checkTarget(name, t.port, !direct, 15_000, t.secure === true);
     }
     log(`all targets answer (200, 100-byte body${targets.length > 1 ? ', both backends behind each proxy' : ''}); warming up …`);
     for (const name of targets) {
       const t = byName.get(name)!;
       const url = `${t.secure ? 'https' : 'http'}://127.0.0.1:${t.port}/`;
+      if (isH2(name)) {
+        await runH2load(group, { url, seconds: 1, ...h2Load(name), cpu: loadCpu });
+        continue;
+      }
       await runWrk(group, { url, seconds: 1, connections: opts.connections, close: false, cpu: loadCpu });
       if (isNodeProxy(name) && opts.modes.includes('new-conn')) {
         await runWrk(group, { url, seconds: 1, connections: opts.connections, close: true, cpu: loadCpu });
@@ -356,6 +404,7 @@ async function main(): Promise<void> {
       for (const mode of opts.modes) {
         const order = targets.map((_, i) => targets[(i + round - 1) % targets.length]!);
         for (const name of order) {
+          if (!runsIn(name, mode)) continue;
           const t = byName.get(name)!;
           if (t.proc && (t.proc.child.exitCode !== null || t.proc.child.signalCode !== null)) {
             throw new Error(`${t.proc.name} died:\n${t.proc.output()}`);
@@ -363,17 +412,21 @@ async function main(): Promise<void> {
           const pids = t.pids();
           const cpu0 = cpuSeconds(pids);
           const cores0 = coreTimes();
-          const w = await runWrk(group, { url: `${t.secure ? 'https' : 'http'}://127.0.0.1:${t.port}/`, seconds: duration, connections: opts.connections, close: mode === 'new-conn', cpu: loadCpu });
+          const url = `${t.secure ? 'https' : 'http'}://127.0.0.1:${t.port}/`;
+          const w = isH2(name)
+            ? await runH2load(group, { url, seconds: duration, ...h2Load(name), cpu: loadCpu })
+            : await runWrk(group, { url, seconds: duration, connections: opts.connections, close: mode === 'new-conn', cpu: loadCpu });
           const cpu1 = cpuSeconds(pids);
           const shares = coreShares(cores0, coreTimes());
           const cores = shares.map((c) => c.busy);
           const run: Run = {
             target: name, mode, round, requests: w.requests, seconds: w.seconds, rps: w.rps, p50: w.p50, p99: w.p99,
-            errors: w.non2xx + w.socketErrors, cpu: name === 'direct' ? undefined : cpu1 - cpu0, cores,
+            errors: w.non2xx + w.socketErrors, cpu: name.startsWith('direct') ? undefined : cpu1 - cpu0, cores,
           };
           results.push(run);
           const per = run.cpu === undefined ? '' : `  ${((run.cpu / run.requests) * 1e6).toFixed(1)} µs/req (proxy ${Math.round((run.cpu / run.seconds) * 100)} % of a core)`;
-          log(`round ${round} ${mode.padEnd(10)} ${name.padEnd(13)} ${Math.round(w.rps).toString().padStart(7)} req/s  p50 ${w.p50.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms  errors ${run.errors}${per}  cores ${cores.slice(0, 2).map((c) => Math.round(c * 100) + '%').join('/')}${foreignLoad(run) > DISTURBED ? `  [disturbed: ${Math.round(foreignLoad(run) * 100)} % other load on core 0]` : ''}`);
+          const latency = 'meanMs' in w ? `mean ${(w as H2loadResult).meanMs.toFixed(2)} ms` : `p50 ${w.p50.toFixed(2)} ms  p99 ${w.p99.toFixed(2)} ms`;
+          log(`round ${round} ${mode.padEnd(10)} ${name.padEnd(13)} ${Math.round(w.rps).toString().padStart(7)} req/s  ${latency}  errors ${run.errors}${per}  cores ${cores.slice(0, 2).map((c) => Math.round(c * 100) + '%').join('/')}${foreignLoad(run) > DISTURBED ? `  [disturbed: ${Math.round(foreignLoad(run) * 100)} % other load on core 0]` : ''}`);
           await sleep(200);
         }
       }

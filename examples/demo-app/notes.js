@@ -11,9 +11,21 @@ const WRITE_URL = process.env.DATABASE_URL || null;
 const READ_URL = process.env.DATABASE_READ_URL || WRITE_URL;
 const MAX_TEXT = 10_000;
 
+/**
+ * Bulwark's URLs ask for TLS the libpq way (sslmode=verify-ca, sslrootcert=the cluster CA: the
+ * router hands the connection to a member whose certificate names the member, not the router's
+ * address). node-postgres reads sslmode=verify-ca as verify-full unless the URL also says
+ * uselibpqcompat=true, so say it.
+ */
+function libpqSemantics(url) {
+  const u = new URL(url);
+  if (u.searchParams.has('sslmode')) u.searchParams.set('uselibpqcompat', 'true');
+  return u.toString();
+}
+
 function pool(url) {
   if (!url) return null;
-  const p = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 2000, idleTimeoutMillis: 30_000, query_timeout: 10_000 });
+  const p = new pg.Pool({ connectionString: libpqSemantics(url), max: 8, connectionTimeoutMillis: 2000, idleTimeoutMillis: 30_000, query_timeout: 10_000 });
   // An idle connection cut by the router (demoted or dead primary) errors here and leaves the pool.
   p.on('error', () => {});
   return p;

@@ -26,7 +26,7 @@ export interface ClusterStatusView {
     httpsUrl?: string;
     active: string | null;
     /** What each lb serves over HTTPS. */
-    certificates: { node: string; names: string[]; notAfter: string; source: string }[];
+    certificates: { node: string; names: string[]; notAfter: string; source: string; issuer?: string; serial?: string }[];
     /** Each lb's side of the VIP election: state, since when (ISO time) and why. */
     standby: { node: string; state: string; since: string | null; reason: string }[];
     frontends: { name: string; mode: string; url: string }[];
@@ -39,6 +39,18 @@ export interface ClusterStatusView {
     syncStandbys: string[];
     members: { name: string; role: string; lagBytes: number | null; sync: boolean; timeline: number | null; streamingFrom: string | null; state: string }[];
   };
+  /** The dashboard, when the cluster has a monitor node; `error` when it did not answer. */
+  monitor?: { url: string; node: string; reachable: boolean; error?: string };
+  /** Firing alerts, as the monitor evaluates them (empty without a reachable monitor). */
+  alerts: MonitorAlertView[];
+}
+
+export interface MonitorAlertView {
+  name: string;
+  severity: string;
+  node: string | null;
+  since: string;
+  summary?: string | null;
 }
 
 type DbStatus = {
@@ -47,15 +59,24 @@ type DbStatus = {
 };
 
 type StandbyStatus = { state: string; since: number; reason: string };
-type CertStatus = { names: string[]; notAfter: string; source: string };
+type CertStatus = { names: string[]; notAfter: string; source: string; issuer?: string; serial?: string };
 type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean; standby?: StandbyStatus; certificates?: CertStatus[] }; db?: DbStatus };
+
+/** A certificate's expiry for tables: the minute in UTC (ACME test CAs issue certificates that live minutes). */
+export function expiry(notAfter: string): string {
+  return `${notAfter.slice(0, 10)} ${notAfter.slice(11, 16)}Z`;
+}
 
 export function urlOf(host: string, port: number, scheme: string): string {
   return `${scheme}://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 export async function collectStatus(spec: ClusterSpec, timeoutMs = 1500): Promise<ClusterStatusView> {
-  const replies = await Promise.all(spec.nodes.map((n) => callAgent<AgentStatus>(n, 'GET', '/status', undefined, timeoutMs)));
+  const mon = spec.nodes.find((n) => n.role === 'monitor');
+  const [replies, alerts] = await Promise.all([
+    Promise.all(spec.nodes.map((n) => callAgent<AgentStatus>(spec, n, 'GET', '/status', undefined, timeoutMs))),
+    mon ? callAgent<{ url: string; alerts: MonitorAlertView[] }>(spec, mon, 'GET', '/monitor/alerts', undefined, timeoutMs) : undefined,
+  ]);
   const nodes: NodeStatusView[] = spec.nodes.map((n, i) => {
     const r = replies[i]!;
     const body = r.ok ? r.body : undefined;
@@ -66,7 +87,12 @@ export async function collectStatus(spec: ClusterSpec, timeoutMs = 1500): Promis
       ...(body?.pid ? { pid: body.pid } : {}),
     };
   });
-  const view: ClusterStatusView = { cluster: spec.cluster, nodes };
+  const view: ClusterStatusView = { cluster: spec.cluster, nodes, alerts: [] };
+  if (mon && alerts) {
+    const host = mon.address.includes(':') ? `[${mon.address}]` : mon.address;
+    view.monitor = { url: alerts.body?.url ?? `https://${host}:${spec.monitor.port}`, node: mon.name, reachable: alerts.ok, ...(!alerts.ok && { error: alerts.error ?? `HTTP ${alerts.status}` }) };
+    if (alerts.ok) view.alerts = (alerts.body?.alerts ?? []).map((a) => ({ name: a.name, severity: a.severity, node: a.node, since: a.since, summary: a.summary ?? null }));
+  }
   if (spec.nodes.some((n) => n.role === 'lb')) {
     const lbs = spec.nodes.map((n, i) => ({ n, body: replies[i]!.ok ? replies[i]!.body : undefined })).filter((x) => x.n.role === 'lb');
     const active = lbs.find((x) => x.body?.lb?.holdsVip);
@@ -86,7 +112,7 @@ export async function collectStatus(spec: ClusterSpec, timeoutMs = 1500): Promis
       }),
       frontends: spec.edge.frontends.map((f) => ({ name: f.name, mode: f.mode, url: urlOf(spec.edge.vip, f.port, f.mode === 'http' ? 'http' : 'tcp') })),
       backends: spec.edge.backends.map((b) => {
-        const live = source?.body?.lb?.backends.find((x) => x.name === b.name);
+        const live = source?.body?.lb?.backends?.find((x) => x.name === b.name);
         return {
           name: b.name, policy: b.balance.policy, queue: live?.queue ?? 0,
           servers: b.servers.map((s) => {

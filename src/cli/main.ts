@@ -1,4 +1,5 @@
 /** The `bulwark` command: verb dispatch, help and exit codes (0 ok, 1 failure, 2 bad usage). */
+import { closeAdminAgents } from './agent-client.js';
 import { BulwarkError, isBulwarkError } from '../core/errors.js';
 import { parseVerbArgs, verbHelp, type Verb } from './verb.js';
 import { up } from './verbs/up.js';
@@ -13,8 +14,11 @@ import { reload } from './verbs/reload.js';
 import { switchover } from './verbs/switchover.js';
 import { certs } from './verbs/certs.js';
 import { firewall } from './verbs/firewall.js';
+import { monitor } from './verbs/monitor.js';
+import { deploy } from './verbs/deploy.js';
+import { drill } from './verbs/drill.js';
 
-export const VERBS: readonly Verb[] = [up, down, status, agent, validate, plan, kill, start, drain, reload, switchover, certs, firewall];
+export const VERBS: readonly Verb[] = [up, down, status, agent, validate, plan, kill, start, drain, reload, switchover, certs, firewall, deploy, drill, monitor];
 
 function usage(): string {
   const width = Math.max(...VERBS.map((v) => v.name.length)) + 2;
@@ -78,4 +82,5 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 const code = await main(process.argv.slice(2));
+await closeAdminAgents();
 process.exitCode = code;

@@ -83,6 +83,9 @@ function checkEdge(spec: ClusterSpec, issues: Issues): void {
     }
   });
   checkStandby(spec, issues);
+  if (edge.tls?.source === 'acme' && !edge.frontends.some((f) => f.mode === 'http')) {
+    issues.check('edge.tls.acme', 'needs an http frontend: the ACME server proves the names over plain HTTP on its port (80 for a public CA)', ['edge.tls.source', 'edge.frontends']);
+  }
   const backendNames = edge.backends.map((b) => b.name);
   // When some backend's name could not be read, an "unknown backend" might be that one: stay quiet.
   const backendPaths = ['edge.backends', ...unnamed(edge.backends, 'edge.backends')];
@@ -107,7 +110,7 @@ function checkEdge(spec: ClusterSpec, issues: Issues): void {
       if (seenHttps !== undefined) issues.check(`${p}.https_port`, `port ${f.httpsPort} is already used by ${where(issues, seenHttps)}`);
       else ports.set(f.httpsPort, `${p}.https_port`);
       if (f.mode === 'tcp') issues.check(`${p}.https_port`, 'a tcp frontend passes bytes through and cannot terminate TLS; https_port is for http frontends', [`${p}.mode`]);
-      if (!edge.tls) issues.check(`${p}.https_port`, 'needs edge.tls (where the certificates come from: source: local or files)', ['edge']);
+      if (!edge.tls) issues.check(`${p}.https_port`, 'needs edge.tls (where the certificates come from: source: local, files or acme)', ['edge']);
     }
     nodes.forEach((n, k) => {
       for (const [key, port] of [['port', f.port], ['https_port', f.httpsPort]] as const) {

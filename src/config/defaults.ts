@@ -12,6 +12,7 @@ export const DEFAULTS = {
   standby: { leaseMs: 600, heartbeatMs: 100, preempt: false, preemptDelayMs: 5000, minHoldMs: 2000, announceIntervalMs: 1000 },
   firewall: { host: 'plan-only', clientNetworks: ['0.0.0.0/0', '::/0'], sshPort: 22, confirmTimeoutMs: 30_000 },
   tls: { source: 'local', hstsMaxAgeMs: 365 * 86_400_000 },
+  acme: { directory: 'https://acme-v02.api.letsencrypt.org/directory', renewAt: 2 / 3 },
   frontend: {
     mode: 'http',
     redirectToHttps: true,
@@ -43,6 +44,12 @@ export const DEFAULTS = {
     maximumLagOnFailoverBytes: 1024 * 1024,
     failsafe: true,
     router: { rwPort: 6432, roPort: 6433, maxLagBytes: 1024 * 1024, checkIntervalMs: 500 },
+  },
+  monitor: {
+    port: 9443,
+    scrapeIntervalMs: 5000,
+    retention: { ageMs: 86_400_000, sizeBytes: 256 * 1024 * 1024 },
+    receiver: { groupBy: ['alertname'], groupWaitMs: 5000, groupIntervalMs: 60_000, repeatIntervalMs: 4 * 3_600_000, sendResolved: true, timeoutMs: 5000, retries: 5 },
   },
   app: {
     env: {} as Record<string, string>,

@@ -3,7 +3,7 @@
  * key. A test checks that docs/configuration.md mentions each of them.
  */
 export const KEYS = {
-  top: ['cluster', 'state_dir', 'agent', 'log', 'nodes', 'web', 'edge', 'firewall', 'database'],
+  top: ['cluster', 'state_dir', 'agent', 'log', 'nodes', 'web', 'edge', 'firewall', 'database', 'monitor'],
   firewall: ['host', 'client_networks', 'admin_networks', 'ssh_port', 'confirm_timeout'],
   agent: ['port'],
   log: ['level'],
@@ -12,8 +12,9 @@ export const KEYS = {
   app: ['command', 'cwd', 'port', 'env', 'health_path', 'restart_backoff', 'stop_timeout'],
   restartBackoff: ['initial', 'max'],
   edge: ['vip', 'standby', 'tls', 'frontends', 'backends'],
-  tls: ['source', 'names', 'certificates', 'hsts'],
+  tls: ['source', 'names', 'certificates', 'acme', 'hsts'],
   certificate: ['cert', 'key'],
+  acme: ['directory', 'email', 'names', 'ca_file', 'renew_at', 'account_key'],
   standby: ['lease', 'heartbeat', 'preempt', 'preempt_delay', 'min_hold', 'voters', 'interface', 'announce_interval', 'notify'],
   notify: ['on_active', 'on_passive', 'on_fault'],
   frontend: ['name', 'mode', 'port', 'https_port', 'redirect_to_https', 'routes', 'default_backend', 'timeouts', 'limits', 'access_log', 'firewall', 'proxy_protocol'],
@@ -40,4 +41,8 @@ export const KEYS = {
   ],
   dcs: ['type', 'node', 'endpoints'],
   router: ['rw_port', 'ro_port', 'max_lag', 'check_interval'],
+  monitor: ['port', 'scrape_interval', 'scrape_timeout', 'retention', 'rules', 'receivers', 'external_url'],
+  retention: ['age', 'size'],
+  rule: ['name', 'expr', 'for', 'severity', 'labels', 'annotations', 'enabled'],
+  receiver: ['name', 'url', 'match', 'group_by', 'group_wait', 'group_interval', 'repeat_interval', 'send_resolved', 'timeout', 'retries'],
 } as const satisfies Record<string, readonly string[]>;

@@ -11,6 +11,7 @@ import { describe, MapView, Reader, type Item } from './reader.js';
 import { readFirewall } from './schema-firewall.js';
 import { readEdge } from './schema-edge.js';
 import { readDatabase } from './schema-database.js';
+import { readMonitor } from './schema-monitor.js';
 import { ROLES, type AppSpec, type ClusterSpec, type NodeSpec } from './types.js';
 import { ipAddress, nodeName, urlPath } from './value-rules.js';
 import type { YNode } from './yaml-positions.js';
@@ -42,6 +43,7 @@ export function readCluster(root: YNode | undefined, sourcePath: string, issues:
   const edge = readEdge(top, nodes, app.port, dir);
   const firewall = readFirewall(top);
   const database = readDatabase(top, nodes);
+  const monitor = readMonitor(top);
   return {
     cluster,
     sourcePath,
@@ -52,6 +54,7 @@ export function readCluster(root: YNode | undefined, sourcePath: string, issues:
     firewall,
     web: { app },
     ...(database && { database }),
+    monitor,
     log: { level },
   };
 }

@@ -109,9 +109,12 @@ export interface BackendSpec {
   /**
    * tcp: what happens to a server's open connections when it is marked down. `shutdown` cuts
    * them so clients reconnect elsewhere (HAProxy's on-marked-down shutdown-sessions): the db
-   * router uses it so nobody keeps writing to a demoted primary.
+   * router uses it so nobody keeps writing to a demoted primary. `shutdown-unreachable` (the db
+   * router's read port, not settable in the file) cuts them only when the check got no answer at
+   * all (host gone or cut off, where the connections would hang until TCP gives up), and keeps
+   * them when the server answered that it is down (a replica lagging a little).
    */
-  readonly onMarkedDown: 'keep' | 'shutdown';
+  readonly onMarkedDown: 'keep' | 'shutdown' | 'shutdown-unreachable';
 }
 
 export interface RouteSpec {
@@ -201,14 +204,32 @@ export interface StandbySpec {
 
 /** Certificates for HTTPS frontends (docs/tls.md). */
 export interface EdgeTlsSpec {
-  /** local: issued by the cluster CA (state folder); files: PEM pairs named here. */
-  readonly source: 'local' | 'files';
+  /** local: issued by the cluster CA (state folder); files: PEM pairs named here; acme: ordered from an ACME directory. */
+  readonly source: 'local' | 'files' | 'acme';
   /** local: more names (DNS or IP) on the certificate, besides the VIP, each lb's address and localhost. */
   readonly names: readonly string[];
   /** files: certificate + key pairs, served by SNI; the first one to clients that send no name. */
   readonly certificates: readonly { readonly cert: string; readonly key: string }[];
+  /** acme: where and for which names certificates are ordered (docs/tls.md). */
+  readonly acme?: AcmeSpec;
   /** Strict-Transport-Security max-age on HTTPS responses; 0 sends none. */
   readonly hstsMaxAgeMs: number;
+}
+
+/** `edge.tls.acme`: an ACME directory (Let's Encrypt by default) answered with HTTP-01 by the edge. */
+export interface AcmeSpec {
+  /** The directory URL (https). */
+  readonly directory: string;
+  /** The account's contact address. */
+  readonly email: string;
+  /** DNS names or IP addresses on the certificate (no wildcards: HTTP-01 cannot prove them). */
+  readonly names: readonly string[];
+  /** Absolute path of a PEM CA to trust for the directory's own HTTPS (a test CA such as Pebble's). */
+  readonly caFile?: string;
+  /** Renew when this fraction of the certificate's lifetime has passed (0 < x < 1). */
+  readonly renewAt: number;
+  /** Absolute path of the account key (PEM) to use instead of the one each lb creates in its folder. */
+  readonly accountKey?: string;
 }
 
 export interface EdgeSpec {
@@ -294,5 +315,51 @@ export interface ClusterSpec {
   readonly web: { readonly app: AppSpec };
   /** Present when the cluster has db nodes. */
   readonly database?: DatabaseSpec;
+  /** Scraping, alerting and the dashboard (defaults when the file has no `monitor` section). */
+  readonly monitor: MonitorSpec;
   readonly log: { readonly level: 'debug' | 'info' | 'warn' | 'error' };
+}
+
+export type Severity = 'critical' | 'warning' | 'info';
+
+/** A new alert rule, or a built-in one tuned by name (fields left out keep the built-in's). */
+export interface MonitorRuleSpec {
+  readonly name: string;
+  /** PromQL subset (docs/monitoring.md); required unless the name is a built-in alert. */
+  readonly expr?: string;
+  readonly forMs?: number;
+  readonly severity?: Severity;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly enabled: boolean;
+}
+
+/** A webhook that gets Alertmanager-compatible notifications (version 4 payload). */
+export interface ReceiverSpec {
+  readonly name: string;
+  readonly url: string;
+  /** Only alerts whose labels equal these (empty: every alert). */
+  readonly match: Readonly<Record<string, string>>;
+  /** Alerts with the same values of these labels go out together (`...`: every label). */
+  readonly groupBy: readonly string[];
+  readonly groupWaitMs: number;
+  readonly groupIntervalMs: number;
+  readonly repeatIntervalMs: number;
+  readonly sendResolved: boolean;
+  readonly timeoutMs: number;
+  /** Attempts after the first failed one, with doubling backoff. */
+  readonly retries: number;
+}
+
+export interface MonitorSpec {
+  /** The dashboard's HTTPS port on the monitor node's address. */
+  readonly port: number;
+  readonly scrapeIntervalMs: number;
+  readonly scrapeTimeoutMs: number;
+  /** History on disk: whole segments older than ageMs, or beyond sizeBytes in total, are deleted. */
+  readonly retention: { readonly ageMs: number; readonly sizeBytes: number };
+  readonly rules: readonly MonitorRuleSpec[];
+  readonly receivers: readonly ReceiverSpec[];
+  /** How notifications link back (default: the dashboard's URL). */
+  readonly externalUrl?: string;
 }

@@ -14,7 +14,9 @@ export const ErrorCodes = {
   BWK_ALREADY_RUNNING: 'A local cluster from this state folder is already running.',
   BWK_LISTEN_FAILED: 'A listener could not bind its address (in use, or address not available).',
   BWK_TLS_FILES: 'A certificate or key file of edge.tls (source: files) is missing, unreadable, or not a matching PEM pair.',
+  BWK_TLS_ACME: 'A file edge.tls.acme names (ca_file, account_key) is missing or unreadable.',
   BWK_RELOAD_FAILED: 'A reload could not be applied; the previous configuration keeps running.',
+  BWK_CREDENTIALS_MISSING: 'This machine has no certificate from the cluster CA for the agent APIs (node or admin) and no CA key to issue one.',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

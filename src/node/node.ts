@@ -10,7 +10,8 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { isBulwarkError } from '../core/errors.js';
 import { createRegistry } from '../observability/registry.js';
-import { AgentApi } from '../control-plane/agent-api/index.js';
+import { AgentApi, AgentClient, MEMBERS } from '../control-plane/agent-api/index.js';
+import { nodeCredentials, type TlsCredentials } from '../control-plane/certs/index.js';
 import type { RoleContext, RoleRuntime } from './roles/role.js';
 import { LbRole } from './roles/lb-role.js';
 import { VoteBook, mountVoteApi } from '../control-plane/standby/index.js';
@@ -18,6 +19,8 @@ import { FirewallEnforcer, hostRuleset, mountProbeApi } from '../control-plane/h
 import { WebRole } from './roles/web-role.js';
 import { IdleRole } from './roles/idle-role.js';
 import { DbRole } from './roles/db-role.js';
+import { MonitorRole } from './roles/monitor-role.js';
+import { registerNodeMetrics } from '../observability/node-metrics.js';
 import { Gauge } from 'prom-client';
 import { EmbeddedDcsStore, mountEmbeddedDcs } from '../control-plane/pg-ha/dcs/index.js';
 
@@ -30,6 +33,7 @@ function createRole(ctx: RoleContext): RoleRuntime {
     case 'lb': return new LbRole(ctx);
     case 'web': return new WebRole(ctx);
     case 'db': return ctx.spec.database ? new DbRole(ctx) : new IdleRole('db', ctx);
+    case 'monitor': return new MonitorRole(ctx);
     default: return new IdleRole(ctx.node.role, ctx);
   }
 }
@@ -42,15 +46,25 @@ export class NodeAgent {
   private readonly startedAt: number;
   private reloading: Promise<unknown> | undefined;
 
-  constructor(spec: ClusterSpec, nodeName: string, private readonly clock: Clock, private readonly log: Logger) {
+  /** A node with its credentials: issued here when this machine holds the cluster CA, else read from `pki/`. */
+  static async create(spec: ClusterSpec, nodeName: string, clock: Clock, log: Logger): Promise<NodeAgent> {
+    const credentials = await nodeCredentials(spec, findNode(spec, nodeName), clock);
+    return new NodeAgent(spec, nodeName, credentials, clock, log);
+  }
+
+  private readonly agents: AgentClient;
+
+  private constructor(spec: ClusterSpec, nodeName: string, private readonly credentials: TlsCredentials, private readonly clock: Clock, private readonly log: Logger) {
     this.spec = spec;
     this.node = findNode(spec, nodeName);
     const dir = nodeDir(spec, nodeName);
     fs.mkdirSync(dir, { recursive: true });
     const registry = createRegistry({ cluster: spec.cluster, node: nodeName, role: this.node.role });
+    registerNodeMetrics(registry, { stateDir: spec.stateDir, agentCertPem: credentials.cert });
     this.api = new AgentApi(log);
+    this.agents = new AgentClient(credentials);
     const voteBook = this.mountVote(spec, clock);
-    this.role = createRole({ spec, node: this.node, clock, log, registry, dir, ...(voteBook && { voteBook }) });
+    this.role = createRole({ spec, node: this.node, clock, log, registry, dir, credentials, agents: this.agents, ...(voteBook && { voteBook }) });
     this.startedAt = clock.now();
     const role = this.role;
     new Gauge({ name: 'bulwark_node_healthy', help: '1 when the node does its job', registers: [registry],
@@ -60,9 +74,10 @@ export class NodeAgent {
     this.api.route('GET', '/health', () => {
       const h = this.role.health();
       return { status: h.healthy ? 200 : 503, body: { node: this.node.name, role: this.node.role, ...h } };
-    });
-    this.api.route('GET', '/metrics', async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }));
-    this.api.route('GET', '/status', () => ({ status: 200, body: this.status() }));
+    }, MEMBERS);
+    // Metrics say a lot about the cluster: the monitor (and admin) only.
+    this.api.route('GET', '/metrics', async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }), ['monitor']);
+    this.api.route('GET', '/status', () => ({ status: 200, body: this.status() }), MEMBERS);
     this.api.route('POST', '/reload', async () => ({ status: 200, body: { node: this.node.name, result: await this.reload() } }));
     mountProbeApi(this.api, clock);
     this.role.routes?.(this.api);
@@ -102,7 +117,7 @@ export class NodeAgent {
       this.enforcer = new FirewallEnforcer(this.clock, this.log);
       await this.enforcer.enforce(hostRuleset(this.spec, this.node));
     }
-    await this.api.listen(this.node.address, this.node.agentPort);
+    await this.api.listen(this.node.address, this.node.agentPort, this.credentials);
     await this.role.start();
     this.log.info({ role: this.node.role, address: this.node.address, agentPort: this.node.agentPort },
       `node ${this.node.name} (${this.node.role}) up; agent API on ${this.node.address}:${this.node.agentPort}${this.dcsStore ? '; hosting the embedded DCS' : ''}`);
@@ -148,6 +163,7 @@ export class NodeAgent {
     this.enforcer?.stop();
     await this.role.stop();
     await this.api.close();
+    this.agents.close();
     this.dcsStore?.close();
   }
 }

@@ -152,7 +152,7 @@ export class EdgeMetrics {
   private readonly ejections: Counter<'backend' | 'server'>;
   private readonly refused: Counter<'frontend' | 'reason'>;
   private readonly transitions: Counter<'backend' | 'server' | 'to'>;
-  private readonly handshakes: Counter<'frontend'>;
+  private readonly handshakes: Counter<'frontend' | 'protocol' | 'alpn'>;
   private readonly handshakeFailures: Counter<'frontend' | 'reason'>;
   /** frontend → backend → server → cell. */
   private readonly requestCells = new Map<string, Map<string, Map<string, RequestCell>>>();
@@ -210,18 +210,20 @@ export class EdgeMetrics {
       name: 'bulwark_backend_server_transitions_total', help: 'Server health transitions', labelNames: ['backend', 'server', 'to'], registers: [registry],
     });
     this.handshakes = new Counter({
-      name: 'bulwark_tls_handshakes_total', help: 'TLS handshakes completed, by frontend', labelNames: ['frontend'], registers: [registry],
+      name: 'bulwark_tls_handshakes_total', help: 'TLS handshakes completed, by frontend, TLS version and negotiated application protocol (ALPN)',
+      labelNames: ['frontend', 'protocol', 'alpn'], registers: [registry],
     });
     this.handshakeFailures = new Counter({
       name: 'bulwark_tls_handshake_failures_total', help: 'TLS handshakes that failed, by frontend and reason',
       labelNames: ['frontend', 'reason'], registers: [registry],
     });
     new Gauge({
-      name: 'bulwark_tls_certificate_expiry_seconds', help: 'When each served certificate expires (Unix time, seconds), by its first name and source',
+      name: 'bulwark_tls_certificate_expiry_seconds', help: 'Seconds until each served certificate expires (negative once expired), by its first name and source',
       labelNames: ['certificate', 'source'], registers: [registry],
       collect() {
         this.reset();
-        for (const c of view.certificates()) this.set({ certificate: c.names[0] ?? '', source: c.source }, Math.floor(c.notAfter.getTime() / 1000));
+        const now = Date.now();
+        for (const c of view.certificates()) this.set({ certificate: c.names[0] ?? '', source: c.source }, Math.floor((c.notAfter.getTime() - now) / 1000));
       },
     });
     new Gauge({
@@ -323,8 +325,8 @@ export class EdgeMetrics {
     this.refused.inc({ frontend, reason });
   }
 
-  handshake(frontend: string): void {
-    this.handshakes.inc({ frontend });
+  handshake(frontend: string, protocol: string, alpn: string): void {
+    this.handshakes.inc({ frontend, protocol, alpn });
   }
 
   handshakeFailed(frontend: string, reason: string): void {

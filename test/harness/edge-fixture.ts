@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/core/log.js';
 import { Edge } from '../../src/data-plane/edge/edge.js';
 import { HOST, randomPort } from './ports.js';
 import type { CertificateStore } from '../../src/data-plane/tls/index.js';
+import type { AccessLog } from '../../src/observability/access-log.js';
 
 /** The `edge:` section without `vip` (snake_case keys, durations like "500ms"). */
 export interface EdgeYaml {
@@ -41,7 +42,7 @@ export interface RunningEdge {
  * edge section for that port. Retries with another port when the one picked is taken.
  */
 export async function startEdge(
-  build: (port: number) => EdgeYaml, opts: { graceMs?: number; certificates?: CertificateStore; registry?: Registry } = {},
+  build: (port: number) => EdgeYaml, opts: { graceMs?: number; certificates?: CertificateStore; registry?: Registry; accessLog?: AccessLog } = {},
 ): Promise<RunningEdge> {
   let lastErr: unknown;
   for (let i = 0; i < 30; i++) {
@@ -50,6 +51,7 @@ export async function startEdge(
     const edge = new Edge(spec, {
       bindHosts: [HOST], clock: systemClock, log: silentLogger(), registry: opts.registry ?? new Registry(), graceMs: opts.graceMs ?? 200,
       ...(opts.certificates && { certificates: opts.certificates }),
+      ...(opts.accessLog && { accessLog: opts.accessLog }),
     });
     try {
       await edge.start();

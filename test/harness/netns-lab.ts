@@ -82,11 +82,15 @@ export class NetnsLab {
     return path.join(this.logDir, `${label}.log`);
   }
 
-  /** Start a long-running process in a host (own process group); output goes to logPath(label). */
-  spawn(host: string, args: readonly string[], label: string, env: Record<string, string> = {}): ChildProcess {
+  /**
+   * Start a long-running process in a host (own process group); output goes to logPath(label).
+   * With `pipes`, stdin and stdout stay connected to this process (only stderr goes to the log):
+   * a way to talk to a process inside a host that works whatever the host's network state.
+   */
+  spawn(host: string, args: readonly string[], label: string, env: Record<string, string> = {}, opts: { pipes?: boolean } = {}): ChildProcess {
     const out = fs.openSync(this.logPath(label), 'a');
     const child = spawn('ip', ['netns', 'exec', this.host(host).ns, ...args], {
-      stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...env },
+      stdio: opts.pipes ? ['pipe', 'pipe', out] : ['ignore', out, out], detached: true, env: { ...process.env, ...env },
     });
     fs.closeSync(out);
     this.procs.push(child);
@@ -127,6 +131,24 @@ export class NetnsLab {
 
   destroy(): void {
     const mine = sh(['ip', 'netns', 'list']).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith(`${this.id}-`));
+    // A run that was killed outright left its processes behind in its hosts: a daemon still bound
+    // to a lab address would keep the namespace alive and answer the next run. Only processes
+    // inside this lab's own namespaces are ended.
+    for (const ns of mine) {
+      let pids: string[] = [];
+      try {
+        pids = sh(['ip', 'netns', 'pids', ns]).split('\n').filter((l) => /^\d+$/.test(l.trim()));
+      } catch {
+        /* namespace already gone */
+      }
+      for (const pid of pids) {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
     for (const ns of mine) {
       try {
         sh(['ip', 'netns', 'del', ns]);

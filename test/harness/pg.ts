@@ -1,6 +1,7 @@
 /**
  * Real PostgreSQL members for integration tests: a temp folder under /tmp that the service user
- * can traverse, members on loopback addresses (127.0.0.x) with free ports below 32768, and a
+ * can traverse, members on loopback addresses (127.0.0.x) with free ports below 32768, each with
+ * a certificate from a throwaway cluster CA (TLS is how members and clients connect), and a
  * cleanup that ends every postmaster this harness started — by PID, its own process group only —
  * and removes the folder, even when a test failed half-way.
  */
@@ -22,6 +23,7 @@ import {
   type PostgresBinaries,
   type ServiceUser,
 } from '../../src/control-plane/pg-ha/postgres/index.js';
+import { TestPki } from './agent-tls.js';
 
 export interface PgTestMember {
   readonly name: string;
@@ -29,6 +31,8 @@ export interface PgTestMember {
   readonly port: number;
   readonly paths: MemberPaths;
   readonly instance: PostgresInstance;
+  /** The cluster CA its certificate comes from (PEM): what clients verify it against. */
+  readonly ca: string;
 }
 
 /** Is port free on this address right now? (bind + close) */
@@ -65,6 +69,8 @@ export interface PgClusterOptions {
 
 export class PgTestCluster {
   readonly base: string;
+  /** The cluster CA and every member's certificate. */
+  readonly pki = new TestPki('pg-test');
   readonly members = new Map<string, PgTestMember>();
   private readonly ports = new Set<number>();
   /** Every postmaster PID seen, with its data dir, for the final sweep. */
@@ -80,6 +86,7 @@ export class PgTestCluster {
     const port = await freePgPort(address, this.ports);
     const paths = memberPaths(path.join(this.base, name));
     prepareMemberDirs(paths, this.opts.user);
+    const credentials = await this.pki.node(name, 'db', address);
     const instance = new PostgresInstance({
       name,
       binaries: this.opts.binaries,
@@ -91,6 +98,7 @@ export class PgTestCluster {
       user: this.opts.user,
       clock: this.opts.clock,
       logger: this.opts.logger,
+      tls: { dir: paths.tlsDir, pem: credentials },
       hba: standardHba({
         superuser: 'postgres',
         replicationUser: 'replicator',
@@ -100,7 +108,7 @@ export class PgTestCluster {
       }),
     });
     instance.on('ready', ({ pid }) => this.pids.set(pid, paths.dataDir));
-    const m: PgTestMember = { name, address, port, paths, instance };
+    const m: PgTestMember = { name, address, port, paths, instance, ca: credentials.ca };
     this.members.set(name, m);
     return m;
   }
@@ -131,16 +139,20 @@ export class PgTestCluster {
       await new Promise((r) => setTimeout(r, 50));
     }
     if (process.env.KEEP_PG_TEST_DIR) {
-      console.error(`keeping ${this.base}`);
+      console.error(`keeping ${this.base} and ${this.pki.stateDir}`);
       return;
     }
     fs.rmSync(this.base, { recursive: true, force: true });
+    this.pki.remove();
   }
 }
 
-/** One query as the application role over TCP, on a connection of its own. */
+/** TLS for a client of `m`: its certificate verified against the cluster CA and its address. */
+export const memberTls = (m: PgTestMember): { ca: string; rejectUnauthorized: true } => ({ ca: m.ca, rejectUnauthorized: true });
+
+/** One query as the application role over TCP (TLS), on a connection of its own. */
 export async function appQuery(m: PgTestMember, password: string, sql: string): Promise<pg.QueryResultRow[]> {
-  const client = new pg.Client({ host: m.address, port: m.port, user: 'app', password, database: 'app' });
+  const client = new pg.Client({ host: m.address, port: m.port, user: 'app', password, database: 'app', ssl: memberTls(m) });
   client.on('error', () => undefined);
   await client.connect();
   try {

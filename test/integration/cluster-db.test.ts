@@ -4,6 +4,8 @@
  * primary, bring it back, switch over and partition a primary from the DCS — checking that no
  * acknowledged write is lost and that two writable primaries never exist at once.
  */
+import path from 'node:path';
+import { agentCall } from '../harness/agent-tls.js';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
@@ -45,11 +47,18 @@ ${dcs}`;
 
 interface DbAgentStatus { db: { role: string; holdsLock: boolean; timeline: number; streamingFrom: string | null; fenced: { at: string } | null } }
 
+/** The state folder of the cluster under test (its CA issues the admin certificate for agent calls). */
+let stateDir = '';
+const member = (m: Member): { address: string; agentPort: number } => ({ address: MEMBERS[m], agentPort: AGENT });
+
 async function dbStatus(m: Member): Promise<DbAgentStatus['db'] | undefined> {
-  const res = await fetch(`http://${MEMBERS[m]}:${AGENT}/status`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
-  if (!res?.ok) return undefined;
-  return ((await res.json()) as DbAgentStatus).db;
+  const res = await agentCall<DbAgentStatus>(stateDir, member(m), 'GET', '/status', undefined, 1000).catch(() => undefined);
+  if (res?.status !== 200) return undefined;
+  return res.body.db;
 }
+
+const partition = (m: Member, body: { on: boolean; peers?: boolean }): Promise<{ status: number }> =>
+  agentCall(stateDir, member(m), 'POST', '/debug/dcs-partition', body);
 
 async function primary(): Promise<Member> {
   return eventually(async () => {
@@ -88,7 +97,7 @@ async function syncStandbyIs(file: string, m: Member): Promise<void> {
 async function writablePrimaries(): Promise<number> {
   let n = 0;
   for (const m of Object.keys(MEMBERS) as Member[]) {
-    const res = await fetch(`http://${MEMBERS[m]}:${AGENT}/primary`, { signal: AbortSignal.timeout(500) }).catch(() => undefined);
+    const res = await agentCall(stateDir, member(m), 'GET', '/primary', undefined, 500).catch(() => undefined);
     if (res?.status === 200) n++;
   }
   return n;
@@ -96,6 +105,7 @@ async function writablePrimaries(): Promise<number> {
 
 describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_000 }, () => {
   const c = tempCluster(yaml());
+  stateDir = path.join(c.dir, 'state');
   const env = { BULWARK_FAULT_INJECTION: '1' };
 
   before(async () => {
@@ -183,9 +193,7 @@ describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_
     const p = await primary();
     await streamingReplica(other(p), p);
     const writer = startWriter(EDGE, { paceMs: 20, maxMs: 60_000 });
-    const cut = await fetch(`http://${MEMBERS[p]}:${AGENT}/debug/dcs-partition`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ on: true }),
-    });
+    const cut = await partition(p, { on: true });
     assert.equal(cut.status, 200);
     const before = writer.result.acked.length;
     // Three TTLs: long enough for any lock to have expired and any replica to have promoted.
@@ -197,7 +205,7 @@ describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_
       await new Promise((r) => setTimeout(r, 100));
     }
     assert.ok(writer.result.acked.length > before + 50, 'writes stopped during the DCS partition');
-    await fetch(`http://${MEMBERS[p]}:${AGENT}/debug/dcs-partition`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"on": false}' });
+    await partition(p, { on: false });
     assert.equal(await primary(), p);
     const r = await writer.stop();
     assert.deepEqual(await lostWrites(EDGE, r.acked), []);
@@ -208,9 +216,7 @@ describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_
   it('a primary whose host is cut off (DCS and peers) fences itself before the other member promotes', async (t) => {
     const p = await primary();
     await streamingReplica(other(p), p);
-    const cut = await fetch(`http://${MEMBERS[p]}:${AGENT}/debug/dcs-partition`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ on: true, peers: true }),
-    });
+    const cut = await partition(p, { on: true, peers: true });
     assert.equal(cut.status, 200);
     // Poll fast: at no moment may both members answer /primary.
     let sawTwo = false;
@@ -231,7 +237,7 @@ describe('database tier: PostgreSQL HA through the whole stack', { timeout: 300_
     assert.equal(sawTwo, false, 'two members answered /primary at the same time');
     t.diagnostic(`${p} fenced at ${fenced.at}; ${other(p)} primary by ${new Date(promotedAt).toISOString()}`);
     // Heal: the old primary rejoins as a replica.
-    await fetch(`http://${MEMBERS[p]}:${AGENT}/debug/dcs-partition`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"on": false}' });
+    await partition(p, { on: false });
     await streamingReplica(p, other(p));
   });
 });
@@ -248,6 +254,7 @@ describe('database tier on etcd: bootstrap and failover with the multi-machine D
     }
     etcd = await EtcdProcess.start();
     c = tempCluster(yaml(`  dcs: { type: etcd, endpoints: ["${etcd.endpoint.replace(/^https?:\/\//, '')}"] }\n`));
+    stateDir = path.join(c.dir, 'state');
     const r = await bulwark(['up', '--detach', '-c', c.file, '--timeout', '120s'], { timeoutMs: 150_000 });
     assert.equal(r.code, 0, `up failed:\n${r.stdout}\n${r.stderr}`);
   });

@@ -2,6 +2,8 @@
  * The whole slice as a user drives it: `bulwark up --detach` on a test cluster, then failures,
  * reload and drain under a bounded client load through the edge, checked with `bulwark status`.
  */
+import path from 'node:path';
+import { agentCall } from '../harness/agent-tls.js';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -15,7 +17,7 @@ const AGENT = 17700;
 const INTERVAL = 300;
 const FALL = 2;
 
-function clusterYaml(opts: { policy?: string; web2Weight?: number } = {}): string {
+function clusterYaml(opts: { policy?: string; web2Weight?: number; web4?: boolean } = {}): string {
   return `
 cluster: edge-test
 state_dir: state
@@ -25,7 +27,7 @@ nodes:
   - { name: web-1, role: web, address: 127.0.3.11 }
   - { name: web-2, role: web, address: 127.0.3.12 }
   - { name: web-3, role: web, address: 127.0.3.13 }
-web:
+${opts.web4 ? '  - { name: web-4, role: web, address: 127.0.3.14 }\n' : ''}web:
 ${demoAppYaml(13000)}edge:
   vip: ${VIP}
   frontends:
@@ -38,7 +40,7 @@ ${demoAppYaml(13000)}edge:
         - { node: web-1 }
         - { node: web-2, weight: ${opts.web2Weight ?? 1} }
         - { node: web-3, backup: true }
-`;
+${opts.web4 ? '        - { node: web-4 }\n' : ''}`;
 }
 
 interface StatusJson {
@@ -53,14 +55,17 @@ async function statusJson(file: string): Promise<StatusJson> {
   return JSON.parse(r.stdout) as StatusJson;
 }
 
+let stateDir = '';
+const LB1 = { address: '127.0.3.1', agentPort: AGENT };
+
 async function lbServer(name: string): Promise<{ up: boolean; draining: boolean; active: number }> {
-  const res = await fetch(`http://127.0.3.1:${AGENT}/status`);
-  const body = (await res.json()) as { lb: { backends: { servers: { name: string; up: boolean; draining: boolean; active: number }[] }[] } };
+  const { body } = await agentCall<{ lb: { backends: { servers: { name: string; up: boolean; draining: boolean; active: number }[] }[] } }>(stateDir, LB1, 'GET', '/status');
   return body.lb.backends[0]!.servers.find((s) => s.name === name)!;
 }
 
 describe('a local cluster driven through the CLI', { timeout: 180_000 }, () => {
   const c = tempCluster(clusterYaml());
+  stateDir = path.join(c.dir, 'state');
   const url = `http://${VIP}:${PORT}/api/whoami`;
 
   before(async () => {
@@ -156,7 +161,7 @@ describe('a local cluster driven through the CLI', { timeout: 180_000 }, () => {
     assert.equal((await bulwark(['kill', 'web-2', '-c', c.file])).code, 0);
     await eventually(async () => assert.equal((await lbServer('web-2')).up, false), { timeoutMs: 5_000 });
     fs.writeFileSync(c.file, clusterYaml({ policy: 'roundrobin' }));
-    const reloadAgain = await fetch(`http://127.0.3.1:${AGENT}/reload`, { method: 'POST' });
+    const reloadAgain = await agentCall(stateDir, LB1, 'POST', '/reload', undefined, 15_000);
     assert.equal(reloadAgain.status, 200);
     assert.equal((await lbServer('web-2')).up, false, 'health state lost across reload');
     const okBefore = load.result.ok;
@@ -202,6 +207,52 @@ describe('a local cluster driven through the CLI', { timeout: 180_000 }, () => {
     await eventually(() => assert.ok((load.result.byNode['web-2'] ?? 0) > before2 + 50));
     const r = await load.stop();
     assert.equal(r.failed, 0, `failed requests: ${JSON.stringify(r.failures)}`);
+  });
+
+  it('deploy app under load: each web node\'s app restarts in turn, drained first; zero failed requests', async () => {
+    const appPid = async (n: number): Promise<number> =>
+      (await agentCall<{ web: { app: { pid: number } } }>(stateDir, { address: `127.0.3.1${n}`, agentPort: AGENT }, 'GET', '/status')).body.web.app.pid;
+    const before = await Promise.all([1, 2, 3].map(appPid));
+    const load = startLoad(url, { concurrency: 6, maxMs: 60_000 });
+    await eventually(() => assert.ok(load.result.ok > 100));
+    // Requests in flight when the first drain lands must finish on the old process.
+    const slow = Array.from({ length: 4 }, () => fetch(`http://${VIP}:${PORT}/api/slow?ms=800`).then((r) => r.status));
+    const d = await bulwark(['deploy', 'app', '--json', '-c', c.file], { timeoutMs: 120_000 });
+    assert.equal(d.code, 0, d.stdout + d.stderr);
+    const report = JSON.parse(d.stdout) as { ok: boolean; steps: { node: string; pid: number; restartMs: number }[] };
+    assert.deepEqual(report.steps.map((s) => s.node), ['web-1', 'web-2', 'web-3'], 'one node at a time, in order');
+    assert.deepEqual(await Promise.all(slow), [200, 200, 200, 200]);
+    const after = await Promise.all([1, 2, 3].map(appPid));
+    after.forEach((pid, i) => assert.notEqual(pid, before[i], `web-${i + 1}'s app was not restarted`));
+    const okBefore = load.result.ok;
+    await eventually(() => assert.ok(load.result.ok > okBefore + 200));
+    const r = await load.stop();
+    assert.equal(r.failed, 0, `failed requests: ${JSON.stringify(r.failures)}`);
+    for (const s of await Promise.all(['web-1', 'web-2'].map(lbServer))) assert.equal(s.draining, false, 'left drained');
+    const bad = await bulwark(['deploy', 'app', '--node', 'lb-1', '-c', c.file]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /lb-1 is a lb node, not a web node/);
+  });
+
+  it('a web node added to the file and reloaded starts and takes traffic; removed, it stops; zero failed requests', async () => {
+    const load = startLoad(url, { concurrency: 6, maxMs: 60_000 });
+    await eventually(() => assert.ok(load.result.ok > 100));
+    fs.writeFileSync(c.file, clusterYaml({ web4: true }));
+    const add = await bulwark(['reload', '-c', c.file], { timeoutMs: 90_000 });
+    assert.equal(add.code, 0, add.stdout + add.stderr);
+    assert.match(add.stdout, /web-4: new in the file: started/);
+    await eventually(() => assert.ok((load.result.byNode['web-4'] ?? 0) > 20, JSON.stringify(load.result.byNode)), { timeoutMs: 30_000 });
+    fs.writeFileSync(c.file, clusterYaml());
+    const remove = await bulwark(['reload', '-c', c.file], { timeoutMs: 90_000 });
+    assert.equal(remove.code, 0, remove.stdout + remove.stderr);
+    assert.match(remove.stdout, /web-4: no longer in the file: stopped/);
+    const atRemoval = load.result.byNode['web-4'] ?? 0;
+    const okBefore = load.result.ok;
+    await eventually(() => assert.ok(load.result.ok > okBefore + 300));
+    assert.equal(load.result.byNode['web-4'] ?? 0, atRemoval, 'web-4 still served after it was removed');
+    const r = await load.stop();
+    assert.equal(r.failed, 0, `failed requests: ${JSON.stringify(r.failures)}`);
+    assert.equal((await statusJson(c.file)).nodes.some((n) => n.name === 'web-4'), false);
   });
 
   it('kill and start refuse unknown nodes with a clear error', async () => {

@@ -1,15 +1,17 @@
 /**
- * The embedded DCS over HTTP: the store mounted on a real AgentApi on 127.0.0.1 (persisting to a
+ * The embedded DCS over HTTPS: the store mounted on a real AgentApi on 127.0.0.1 (persisting to a
  * file), EmbeddedDcsClient talking to it. The shared contract, then restarts from the file, bad
  * requests and a server that never answers.
  */
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { AgentApi } from '../../src/control-plane/agent-api/server.js';
+import { AgentClient } from '../../src/control-plane/agent-api/index.js';
+import { TestPki } from '../harness/agent-tls.js';
 import { isBulwarkError } from '../../src/core/errors.js';
 import { silentLogger } from '../../src/core/log.js';
 import {
@@ -23,6 +25,11 @@ import { dcsContract } from '../unit/dcs-contract.js';
 
 const CLUSTER = 'http-test';
 const TIMEOUT_MS = 1000;
+// The store's API speaks mutual TLS like every agent API; members call it with db certificates.
+const pki = new TestPki(CLUSTER);
+const serverCreds = pki.node('dcs-host', 'monitor', HOST);
+const memberClient = (async () => new AgentClient(await pki.node('db-test', 'db', HOST)))();
+after(() => pki.remove());
 
 interface Served {
   readonly store: EmbeddedDcsStore;
@@ -39,7 +46,7 @@ async function serve(file: string, port?: number): Promise<Served> {
   for (let attempt = 0; ; attempt++) {
     const p = port ?? randomPort();
     try {
-      await api.listen(HOST, p);
+      await api.listen(HOST, p, await serverCreds);
       return {
         store,
         api,
@@ -62,15 +69,15 @@ function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-dcs-http-'));
 }
 
-function client(port: number, cluster = CLUSTER): EmbeddedDcsClient {
-  return new EmbeddedDcsClient({ baseUrl: `http://${HOST}:${port}`, cluster, timeoutMs: TIMEOUT_MS });
+async function client(port: number, cluster = CLUSTER): Promise<EmbeddedDcsClient> {
+  return new EmbeddedDcsClient({ baseUrl: `https://${HOST}:${port}`, cluster, timeoutMs: TIMEOUT_MS, agents: await memberClient });
 }
 
 dcsContract('DCS contract: embedded store over HTTP', async () => {
   const dir = tempDir();
   const served = await serve(path.join(dir, 'dcs.json'));
-  const dcs = client(served.port);
-  const other = client(served.port);
+  const dcs = await client(served.port);
+  const other = await client(served.port);
   let stopped = false;
   return {
     dcs,
@@ -95,8 +102,8 @@ describe('embedded DCS over HTTP: restarts, bad requests, silence', () => {
     const file = path.join(dir, 'dcs.json');
     let served = await serve(file);
     const port = served.port;
-    const holder = client(port);
-    const replica = client(port);
+    const holder = await client(port);
+    const replica = await client(port);
     try {
       assert.equal(await holder.acquireLeader('db-1', 10_000), true);
       await holder.touchMember('db-1', { role: 'primary' }, 10_000);
@@ -129,14 +136,11 @@ describe('embedded DCS over HTTP: restarts, bad requests, silence', () => {
   it('bad requests get 400 naming the field; another cluster gets 409 and a plain Error', async () => {
     const dir = tempDir();
     const served = await serve(path.join(dir, 'dcs.json'));
-    const base = `http://${HOST}:${served.port}/dcs/v1`;
+    const target = { address: HOST, agentPort: served.port };
+    const agents = await memberClient;
     const post = async (route: string, body: unknown): Promise<{ status: number; error: string }> => {
-      const res = await fetch(`${base}/${route}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-      return { status: res.status, error: ((await res.json()) as { error: string }).error };
+      const res = await agents.json<{ error: string }>(target, `/dcs/v1/${route}`, { method: 'POST', body, timeoutMs: TIMEOUT_MS });
+      return { status: res.status, error: res.body.error };
     };
     try {
       let r = await post('acquire', { cluster: CLUSTER, name: 'db-1' });
@@ -159,22 +163,22 @@ describe('embedded DCS over HTTP: restarts, bad requests, silence', () => {
       r = await post('acquire', { name: 'db-1', ttlMs: 1000 });
       assert.equal(r.status, 400);
       assert.match(r.error, /cluster/);
-      const wait = await fetch(`${base}/wait?cluster=${CLUSTER}&timeoutMs=soon`);
+      const wait = await agents.request(target, `/dcs/v1/wait?cluster=${CLUSTER}&timeoutMs=soon`, { timeoutMs: TIMEOUT_MS });
       assert.equal(wait.status, 400);
 
-      const stranger = client(served.port, 'someone-else');
+      const stranger = await client(served.port, 'someone-else');
       await assert.rejects(stranger.acquireLeader('db-1', 1000), (err: Error) => {
         assert.ok(!(err instanceof DcsUnavailableError), 'a wrong cluster is a configuration error, not an outage');
         assert.match(err.message, /HTTP 409.*serves cluster "http-test", not "someone-else"/);
         return true;
       });
       await stranger.close();
-      assert.equal((await client(served.port).read()).leader, undefined, 'nothing was written');
+      assert.equal((await (await client(served.port)).read()).leader, undefined, 'nothing was written');
 
       // An agent API without the DCS mounted: a plain Error naming the 404.
       const bare = new AgentApi(silentLogger());
       const barePort = await listenBare(bare);
-      const lost = client(barePort);
+      const lost = await client(barePort);
       await assert.rejects(lost.read(), (err: Error) => !(err instanceof DcsUnavailableError) && /HTTP 404/.test(err.message));
       await lost.close();
       await bare.close();
@@ -191,7 +195,7 @@ describe('embedded DCS over HTTP: restarts, bad requests, silence', () => {
       s.on('error', () => undefined);
     });
     const port = await listenOnFreePort(silent);
-    const c = client(port);
+    const c = await client(port);
     try {
       const started = performance.now();
       await assert.rejects(c.acquireLeader('db-1', 1000), (err: Error) => {
@@ -217,7 +221,7 @@ async function listenBare(api: AgentApi): Promise<number> {
   for (let attempt = 0; ; attempt++) {
     const p = randomPort();
     try {
-      await api.listen(HOST, p);
+      await api.listen(HOST, p, await serverCreds);
       return p;
     } catch (err) {
       if (attempt >= 20) throw err;

@@ -30,12 +30,14 @@ import {
   locatePostgres,
   readAutoConf,
   readControlFile,
+  readPostmasterPid,
   readStatus,
   readSynchronousStandbys,
   replicaHealth,
   repoint,
   secretFile,
   setSynchronousStandbys,
+  standardHba,
   writeMemberPassfile,
   writeSecrets,
   type BootstrapResult,
@@ -43,7 +45,7 @@ import {
   type ServiceUser,
 } from '../../src/control-plane/pg-ha/postgres/index.js';
 import { eventually } from '../harness/eventually.js';
-import { PgTestCluster, type PgTestMember } from '../harness/pg.js';
+import { PgTestCluster, memberTls, type PgTestMember } from '../harness/pg.js';
 
 const A_ADDR = '127.0.0.1';
 const B_ADDR = '127.0.0.2';
@@ -72,7 +74,7 @@ describe('PostgreSQL member control (real servers)', { skip: skipReason, timeout
   let boot: BootstrapResult;
 
   const appClient = async (m: PgTestMember): Promise<pg.Client> => {
-    const client = new pg.Client({ host: m.address, port: m.port, user: 'app', password: boot.secrets.app, database: 'app' });
+    const client = new pg.Client({ host: m.address, port: m.port, user: 'app', password: boot.secrets.app, database: 'app', ssl: memberTls(m) });
     client.on('error', () => undefined);
     await client.connect();
     return client;
@@ -147,7 +149,7 @@ describe('PostgreSQL member control (real servers)', { skip: skipReason, timeout
     const [who] = await appQuery<{ u: string }>(a, 'SELECT current_user AS u');
     assert.equal(who?.u, 'app');
     // A wrong password is refused.
-    const bad = new pg.Client({ host: A_ADDR, port: a.port, user: 'app', password: 'wrong', database: 'app' });
+    const bad = new pg.Client({ host: A_ADDR, port: a.port, user: 'app', password: 'wrong', database: 'app', ssl: memberTls(a) });
     bad.on('error', () => undefined);
     await assert.rejects(bad.connect(), /password authentication failed/);
   });
@@ -156,6 +158,25 @@ describe('PostgreSQL member control (real servers)', { skip: skipReason, timeout
     await appQuery(a, 'CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL)');
     // ~20 MB so the clone has something to stream.
     await appQuery(a, "INSERT INTO notes SELECT g, repeat(md5(g::text), 8) FROM generate_series(1, 60000) g");
+  });
+
+  test('replaceHba: a file PostgreSQL rejects is put back; a good one is in force at once, without a restart', async () => {
+    const file = path.join(a.paths.dataDir, 'pg_hba.conf');
+    const written = fs.readFileSync(file, 'utf8');
+    const pid = readPostmasterPid(a.paths.dataDir)?.pid;
+    const rules = (clients: string[]) => standardHba({
+      superuser: 'postgres', replicationUser: 'replicator', rewindUser: 'rewind', members: [A_ADDR, B_ADDR, C_ADDR], app: { user: 'app', database: 'app', clients },
+    });
+    const bogus = { type: 'hostssl', database: 'app', user: 'app', address: '127.0.0.8', method: 'scram-sha-256', options: 'clientcert=maybe' } as const;
+    await assert.rejects(a.instance.replaceHba([...rules(['127.0.0.1']), bogus]), /rejects the new pg_hba.conf: line \d+: not understood/);
+    assert.equal(fs.readFileSync(file, 'utf8'), written, 'the rejected file was not put back');
+    await appQuery(a, 'SELECT 1');
+    // Without 127.0.0.1 among the app's clients, the app is refused from there at once.
+    await a.instance.replaceHba(rules(['127.0.0.9']));
+    await eventually(async () => assert.match(String(await appQuery(a, 'SELECT 1').catch((e: Error) => e.message)), /no pg_hba.conf entry for host "127.0.0.1", user "app"/));
+    await a.instance.replaceHba(rules(['127.0.0.1']));
+    await eventually(() => appQuery(a, 'SELECT 1'));
+    assert.equal(readPostmasterPid(a.paths.dataDir)?.pid, pid, 'PostgreSQL restarted');
   });
 
   test('clone replica b with BASE_BACKUP (progress, slot, per-node settings rewritten)', async () => {

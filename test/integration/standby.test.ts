@@ -4,6 +4,7 @@
  * active (gap measured), the old active returning passive (preempt off), `switchover --edge`, and
  * an active cut off from its voters letting go before the other takes over.
  */
+import { agentCall } from '../harness/agent-tls.js';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -51,8 +52,11 @@ async function edgeStatus(file: string): Promise<StatusJson['edge']> {
   return (JSON.parse(r.stdout) as StatusJson).edge;
 }
 
+let stateDir = '';
+const agentOf = (last: number | string): { address: string; agentPort: number } => ({ address: `127.0.8.${last}`, agentPort: AGENT });
+
 async function metric(lb: string, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.8.${lb === 'lb-1' ? 1 : 2}:${AGENT}/metrics`)).text();
+  const text = (await agentCall<string>(stateDir, agentOf(lb === 'lb-1' ? 1 : 2), 'GET', '/metrics')).body;
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `));
   return Number(line?.split(' ').pop());
 }
@@ -67,6 +71,7 @@ async function activeIs(file: string, lb: string): Promise<void> {
 
 describe('active-passive lbs on one machine', { timeout: 180_000 }, () => {
   const c = tempCluster(YAML);
+  stateDir = path.join(c.dir, 'state');
   const url = `http://${VIP}:${PORT}/api/whoami`;
   const gaps: Record<string, number> = {};
 
@@ -159,9 +164,7 @@ describe('active-passive lbs on one machine', { timeout: 180_000 }, () => {
   });
 
   it('an active cut off from its voters lets go of the VIP, and the other takes it', async () => {
-    const cutOff = (on: boolean): Promise<Response> => fetch(`http://${ip(a)}:${AGENT}/debug/standby-cut-off`, {
-      method: 'POST', body: JSON.stringify({ on }), headers: { 'content-type': 'application/json' },
-    });
+    const cutOff = (on: boolean): Promise<{ status: number }> => agentCall(stateDir, { address: ip(a), agentPort: AGENT }, 'POST', '/debug/standby-cut-off', { on });
     assert.equal((await cutOff(true)).status, 200);
     try {
       await activeIs(c.file, b);
@@ -174,17 +177,17 @@ describe('active-passive lbs on one machine', { timeout: 180_000 }, () => {
   });
 
   it('refuses bad votes and bad switchovers with a reason', async () => {
-    const vote = (body: unknown): Promise<Response> => fetch(`http://127.0.8.31:${AGENT}/standby/vote`, { method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+    const vote = (body: unknown): Promise<{ status: number; body: { error: string } }> => agentCall(stateDir, agentOf(31), 'POST', '/standby/vote', body);
     const stranger = await vote({ candidate: 'evil', priority: 1, healthy: true, want: 'acquire', leaseMs: 600 });
     assert.equal(stranger.status, 403);
-    assert.match(((await stranger.json()) as { error: string }).error, /"evil" is not an lb node of this cluster/);
+    assert.match(stranger.body.error, /"evil" is not an lb node of this cluster/);
     const bad = await vote({ candidate: 'lb-1', priority: 1, healthy: 'yes', want: 'acquire', leaseMs: 600 });
     assert.equal(bad.status, 400);
-    assert.match(((await bad.json()) as { error: string }).error, /"healthy" must be true or false/);
+    assert.match(bad.body.error, /"healthy" must be true or false/);
     const passive = (await edgeStatus(c.file)).standby.find((s) => s.state === 'passive')!.node;
-    const r = await fetch(`http://127.0.8.${passive === 'lb-1' ? 1 : 2}:${AGENT}/standby/switchover`, { method: 'POST' });
+    const r = await agentCall<{ error: string }>(stateDir, agentOf(passive === 'lb-1' ? 1 : 2), 'POST', '/standby/switchover');
     assert.equal(r.status, 409);
-    assert.match(((await r.json()) as { error: string }).error, /does not hold the VIP/);
+    assert.match(r.body.error, /does not hold the VIP/);
     const cli = await bulwark(['switchover', '--edge', '--to', 'lb-1', '-c', c.file]);
     assert.equal(cli.code, 2);
     assert.match(cli.stderr, /--to is for the database/);

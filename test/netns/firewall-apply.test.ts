@@ -4,6 +4,7 @@
  * tables that are not ours survive both. With `firewall.host: enforce` the agent applies its own
  * ruleset, restores it when it is removed, and applies a changed one on reload.
  */
+import { adminCredentials } from '../../src/control-plane/certs/index.js';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -87,9 +88,13 @@ firewall: { host: enforce${admin} }
   const lab = new NetnsLab('bwenf', '10.216.0', c.dir);
   const inLab = (args: string[]) => lab.run('mon-1', args);
   const status = async (): Promise<{ firewall?: { corrections: number; appliedAt: string | null } }> =>
-    JSON.parse(inLab(['curl', '-s', '--max-time', '2', 'http://10.216.0.31:7700/status'])) as never;
+    JSON.parse(inLab(['curl', '-s', '--max-time', '2', ...pki, 'https://10.216.0.31:7700/status'])) as never;
+  // The agent API speaks mutual TLS: curl presents the admin certificate and trusts the cluster CA.
+  const pkiDir = path.join(c.dir, 'state', 'pki');
+  const pki = ['--cacert', path.join(pkiDir, 'ca.crt'), '--cert', path.join(pkiDir, 'admin.crt'), '--key', path.join(pkiDir, 'admin.key')];
 
-  before(() => {
+  before(async () => {
+    await adminCredentials({ stateDir: path.join(c.dir, 'state'), cluster: 'enforce' });
     lab.create({ 'mon-1': 31 });
     lab.spawn('mon-1', [process.execPath, BIN, 'agent', '--node', 'mon-1', '-c', c.file], 'mon-1', { BULWARK_LOG_FORMAT: 'json' });
   });
@@ -114,6 +119,6 @@ firewall: { host: enforce${admin} }
     const r = spawnSync('ip', ['netns', 'exec', lab.host('mon-1').ns, process.execPath, BIN, 'reload', '-c', c.file], { encoding: 'utf8', timeout: 30_000 });
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.match(r.stdout, /host firewall re-applied/);
-    assert.match(inLab(['nft', 'list', 'table', 'inet', 'bulwark']), /ip saddr 10\.9\.0\.0\/16 tcp dport 22 accept/);
+    assert.match(inLab(['nft', 'list', 'table', 'inet', 'bulwark']), /ip saddr 10\.9\.0\.0\/16 tcp dport \{ 22, 7700 \} accept/);
   });
 });

@@ -9,10 +9,11 @@ const DOC = readFileSync(new URL('../../../docs/configuration.md', import.meta.u
 /** How the reference tables spell the keys of each mapping (`health_check.interval`, `name`). */
 const PREFIX: Record<keyof typeof KEYS, string> = {
   top: '', firewall: 'firewall.', agent: 'agent.', log: 'log.', node: '', web: '', app: 'app.', restartBackoff: 'app.restart_backoff.',
-  edge: '', standby: 'standby.', notify: 'standby.notify.', tls: 'tls.', certificate: 'tls.certificates[].', frontend: '', edgeFirewall: 'firewall.', rateLimit: 'firewall.rate_limit.', ban: 'firewall.ban.', frontendTimeouts: 'timeouts.', limits: 'limits.', route: '', backend: '',
+  edge: '', standby: 'standby.', notify: 'standby.notify.', tls: 'tls.', certificate: 'tls.certificates[].', acme: 'tls.acme.', frontend: '', edgeFirewall: 'firewall.', rateLimit: 'firewall.rate_limit.', ban: 'firewall.ban.', frontendTimeouts: 'timeouts.', limits: 'limits.', route: '', backend: '',
   balance: 'balance.', server: '', healthCheck: 'health_check.', passiveHealth: 'passive_health.',
   retries: 'retries.', backendTimeouts: 'timeouts.', queue: 'queue.',
   database: 'database.', dcs: 'database.dcs.', router: 'database.router.',
+  monitor: 'monitor.', retention: 'monitor.retention.', rule: 'monitor.rules[].', receiver: 'monitor.receivers[].',
 };
 
 it('mentions every key of every mapping in backticks', () => {

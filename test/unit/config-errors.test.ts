@@ -112,7 +112,7 @@ describe('unknown keys', () => {
 
   it('lists the allowed keys when nothing is close', () => {
     assert.deepEqual(problems(...base({}, 'colour: blue')), [
-      '17:1: colour: unknown key "colour" (allowed here: cluster, state_dir, agent, log, nodes, web, edge, firewall, database)',
+      '17:1: colour: unknown key "colour" (allowed here: cluster, state_dir, agent, log, nodes, web, edge, firewall, database, monitor)',
     ]);
   });
 
@@ -357,6 +357,55 @@ describe('cross-checks', () => {
     // A backend whose name cannot be read silences "unknown backend" for references.
     assert.deepEqual(problems(...base({ 13: '    - name: "app!"' })), [
       '13:7: edge.backends[0].name: expected a name of letters, digits, ".", "_" or "-" (like app), got "app!"',
+    ]);
+  });
+});
+
+describe('edge.tls.acme', () => {
+  const acme = (...lines: string[]): string[] => base({ 11: '    - { name: www, port: 8080, https_port: 8443, default_backend: app }' }, '  tls:', ...lines);
+
+  it('reads the directory, names and files, with Let\'s Encrypt and two thirds as defaults', () => {
+    const spec = parseClusterText(acme('    source: acme', '    acme: { email: ops@example.com, names: [www.Example.com, 192.0.2.7], ca_file: ca.pem }').join('\n'), '/etc/bulwark/c.yaml');
+    assert.deepEqual(spec.edge.tls?.acme, {
+      directory: 'https://acme-v02.api.letsencrypt.org/directory', email: 'ops@example.com', names: ['www.example.com', '192.0.2.7'],
+      renewAt: 2 / 3, caFile: '/etc/bulwark/ca.pem',
+    });
+  });
+
+  it('names every bad value where it is written', () => {
+    assert.deepEqual(problems(...acme(
+      '    source: acme',
+      '    acme:',
+      '      directory: http://acme.test/dir',
+      '      email: ops',
+      '      names: ["*.example.com", "bad name", www.example.com]',
+      '      renew_at: 1.5',
+      '      renw_at: 0.5',
+    )), [
+      '20:7: edge.tls.acme.directory: expected an https:// URL of an ACME directory (like https://acme-v02.api.letsencrypt.org/directory), got "http://acme.test/dir"',
+      '21:7: edge.tls.acme.email: expected an email address like ops@example.com, got "ops"',
+      '22:15: edge.tls.acme.names[0]: "*.example.com" is a wildcard: HTTP-01 (the challenge the edge answers) cannot prove one; list each name',
+      '22:32: edge.tls.acme.names[1]: expected a DNS name like www.example.com or an IP address, got "bad name"',
+      '23:7: edge.tls.acme.renew_at: must be a fraction of the certificate\'s lifetime between 0 and 1 (like 0.66), got 1.5',
+      '24:7: edge.tls.acme.renw_at: unknown key "renw_at" (did you mean "renew_at"?)',
+    ]);
+  });
+
+  it('requires acme with source: acme, and email and names in it', () => {
+    assert.deepEqual(problems(...acme('    source: acme')), [
+      '18:5: edge.tls.acme: required key is missing (source: acme needs at least acme.email and acme.names)',
+    ]);
+    assert.deepEqual(problems(...acme('    source: acme', '    acme: { directory: "https://acme.test/dir" }')), [
+      '19:11: edge.tls.acme.email: required key is missing',
+      '19:11: edge.tls.acme.names: required key is missing',
+    ]);
+    assert.deepEqual(problems(...acme('    source: acme', '    acme: { email: a@b.test, names: [] }')), ['19:30: edge.tls.acme.names: must list at least one name']);
+  });
+
+  it('refuses acme settings under another source, and local/files keys under acme', () => {
+    assert.deepEqual(problems(...acme('    source: local', '    acme: { email: a@b.test, names: [a.test] }')), ['19:5: edge.tls.acme: is for source: acme (source is local)']);
+    assert.deepEqual(problems(...acme('    source: acme', '    names: [a.test]', '    acme: { email: a@b.test, names: [a.test] }')), [
+      '19:5: edge.tls.names: is for source: local; with acme, list the names under acme.names',
     ]);
   });
 });

@@ -282,6 +282,22 @@ describe('a file with every key (golden)', () => {
         router: { rwPort: 7432, roPort: 7433, maxLagBytes: 64 * 1024, checkIntervalMs: 1000 },
         parameters: { max_connections: '200', shared_buffers: '256MB' },
       },
+      monitor: {
+        port: 9444, scrapeIntervalMs: 2000, scrapeTimeoutMs: 1500, retention: { ageMs: 7 * 86_400_000, sizeBytes: 1024 ** 3 },
+        externalUrl: 'https://mon.example.com',
+        rules: [
+          { name: 'NodeDown', forMs: 0, severity: 'warning', labels: {}, annotations: {}, enabled: true },
+          { name: 'DiskNearlyFull', labels: {}, annotations: {}, enabled: false },
+          {
+            name: 'SlowCheckout', expr: 'histogram_quantile(0.99, sum by (le) (rate(bulwark_http_request_duration_seconds_bucket{backend="api"}[5m]))) > 0.5',
+            forMs: 600_000, severity: 'info', labels: { team: 'shop' }, annotations: { summary: 'checkout p99 is {{ $value }}s' }, enabled: true,
+          },
+        ],
+        receivers: [{
+          name: 'ops', url: 'https://hooks.example.com/alerts', match: { severity: 'critical' }, groupBy: ['alertname', 'node'],
+          groupWaitMs: 0, groupIntervalMs: 30_000, repeatIntervalMs: 3_600_000, sendResolved: false, timeoutMs: 2000, retries: 3,
+        }],
+      },
       log: { level: 'debug' },
     };
     assert.deepEqual(spec, expected);

@@ -225,3 +225,23 @@ describe('decide: switchover', () => {
     assert.match(d.summary, /db-3 is not a streaming sync standby/);
   });
 });
+
+describe('decide: a standby removed from the cluster file (db-4 is not a member)', () => {
+  const members = { 'db-2': rep(5000), 'db-4': rep(5000) };
+  const standbys = [{ name: 'db-2', flushPosition: 5000, sync: true }, { name: 'db-4', flushPosition: 5000, sync: true }];
+  const primarySync = (syncNames: string[], dcs: string[]): ReturnType<typeof decide> => decide(snapshot({
+    me: 'db-1', leader: 'db-1', members, mode: 'sync', pg: primary({ standbys, syncNames }), docs: { sync: { leader: 'db-1', members: dcs } },
+  }));
+  it('leaves synchronous_standby_names first while it still streams, then the DCS sync set', () => {
+    assert.deepEqual(primarySync(['db-2', 'db-4'], ['db-2', 'db-4']).actions[1], { type: 'set-sync-pg', names: ['db-2'] });
+    assert.deepEqual(primarySync(['db-2'], ['db-2', 'db-4']).actions[1],
+      { type: 'set-sync-dcs', doc: { leader: 'db-1', members: ['db-2', 'db-4'], leaving: { names: ['db-4'], position: 5000 } } });
+  });
+  it('is never made synchronous again', () => {
+    assert.deepEqual(primarySync(['db-2'], ['db-2']).actions.map((a) => a.type), ['renew-lock']);
+  });
+  it('is no switchover target', () => {
+    const d = decide(snapshot({ me: 'db-1', leader: 'db-1', members, pg: primary({ standbys }), docs: { failover: { from: 'db-1', to: 'db-4', requestedAt: 1 } } }));
+    assert.match(d.summary, /switchover refused: db-4 is not a streaming standby/);
+  });
+});

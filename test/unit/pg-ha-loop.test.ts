@@ -16,7 +16,7 @@ import type { HaConfig, PeerObservation, PgObservation, TimelineSwitch } from '.
 
 const CONFIG: HaConfig = { ttlMs: 3000, loopMs: 500, maximumLagOnFailoverBytes: 1 << 20, mode: 'async', strict: false, failsafe: false, fenceMarginMs: 750 };
 const NAMES = ['db-1', 'db-2', 'db-3'];
-const ADDRS: MemberAddress[] = NAMES.map((name, i) => ({ name, host: `127.0.9.${i + 1}`, pgPort: 5432, api: `http://127.0.9.${i + 1}:7700` }));
+const ADDRS: MemberAddress[] = NAMES.map((name, i) => ({ name, host: `127.0.9.${i + 1}`, pgPort: 5432, api: `https://127.0.9.${i + 1}:7700` }));
 
 /** A simulated PostgreSQL per member, in one shared world so replicas can follow a primary. */
 class World {
@@ -117,6 +117,10 @@ class FakePg implements PgPort {
 /** A DCS client that can be cut off from the store (a network partition). */
 class CuttableDcs implements Dcs {
   cut = false;
+  /** Renewals left that the store will not answer while reads still work (an etcd leader election). */
+  unansweredRenewals = 0;
+  /** The store answers this member's reads but none of its writes. */
+  writesUnanswered = false;
   constructor(private readonly inner: Dcs) {}
   get description(): string {
     return this.inner.description;
@@ -124,12 +128,20 @@ class CuttableDcs implements Dcs {
   get minTtlMs(): number {
     return this.inner.minTtlMs;
   }
-  private guard(): void {
+  private guard(write = true): void {
     if (this.cut) throw new DcsUnavailableError('partitioned');
+    if (write && this.writesUnanswered) throw new DcsUnavailableError('no leader');
   }
-  async read() { this.guard(); return this.inner.read(); }
+  async read() { this.guard(false); return this.inner.read(); }
   async acquireLeader(n: string, t: number) { this.guard(); return this.inner.acquireLeader(n, t); }
-  async renewLeader(n: string, t: number) { this.guard(); return this.inner.renewLeader(n, t); }
+  async renewLeader(n: string, t: number) {
+    this.guard();
+    if (this.unansweredRenewals > 0) {
+      this.unansweredRenewals--;
+      throw new DcsUnavailableError('no leader');
+    }
+    return this.inner.renewLeader(n, t);
+  }
   async releaseLeader(n: string) { this.guard(); return this.inner.releaseLeader(n); }
   async touchMember(n: string, d: Record<string, unknown>, t: number) { this.guard(); return this.inner.touchMember(n, d, t); }
   async deleteMember(n: string) { this.guard(); return this.inner.deleteMember(n); }
@@ -263,6 +275,30 @@ describe('HA loop (3 members, manual clock, simulated PostgreSQL)', () => {
     assert.ok(fencedAt !== undefined && promotedAt !== undefined);
     assert.ok(fencedAt < lockExpiresNoEarlierThan, `fenced at ${fencedAt}, lock could expire at ${lockExpiresNoEarlierThan}`);
     assert.ok(fencedAt < promotedAt);
+  });
+
+  it('a renewal the store does not answer (etcd electing a leader) is retried within the TTL, not fenced at once', async () => {
+    await rounds(4);
+    const p = members[0]!;
+    p.dcs.unansweredRenewals = 2; // a second without answers, well inside the 3 s TTL
+    await rounds(8);
+    assert.deepEqual(world.primaries(), ['db-1']);
+    assert.equal(p.pg.fences, 0);
+  });
+
+  it('renewals never answered: the watchdog still fences before the lock can expire', async () => {
+    await rounds(4);
+    const p = members[0]!;
+    const lockExpiresNoEarlierThan = clock.now() - CONFIG.loopMs + CONFIG.ttlMs;
+    p.dcs.writesUnanswered = true;
+    for (let i = 0; i < 10; i++) {
+      // Its cycles fail where they write (publishing its state): the agent logs those and goes on.
+      for (const m of members) await m.loop.cycle().catch(() => undefined);
+      assert.ok(world.primaries().length <= 1);
+      clock.advance(CONFIG.loopMs);
+      if (clock.now() >= lockExpiresNoEarlierThan) assert.ok(!world.primaries().includes('db-1'), `db-1 writable at ${clock.now()}, after its lock could expire`);
+    }
+    assert.ok(p.pg.fences >= 1, 'never fenced');
   });
 
   it('failsafe: cut off from the DCS but confirmed by every member, the primary keeps serving and nobody promotes', async () => {

@@ -53,10 +53,35 @@ describe('sync plan', () => {
     assert.deepEqual(r.pg, ['db-2', 'db-3']);
   });
 
-  it('a dead standby is dropped from PostgreSQL first, then from the DCS', () => {
+  it('a dead standby is dropped from PostgreSQL first, then from the DCS once another has what it acknowledged', () => {
     const r = run({ pg: ['db-2', 'db-3'], doc: { leader: 'db-1', members: ['db-2', 'db-3'] } }, [{ name: 'db-2', flushPosition: 1000, sync: true }]);
-    assert.deepEqual(r.steps, ['sync standby db-3 stopped streaming', 'db-3 no longer synchronous']);
-    assert.deepEqual(r.doc?.members, ['db-2']);
+    assert.deepEqual(r.steps, [
+      'sync standby db-3 stopped streaming',
+      'db-3 leaving the sync set once another sync standby has everything they acknowledged',
+      'db-3 no longer synchronous (db-2 has every commit they acknowledged)',
+    ]);
+    assert.deepEqual(r.doc, { leader: 'db-1', members: ['db-2'] });
+  });
+
+  it('a standby leaving stays in the DCS set while the others are behind the position it may have acknowledged', () => {
+    const r = run({ pg: ['db-2', 'db-3'], doc: { leader: 'db-1', members: ['db-2', 'db-3'] } }, [{ name: 'db-2', flushPosition: 900, sync: true }]);
+    assert.deepEqual(r.pg, ['db-2']);
+    assert.deepEqual(r.doc, { leader: 'db-1', members: ['db-2', 'db-3'], leaving: { names: ['db-3'], position: 1000 } });
+  });
+
+  it('a leaving standby that streams again forgets its recorded position before it rejoins S_pg', () => {
+    const both = [{ name: 'db-2', flushPosition: 900, sync: true }, { name: 'db-3', flushPosition: 900, sync: false }];
+    const r = run({ pg: ['db-2'], doc: { leader: 'db-1', members: ['db-2', 'db-3'], leaving: { names: ['db-3'], position: 1000 } } }, both);
+    assert.deepEqual(r.steps, ['db-3 streaming again: no longer leaving', 'making db-3 a sync standby']);
+    assert.deepEqual(r.doc, { leader: 'db-1', members: ['db-2', 'db-3'] });
+  });
+
+  it('a standby removed from the file (excluded) leaves while it still streams, the same way', () => {
+    const both = [{ name: 'db-2', flushPosition: 1000, sync: true }, { name: 'db-3', flushPosition: 1000, sync: true }];
+    const r = run({ pg: ['db-2', 'db-3'], doc: { leader: 'db-1', members: ['db-2', 'db-3'] } }, both, { excluded: new Set(['db-3']) });
+    assert.deepEqual(r.pg, ['db-2']);
+    assert.deepEqual(r.doc, { leader: 'db-1', members: ['db-2'] });
+    assert.equal(r.steps.length, 3);
   });
 
   it('the last standby dies: nobody promotable first, then async so writes flow', () => {

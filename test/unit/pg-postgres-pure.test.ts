@@ -1,7 +1,8 @@
 /**
  * Pure parts of src/control-plane/pg-ha/postgres: quoting, conninfo, passfile, LSNs, SCRAM,
  * sync lists, config/hba rendering, auto.conf round trip, pg_control parsing, the tar extractor
- * (pax, GNU long names, refusals), npm symlink repair and the traversability check.
+ * (pax, GNU long names, refusals), npm symlink repair, the traversability check, and where a
+ * member's TLS files go (written without running anything).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,6 +39,9 @@ import { parseVersion, repairNpmSymlinks } from '../../src/control-plane/pg-ha/p
 import { firstUntraversable, type ServiceUser } from '../../src/control-plane/pg-ha/postgres/os-user.js';
 import { primaryConninfo } from '../../src/control-plane/pg-ha/postgres/replica-setup.js';
 import { baseBackupCommand } from '../../src/control-plane/pg-ha/postgres/base-backup.js';
+import { PostgresInstance } from '../../src/control-plane/pg-ha/postgres/instance.js';
+import { ManualClock } from '../../src/core/clock.js';
+import { silentLogger } from '../../src/core/log.js';
 
 const ME: ServiceUser = { name: os.userInfo().username, uid: os.userInfo().uid, gid: os.userInfo().gid, switchUser: false };
 
@@ -60,10 +64,17 @@ test('conninfo: build and parse round trip, quoting', () => {
   const ci = buildConninfo({ host: '127.0.0.1', port: 5432, user: 'rep', passfile: "/x y/it's", application_name: 'db-1', skip: undefined });
   assert.equal(ci, "host=127.0.0.1 port=5432 user=rep passfile='/x y/it\\'s' application_name=db-1");
   assert.deepEqual(parseConninfo(ci), { host: '127.0.0.1', port: '5432', user: 'rep', passfile: "/x y/it's", application_name: 'db-1' });
-  const pc = primaryConninfo({ host: '10.0.0.1', port: 5433, user: 'replicator', passfile: '/p/pgpass', applicationName: 'db-2' });
+  const tls = { ca: '/m/tls/ca.crt', cert: '/m/tls/member.crt', key: '/m/tls/member.key' };
+  const pc = primaryConninfo({ host: '10.0.0.1', port: 5433, user: 'replicator', passfile: '/p/pgpass', applicationName: 'db-2' }, tls);
   assert.doesNotMatch(pc, /password/);
-  assert.equal(parseConninfo(pc).passfile, '/p/pgpass');
-  assert.equal(parseConninfo(pc).application_name, 'db-2');
+  const parsed = parseConninfo(pc);
+  assert.equal(parsed.passfile, '/p/pgpass');
+  assert.equal(parsed.application_name, 'db-2');
+  // Replication always verifies the primary (CA and address) and presents the member's certificate.
+  assert.equal(parsed.sslmode, 'verify-full');
+  assert.equal(parsed.sslrootcert, tls.ca);
+  assert.equal(parsed.sslcert, tls.cert);
+  assert.equal(parsed.sslkey, tls.key);
 });
 
 test('passfile: wildcards and escapes', () => {
@@ -133,8 +144,11 @@ test('hba: standard rules only allow members and app clients, scram everywhere',
   });
   const text = renderHba(rules);
   assert.match(text, /^local\tall\tpostgres\tpeer\tmap=bulwark$/m);
-  assert.match(text, /^host\treplication\treplicator\t10\.0\.0\.2\/32\tscram-sha-256$/m);
-  assert.match(text, /^host\tapp\tapp\t10\.0\.1\.0\/24\tscram-sha-256$/m);
+  // Every remote row is TLS-only; replication and rewind also need a certificate from the cluster CA.
+  assert.match(text, /^hostssl\treplication\treplicator\t10\.0\.0\.2\/32\tscram-sha-256\tclientcert=verify-ca$/m);
+  assert.match(text, /^hostssl\tpostgres\trewind\t10\.0\.0\.1\/32\tscram-sha-256\tclientcert=verify-ca$/m);
+  assert.match(text, /^hostssl\tapp\tapp\t10\.0\.1\.0\/24\tscram-sha-256$/m);
+  assert.doesNotMatch(text, /^host\t/m, 'no row admits plain text');
   assert.equal(text.match(/replication\treplicator/g)?.length, 2, 'duplicates removed');
   assert.doesNotMatch(text, /\btrust\b/);
   assert.doesNotMatch(text, /0\.0\.0\.0/);
@@ -324,5 +338,37 @@ test('traversability: finds the first directory the service user cannot search',
     assert.equal(firstUntraversable(deep, other, { includeSelf: true }), undefined);
   } finally {
     fs.rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('TLS: copies 0600 outside the data dir, settings no parameter can turn off, no TLS no replication', () => {
+  const root = tmp();
+  const pem = { ca: 'CA PEM\n', cert: 'CERT PEM\n', key: 'KEY PEM\n' };
+  const base = {
+    name: 'db-1', binaries: { binDir: '/nowhere', source: 'system', version: parseVersion('postgres (PostgreSQL) 18.4'), has: { pgRewind: false, pgBasebackup: false, pgControldata: false } } as const,
+    dataDir: path.join(root, 'data'), socketDir: path.join(root, 'run'), listenAddress: '10.0.0.1', port: 5432, user: ME,
+    clock: new ManualClock(0), logger: silentLogger(),
+  };
+  fs.mkdirSync(base.dataDir);
+  try {
+    const pg = new PostgresInstance({ ...base, settings: { ssl: false, ssl_min_protocol_version: 'TLSv1' }, tls: { dir: path.join(root, 'tls'), pem } });
+    const settings = pg.writeConfig({ ssl_cert_file: '/etc/other.crt' });
+    const files = pg.tlsFiles();
+    assert.equal(settings.ssl, true);
+    assert.equal(settings.ssl_min_protocol_version, 'TLSv1.2');
+    assert.equal(settings.ssl_cert_file, files.cert);
+    assert.equal(settings.ssl_key_file, files.key);
+    assert.equal(settings.ssl_ca_file, files.ca);
+    for (const f of [files.ca, files.cert, files.key]) {
+      assert.ok(!f.startsWith(base.dataDir + path.sep), `${f} is outside the data dir`);
+      assert.equal(fs.statSync(f).mode & 0o777, 0o600);
+    }
+    assert.equal(fs.readFileSync(files.key, 'utf8'), pem.key);
+    assert.equal(fs.statSync(path.join(root, 'tls')).mode & 0o777, 0o700);
+    const plain = new PostgresInstance(base);
+    assert.equal(plain.writeConfig().ssl, undefined);
+    assert.throws(() => plain.tlsFiles(), /no TLS credentials/);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
   }
 });

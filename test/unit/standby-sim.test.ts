@@ -225,6 +225,28 @@ describe('VIP election on a simulated network', () => {
     assert.deepEqual(w.holders(), ['lb-2']);
   });
 
+  it('a split vote (2 to 2, no majority) does not last: the weaker lb stands back and the stronger is elected', async () => {
+    const w = new World();
+    // mon-1 is gone; web-1 and web-2 cannot hear lb-1, so they grant lb-2, while the lbs' own
+    // voters grant lb-1 (it ranks higher): 2 grants each, 3 needed.
+    w.isolate('mon-1', true);
+    w.cuts.add('lb-1|web-1');
+    w.cuts.add('lb-1|web-2');
+    w.start('lb-1');
+    w.start('lb-2');
+    await w.run(3 * LEASE);
+    assert.deepEqual(w.holders(), []);
+    // The links heal, but each voter renews the grant it holds: without the stand-back nobody
+    // would ever win.
+    w.cuts.delete('lb-1|web-1');
+    w.cuts.delete('lb-1|web-2');
+    const ms = await w.until(() => w.holders().includes('lb-1'), 4 * LEASE);
+    assert.ok(ms <= 3 * LEASE, `elected ${ms}ms after the heal`);
+    await w.run(2000);
+    assert.deepEqual(w.holders(), ['lb-1']);
+    assert.deepEqual(w.violations, []);
+  });
+
   it('hands over on request (switchover) within two heartbeats', async () => {
     const w = new World();
     w.start('lb-1');

@@ -21,7 +21,7 @@ export const agent: Verb = {
     const node = findNode(spec, name);
     const json = process.env['BULWARK_LOG_FORMAT'] === 'json' || !process.stdout.isTTY;
     const log: Logger = json ? createLogger({ node: node.name, level: spec.log.level }) : humanLogger(node.name, spec.log.level === 'debug' ? 'debug' : 'info');
-    const agentNode = new NodeAgent(spec, node.name, systemClock, log);
+    const agentNode = await NodeAgent.create(spec, node.name, systemClock, log);
     try {
       await agentNode.start();
     } catch (err) {

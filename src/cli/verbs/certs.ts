@@ -1,18 +1,37 @@
-/** `bulwark certs ca|list`: the cluster CA (created on first use) and the certificates the edge serves. */
-import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
+/**
+ * `bulwark certs ca|list|issue`: the cluster CA (created on first use), the certificates the edge
+ * serves, and the agent-API certificates of nodes and the admin (for hosts without the CA key).
+ */
+import { CONFIG_OPTION, JSON_OPTION, type Parsed, type Verb } from '../verb.js';
 import { loadSpec, printJson, table } from '../context.js';
 import { BulwarkError } from '../../core/errors.js';
-import { ClusterCa, caDirOf } from '../../control-plane/certs/index.js';
-import { collectStatus, urlOf } from '../cluster-status.js';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ClusterSpec } from '../../config/types.js';
+import { findNode } from '../../config/index.js';
+import {
+  ClusterCa, adminCertPaths, adminCredentials, caCertPath, caDirOf, caKeyPath, describeCertificate, nodeCertPaths, nodeCredentials,
+} from '../../control-plane/certs/index.js';
+import { collectStatus, expiry, urlOf } from '../cluster-status.js';
 
 export const certs: Verb = {
   name: 'certs',
-  summary: 'The cluster CA and how to trust it (certs ca); the certificates each lb serves (certs list).',
-  args: 'ca|list',
+  summary: 'The cluster CA and how to trust it (certs ca); the certificates each lb serves (certs list); agent-API certificates for other hosts (certs issue).',
+  args: 'ca|list|issue',
   minArgs: 1,
   maxArgs: 1,
-  options: { config: CONFIG_OPTION, json: JSON_OPTION },
-  details: 'certs ca creates the CA in the state folder if it does not exist yet (bulwark up does the same).',
+  options: {
+    config: CONFIG_OPTION, json: JSON_OPTION,
+    node: { type: 'string', description: 'certs issue: the node to issue a certificate for', valueName: 'NAME' },
+    admin: { type: 'boolean', description: 'certs issue: the admin (CLI) certificate' },
+    out: { type: 'string', description: 'certs issue: also copy CA certificate, certificate and key to DIR/pki/ (for another host\'s state folder)', valueName: 'DIR' },
+  },
+  details: [
+    'certs ca creates the CA in the state folder if it does not exist yet (bulwark up does the same).',
+    'certs issue --node NAME | --admin [--out DIR] makes (or renews) an agent-API certificate from the CA on this machine;',
+    'copy DIR/pki/ into the state folder of the host that runs the node (or the CLI). Agent APIs accept only',
+    'certificates from the cluster CA (mutual TLS); a node certificate can call what its role needs, the admin certificate everything.',
+  ].join('\n'),
   async run(parsed) {
     const spec = loadSpec(parsed);
     const what = parsed.positionals[0];
@@ -49,9 +68,40 @@ export const certs: Verb = {
         console.log(spec.edge.tls ? 'no lb answered with its certificates (is the cluster up?)' : 'the edge serves no HTTPS (no edge.tls in the cluster file)');
         return spec.edge.tls ? 1 : 0;
       }
-      console.log(table([['LB', 'NAMES', 'EXPIRES', 'SOURCE'], ...rows.map((c) => [c.node, c.names.join(', '), c.notAfter.slice(0, 10), c.source])]));
+      console.log(table([['LB', 'NAMES', 'EXPIRES', 'SOURCE', 'ISSUER'], ...rows.map((c) => [c.node, c.names.join(', '), expiry(c.notAfter), c.source, c.issuer ?? '-'])]));
       return 0;
     }
-    throw new BulwarkError('BWK_USAGE', `bulwark certs: unknown subcommand ${JSON.stringify(what)} (use ca or list)`);
+    if (what === 'issue') return issue(spec, parsed.values);
+    throw new BulwarkError('BWK_USAGE', `bulwark certs: unknown subcommand ${JSON.stringify(what)} (use ca, list or issue)`);
   },
 };
+
+async function issue(spec: ClusterSpec, values: Parsed['values']): Promise<number> {
+  const nodeName = values['node'];
+  const admin = values['admin'] === true;
+  if ((typeof nodeName === 'string') === admin) throw new BulwarkError('BWK_USAGE', 'bulwark certs issue: give exactly one of --node NAME or --admin');
+  if (!fs.existsSync(caKeyPath(caDirOf(spec)))) {
+    throw new BulwarkError('BWK_CREDENTIALS_MISSING', `bulwark certs issue: the cluster CA key is not on this machine (${caKeyPath(caDirOf(spec))}); run it where the CA lives`);
+  }
+  const creds = admin ? await adminCredentials(spec) : await nodeCredentials(spec, findNode(spec, nodeName as string));
+  const files = admin ? adminCertPaths(spec) : nodeCertPaths(spec, nodeName as string);
+  const out = values['out'];
+  const copied: string[] = [];
+  if (typeof out === 'string') {
+    const rel = (p: string): string => path.join(out, 'pki', path.relative(caDirOf(spec), p));
+    for (const [from, mode] of [[caCertPath(caDirOf(spec)), 0o644], [files.cert, 0o644], [files.key, 0o600]] as const) {
+      fs.mkdirSync(path.dirname(rel(from)), { recursive: true });
+      fs.copyFileSync(from, rel(from));
+      fs.chmodSync(rel(from), mode);
+      copied.push(rel(from));
+    }
+  }
+  const d = describeCertificate(creds.cert);
+  if (values['json']) {
+    printJson({ subject: d.subject, names: d.names, notAfter: d.notAfter.toISOString(), cert: files.cert, key: files.key, copied });
+    return 0;
+  }
+  console.log(`${admin ? 'admin' : `node ${String(nodeName)}`}: ${files.cert} (${d.subject.replace(/\n/g, ', ')}; valid until ${d.notAfter.toISOString().slice(0, 10)})`);
+  if (copied.length > 0) console.log(`copied to ${path.join(out as string, 'pki')}/: copy that folder into the state folder of the host (${copied.length} files, the key readable by its owner only)`);
+  return 0;
+}

@@ -52,7 +52,7 @@ async function verify(spec: ClusterSpec, json: boolean): Promise<number> {
     const mine = all.filter((e) => e.from.name === from.name);
     if (mine.length === 0) return;
     const r = await callAgent<{ results: { host: string; port: number; result: ProbeResult }[] }>(
-      from, 'POST', '/firewall/probe', { targets: mine.map((e) => ({ host: e.to.address, port: e.port })), timeoutMs: 800 }, 15_000,
+      spec, from, 'POST', '/firewall/probe', { targets: mine.map((e) => ({ host: e.to.address, port: e.port })), timeoutMs: 800 }, 15_000,
     );
     mine.forEach((e, i) => {
       const got = r.ok ? r.body!.results[i]!.result : `not probed (${r.error ?? `HTTP ${r.status}`})`;
@@ -76,7 +76,7 @@ async function verify(spec: ClusterSpec, json: boolean): Promise<number> {
 async function bans(spec: ClusterSpec, lift: string | boolean | undefined): Promise<number> {
   const lbs = nodesWithRole(spec, 'lb');
   if (typeof lift === 'string') {
-    const replies = await Promise.all(lbs.map((n) => callAgent<{ frontends: string[] }>(n, 'POST', '/firewall/bans/lift', { client: lift })));
+    const replies = await Promise.all(lbs.map((n) => callAgent<{ frontends: string[] }>(spec, n, 'POST', '/firewall/bans/lift', { client: lift })));
     const done = lbs.filter((_, i) => replies[i]!.ok);
     if (done.length === 0) {
       console.error(`${lift} was not banned (${replies.map((r, i) => `${lbs[i]!.name}: ${r.error ?? `HTTP ${r.status}`}`).join('; ')})`);
@@ -87,7 +87,7 @@ async function bans(spec: ClusterSpec, lift: string | boolean | undefined): Prom
   }
   const rows: string[][] = [];
   for (const n of lbs) {
-    const r = await callAgent<{ bans: { frontend: string; client: string; until: string }[] }>(n, 'GET', '/firewall/bans');
+    const r = await callAgent<{ bans: { frontend: string; client: string; until: string }[] }>(spec, n, 'GET', '/firewall/bans');
     if (!r.ok) rows.push([n.name, '-', '-', r.error ?? `HTTP ${r.status}`]);
     else for (const b of r.body!.bans) rows.push([n.name, b.frontend, b.client, b.until]);
   }

@@ -1,6 +1,6 @@
 import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
 import { loadSpec, printJson, table } from '../context.js';
-import { collectStatus, type ClusterStatusView } from '../cluster-status.js';
+import { collectStatus, expiry, type ClusterStatusView } from '../cluster-status.js';
 
 export function renderStatus(view: ClusterStatusView): string {
   const out: string[] = [`cluster ${view.cluster}`, ''];
@@ -17,7 +17,7 @@ export function renderStatus(view: ClusterStatusView): string {
     const certs = view.edge.certificates;
     if (certs.length > 0) {
       out.push('', 'certificates');
-      out.push(table([['LB', 'NAMES', 'EXPIRES', 'SOURCE'], ...certs.map((c) => [c.node, c.names.join(', '), c.notAfter.slice(0, 10), c.source])])
+      out.push(table([['LB', 'NAMES', 'EXPIRES', 'SOURCE', 'ISSUER'], ...certs.map((c) => [c.node, c.names.join(', '), expiry(c.notAfter), c.source, c.issuer ?? '-'])])
         .split('\n').map((l) => '  ' + l).join('\n'));
     }
     for (const b of view.edge.backends) {
@@ -36,12 +36,21 @@ export function renderStatus(view: ClusterStatusView): string {
       ...d.members.map((m) => [m.name, m.role, String(m.timeline ?? '-'), m.lagBytes === null ? '-' : `${m.lagBytes} B`, m.sync ? 'yes' : 'no', m.state]),
     ]).split('\n').map((l) => '  ' + l).join('\n'));
   }
+  if (view.monitor) {
+    out.push('', `monitor ${view.monitor.url}${view.monitor.reachable ? '' : `  (UNREACHABLE: ${view.monitor.error ?? 'no answer'}; alerts unknown)`}`);
+    if (view.monitor.reachable) {
+      out.push(view.alerts.length === 0 ? '  no alerts firing' : table([
+        ['ALERT', 'SEVERITY', 'NODE', 'SINCE', 'SUMMARY'],
+        ...view.alerts.map((a) => [a.name, a.severity.toUpperCase(), a.node ?? '-', a.since.slice(11, 19), a.summary ?? '']),
+      ]).split('\n').map((l) => '  ' + l).join('\n'));
+    }
+  }
   return out.join('\n');
 }
 
 export const status: Verb = {
   name: 'status',
-  summary: 'Show nodes, roles, health, which LB holds the VIP and the state of every backend server.',
+  summary: 'Show nodes, roles, health, which LB holds the VIP, the state of every backend server and open alerts.',
   options: { config: CONFIG_OPTION, json: JSON_OPTION },
   async run(parsed) {
     const spec = loadSpec(parsed);

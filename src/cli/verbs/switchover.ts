@@ -26,7 +26,7 @@ export const switchover: Verb = {
     if (members.length === 0) throw new BulwarkError('BWK_USAGE', 'bulwark switchover: the cluster has no db nodes');
     let last = 'no db member answered';
     for (const m of members) {
-      const r = await callAgent<{ from: string; to: string; ms: number }>(m, 'POST', '/switchover', typeof to === 'string' ? { to } : {}, 20_000);
+      const r = await callAgent<{ from: string; to: string; ms: number }>(spec, m, 'POST', '/switchover', typeof to === 'string' ? { to } : {}, 20_000);
       if (r.ok) {
         console.log(`switchover done: ${r.body!.from} → ${r.body!.to} in ${r.body!.ms}ms`);
         return 0;
@@ -42,13 +42,13 @@ export const switchover: Verb = {
 async function edgeSwitchover(spec: ClusterSpec): Promise<number> {
   const lbs = nodesWithRole(spec, 'lb');
   if (lbs.length < 2) throw new BulwarkError('BWK_USAGE', `bulwark switchover --edge: the cluster has ${lbs.length} lb node(s); a hand-over needs two`);
-  const replies = await Promise.all(lbs.map((n) => callAgent<{ lb?: { holdsVip?: boolean } }>(n, 'GET', '/status')));
+  const replies = await Promise.all(lbs.map((n) => callAgent<{ lb?: { holdsVip?: boolean } }>(spec, n, 'GET', '/status')));
   const active = lbs.find((_, i) => replies[i]!.body?.lb?.holdsVip === true);
   if (!active) {
     console.error('switchover failed: no lb holds the VIP right now (see bulwark status)');
     return 1;
   }
-  const r = await callAgent<{ from: string; to: string; ms: number }>(active, 'POST', '/standby/switchover', {}, 10_000);
+  const r = await callAgent<{ from: string; to: string; ms: number }>(spec, active, 'POST', '/standby/switchover', {}, 10_000);
   if (!r.ok) {
     console.error(`switchover failed: ${r.error ?? `HTTP ${r.status}`}`);
     return 1;

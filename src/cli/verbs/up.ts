@@ -3,11 +3,10 @@
  * one-liners and stops every node on Ctrl-C; with --detach it hands the work to a background
  * `up` process and returns once the cluster is healthy.
  */
+import { CLI_MAIN } from '../bin-path.js';
 import fs from 'node:fs';
-import { ClusterCa, caCertPath, caDirOf } from '../../control-plane/certs/index.js';
+import { ClusterCa, adminCredentials, caCertPath, caDirOf, nodeCredentials } from '../../control-plane/certs/index.js';
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import type { ClusterSpec } from '../../config/types.js';
 import { BulwarkError } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
@@ -22,7 +21,6 @@ import { layoutOf } from '../../node/local-cluster/layout.js';
 import { LogFollower } from '../../node/local-cluster/log-follower.js';
 import { isAlive, readPidFile, writePidFile } from '../../node/local-cluster/processes.js';
 
-const CLI_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../main.js');
 
 async function alreadyRunning(spec: ClusterSpec): Promise<boolean> {
   try {
@@ -59,6 +57,7 @@ async function printSummary(spec: ClusterSpec): Promise<void> {
     console.log(`\nThe site: ${view.edge.httpsUrl}/   (try: curl --cacert ${ca} ${view.edge.httpsUrl}/api/whoami; bulwark certs ca says how to trust the CA)`);
     console.log(`Plain HTTP on ${view.edge.url}/ redirects there.`);
   } else if (view.edge) console.log(`\nThe site: ${view.edge.url}/   (try: curl ${view.edge.url}/api/whoami)`);
+  if (view.monitor) console.log(`The dashboard: ${view.monitor.url}/   (the cluster CA's certificate; see docs/monitoring.md)`);
   console.log(`State and logs: ${spec.stateDir}`);
 }
 
@@ -82,8 +81,10 @@ export const up: Verb = {
     }
     const layout = layoutOf(spec);
     fs.mkdirSync(layout.root, { recursive: true });
-    // One CA for the cluster, made before the lbs start (they would agree anyway; this is quicker).
-    if (spec.edge.tls?.source === 'local') await ClusterCa.ensure(caDirOf(spec), spec.cluster);
+    // One CA for the cluster and every node's agent certificate, made before the nodes start (they
+    // would issue their own from the same CA anyway; this is quicker and leaves no race).
+    await ClusterCa.ensure(caDirOf(spec), spec.cluster);
+    await Promise.all([adminCredentials(spec), ...spec.nodes.map((n) => nodeCredentials(spec, n))]);
     if (await alreadyRunning(spec)) {
       throw new BulwarkError('BWK_ALREADY_RUNNING', `a local cluster from ${layout.root} is already running (\`bulwark status\` to see it, \`bulwark down\` to stop it)`);
     }

@@ -1,14 +1,29 @@
 /**
- * The node's agent API: a small JSON-over-HTTP server on the node's address. Every node serves
+ * The node's agent API: a small JSON-over-HTTPS server on the node's address. Every node serves
  * GET /health, /metrics and /status; roles add their own routes (lb: POST /drain). Bad requests
  * get a JSON error naming the problem; a handler that throws becomes a 500 and a log line.
+ *
+ * Mutual TLS: a client without a certificate from the cluster CA does not get past the
+ * handshake. Each route then says which callers it serves, by the role in their certificate;
+ * the admin certificate (the CLI) may call every route. The default is admin only, so a new
+ * route is closed until someone decides who needs it.
  */
-import http from 'node:http';
+import type http from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../core/log.js';
 import { BulwarkError } from '../../core/errors.js';
-import { listenHttp } from './listen-http.js';
+import { SampledLogger } from '../../core/sampled-log.js';
+import { callerRoleOf, type CallerRole, type TlsCredentials } from '../certs/credentials.js';
+import { listenHttps } from './listen-http.js';
+
+/** Roles that may call a route besides admin. */
+export type Access = readonly Exclude<CallerRole, 'admin'>[];
+/** Every member of the cluster (peer calls such as /health and /status). */
+export const MEMBERS: Access = ['lb', 'web', 'db', 'monitor'];
 
 export interface ApiRequest {
+  /** The verified caller: its certificate's common name and role. */
+  readonly caller: { readonly name: string; readonly role: CallerRole };
   readonly method: string;
   readonly path: string;
   readonly query: URLSearchParams;
@@ -34,31 +49,42 @@ export class ApiError extends Error {
 const MAX_BODY = 64 * 1024;
 
 export class AgentApi {
-  private readonly routes = new Map<string, ApiHandler>();
+  private readonly routes = new Map<string, { handler: ApiHandler; access: Access }>();
   private server: http.Server | undefined;
 
-  constructor(private readonly log: Logger) {}
+  /** A few lines per reason and second at most: a scanner must not flood the log. */
+  private readonly refusals: SampledLogger;
 
-  route(method: 'GET' | 'POST', path: string, handler: ApiHandler): void {
-    this.routes.set(`${method} ${path}`, handler);
+  constructor(private readonly log: Logger) {
+    this.refusals = new SampledLogger(log, 2);
   }
 
-  async listen(host: string, port: number): Promise<void> {
-    this.server = await listenHttp(host, port, (req, res) => void this.handle(req, res));
+  route(method: 'GET' | 'POST', path: string, handler: ApiHandler, access: Access = []): void {
+    this.routes.set(`${method} ${path}`, { handler, access });
+  }
+
+  async listen(host: string, port: number, credentials: TlsCredentials): Promise<void> {
+    this.server = await listenHttps(host, port, credentials, (req, res) => void this.handle(req, res), (reason, from) =>
+      this.refusals.warn(reason, { reason, from }, `agent API refused a connection from ${from}: ${reason}`));
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://agent');
     const method = req.method ?? 'GET';
     try {
-      const handler = this.routes.get(`${method} ${url.pathname}`);
-      if (!handler) {
+      const route = this.routes.get(`${method} ${url.pathname}`);
+      if (!route) {
         const allowed = [...this.routes.keys()].filter((k) => k.endsWith(` ${url.pathname}`)).map((k) => k.split(' ')[0]);
         if (allowed.length > 0) throw new ApiError(405, `method ${method} not allowed on ${url.pathname} (allowed: ${allowed.join(', ')})`);
         throw new ApiError(404, `no such endpoint: ${url.pathname}`);
       }
+      const caller = callerOf(req);
+      if (caller.role !== 'admin' && !route.access.includes(caller.role)) {
+        const who = route.access.length > 0 ? `admin or ${route.access.join('/')} certificates` : 'the admin certificate';
+        throw new ApiError(403, `${method} ${url.pathname} is for ${who}; the caller presented ${caller.name} (${caller.role})`);
+      }
       const body = method === 'POST' ? await readJson(req) : undefined;
-      const out = await handler({ method, path: url.pathname, query: url.searchParams, body });
+      const out = await route.handler({ caller, method, path: url.pathname, query: url.searchParams, body });
       send(res, out);
     } catch (err) {
       if (err instanceof ApiError) {
@@ -78,6 +104,16 @@ export class AgentApi {
     s.closeAllConnections();
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
+}
+
+/** The handshake already proved the chain; what is left is whose certificate it is. */
+function callerOf(req: http.IncomingMessage): { name: string; role: CallerRole } {
+  const peer = (req.socket as TLSSocket).getPeerCertificate();
+  const role = callerRoleOf(peer.subject);
+  const cn = peer.subject?.CN;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  if (!role || !name) throw new ApiError(403, 'the client certificate names no bulwark role (OU): issue it with `bulwark certs issue`');
+  return { name, role };
 }
 
 function send(res: http.ServerResponse, out: ApiResponse): void {

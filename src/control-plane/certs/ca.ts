@@ -39,6 +39,8 @@ export interface IssuedCertificate {
 
 export interface IssueRequest {
   readonly commonName: string;
+  /** The caller's role for mutual TLS (`OU=` in the subject): lb, web, db, monitor or admin. */
+  readonly role?: string;
   /** DNS names and IP addresses for the subjectAltName. */
   readonly names: readonly string[];
   readonly usage: 'server' | 'client' | 'both';
@@ -128,7 +130,7 @@ export class ClusterCa {
     const usages = req.usage === 'server' ? [x509.ExtendedKeyUsage.serverAuth]
       : req.usage === 'client' ? [x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
     const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial(), subject: `CN=${req.commonName}`, issuer: this.cert.subject, publicKey: keys.publicKey,
+      serialNumber: serial(), subject: req.role ? `CN=${req.commonName}, OU=${req.role}` : `CN=${req.commonName}`, issuer: this.cert.subject, publicKey: keys.publicKey,
       signingKey: this.key, signingAlgorithm: ALG, notBefore: new Date(now - 60_000), notAfter,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),

@@ -1,4 +1,8 @@
 export { ClusterCa, describeCertificate, type IssuedCertificate } from './ca.js';
 export { LocalCertificateSource } from './local-source.js';
 export { FilesCertificateSource } from './files-source.js';
-export { caCertPath, caDirOf } from './paths.js';
+export { AcmeCertificateSource, type AcmeCounters, type AcmeStatus } from './acme-source.js';
+export { AcmePeers } from './acme-peers.js';
+export { mountAcmeApi } from './acme-api.js';
+export { caCertPath, caDirOf, caKeyPath } from './paths.js';
+export { adminCertPaths, adminCredentials, callerRoleOf, nodeCertPaths, nodeCredentials, type CallerRole, type TlsCredentials } from './credentials.js';

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { ClusterSpec } from '../../config/types.js';
 
-export function caDirOf(spec: ClusterSpec): string {
+export function caDirOf(spec: Pick<ClusterSpec, 'stateDir'>): string {
   return path.join(spec.stateDir, 'pki');
 }
 

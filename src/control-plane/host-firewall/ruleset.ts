@@ -24,7 +24,7 @@ export interface Opening {
 export function openings(spec: ClusterSpec, node: NodeSpec): Opening[] {
   const members = spec.nodes.map((n) => n.address);
   const of = (role: Role): string[] => nodesWithRole(spec, role).map((n) => n.address);
-  const rules: Opening[] = [{ from: members, ports: [node.agentPort], why: 'agent API (status, health, metrics, VIP votes, DCS) from cluster members' }];
+  const rules: Opening[] = [{ from: members, ports: [node.agentPort], why: 'agent API from cluster members (mutual TLS; metrics only for the monitor certificate)' }];
   if (node.role === 'lb') {
     const ports = spec.edge.frontends.flatMap((f) => (f.httpsPort === undefined ? [f.port] : [f.port, f.httpsPort]));
     rules.push({ from: spec.firewall.clientNetworks, ports, why: 'edge frontends (HTTP, HTTPS, TCP) from client networks' });
@@ -41,8 +41,12 @@ export function openings(spec: ClusterSpec, node: NodeSpec): Opening[] {
     const here = dcs.endpoints.map((e) => parseHostPort(e)).filter((hp) => hp?.host === node.address).map((hp) => hp!.port);
     if (here.length > 0) rules.push({ from: members, ports: here, why: 'etcd clients from cluster members' });
   }
+  if (node.role === 'monitor' && spec.firewall.adminNetworks.length > 0) {
+    // The dashboard authenticates nobody: only admin networks reach it.
+    rules.push({ from: spec.firewall.adminNetworks, ports: [spec.monitor.port], why: 'the monitor dashboard (HTTPS, no login) from admin networks' });
+  }
   if (spec.firewall.adminNetworks.length > 0) {
-    rules.push({ from: spec.firewall.adminNetworks, ports: [spec.firewall.sshPort], why: 'SSH from admin networks' });
+    rules.push({ from: spec.firewall.adminNetworks, ports: [spec.firewall.sshPort, node.agentPort], why: 'SSH and the agent API (bulwark CLI, admin certificate) from admin networks' });
   }
   return rules;
 }

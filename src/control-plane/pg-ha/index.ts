@@ -7,3 +7,4 @@ export { dcsFromSpec } from './dcs/from-spec.js';
 export { PgMember } from './member/pg-member.js';
 export { HttpPeers } from './member/http-peers.js';
 export { memberAddresses } from './member/addresses.js';
+export { memberChanges, type MemberChanges } from './member/member-changes.js';

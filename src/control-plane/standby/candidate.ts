@@ -164,22 +164,36 @@ export class StandbyCandidate {
   }
 
   private holderNamed(now: number): string | null {
-    const counts = new Map<string, number>();
-    for (const { reply, at } of this.replies.values()) {
-      if (reply.holder === null || now - at > reply.holderExpiresInMs) continue;
-      counts.set(reply.holder, (counts.get(reply.holder) ?? 0) + 1);
-    }
-    return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
+    return Object.entries(this.grantsByHolder(now)).sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
   }
+
 
   private facts(): StandbyFacts {
     const now = this.o.clock.now();
     const h = this.o.health();
+    const votes = this.ledger.votes(now);
+    const grants = this.grantsByHolder(now);
+    const split = votes > 0 && this.ledger.validUntil() <= now && Object.keys(grants).some((n) => n !== this.o.policy.name);
+    this.splitSince = split ? (this.splitSince ?? now) : undefined;
     return {
-      now, leaseUntil: this.ledger.validUntil(), votes: this.ledger.votes(now), voters: this.o.voters.length,
+      now, leaseUntil: this.ledger.validUntil(), votes, voters: this.o.voters.length,
       majority: this.ledger.majority, healthy: h.healthy, healthDetail: h.detail, others: this.others(now),
       ...(this.handOver !== undefined && { handOver: this.handOver }),
+      ...(this.splitSince !== undefined && { split: { forMs: now - this.splitSince, grants } }),
     };
+  }
+
+  /** When the current split vote began (see decide). */
+  private splitSince: number | undefined;
+
+  /** Grants per holder, as the voters that answered lately said (unexpired ones only). */
+  private grantsByHolder(now: number): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const { reply, at } of this.replies.values()) {
+      if (reply.holder === null || now - at > reply.holderExpiresInMs) continue;
+      counts[reply.holder] = (counts[reply.holder] ?? 0) + 1;
+    }
+    return counts;
   }
 
   private evaluate(): void {

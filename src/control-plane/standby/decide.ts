@@ -37,6 +37,11 @@ export interface StandbyFacts {
   readonly others: readonly CandidateSeen[];
   /** An operator asked this lb to hand the VIP over (switchover), with the reason to log. */
   readonly handOver?: string;
+  /**
+   * Present while this lb holds some grants but no lease and other candidates hold grants too:
+   * how long that has lasted, and how many grants each holder has (as the voters answered).
+   */
+  readonly split?: { readonly forMs: number; readonly grants: Readonly<Record<string, number>> };
 }
 
 export interface StandbyTransition {
@@ -72,6 +77,18 @@ export function decide(mem: StandbyMemory, f: StandbyFacts, p: StandbyPolicy): S
   }
   if (mem.state === 'passive') {
     if (f.leaseUntil > f.now) return { to: 'active', reason: `lease granted (${votes})`, releaseLease: false, holdMs: 0 };
+    // A split vote: voters that heard the candidates in a different order granted different
+    // ones, and each renews the grant it holds, so with no majority anywhere nobody would ever
+    // serve the VIP. After a lease of it (time to gather every grant it can), the weaker candidate
+    // lets its grants go and stands back for a lease; the voters then grant the stronger one.
+    // Passive, it serves nothing, so releasing is safe; a stronger one that cannot reach a
+    // majority costs it at most a lease of waiting before it asks again.
+    const split = f.split && f.split.forMs >= p.leaseMs ? f.split : undefined;
+    const stronger = split && f.others.find((c) => c.asking && (split.grants[c.name] ?? 0) > 0
+      && outranks(c, { name: p.name, priority: p.priority, healthy: f.healthy }));
+    if (stronger) {
+      return { to: 'passive', reason: `split vote (${votes}; ${stronger.name}, which ranks higher, holds ${split.grants[stronger.name]}): standing back`, releaseLease: true, holdMs: p.leaseMs };
+    }
     return undefined;
   }
   // active
@@ -89,6 +106,13 @@ export function decide(mem: StandbyMemory, f: StandbyFacts, p: StandbyPolicy): S
     if (stronger) return stepDown(`preempted by ${stronger.name} (priority ${stronger.priority} > ${p.priority}, healthy for ${Math.round(stronger.healthyForMs / 1000)}s)`);
   }
   return undefined;
+}
+
+/** The voters' order for a free lease (vote-book.ts): healthy, then priority, then name. */
+function outranks(a: { name: string; priority: number; healthy: boolean }, b: { name: string; priority: number; healthy: boolean }): boolean {
+  if (a.healthy !== b.healthy) return a.healthy;
+  if (a.priority !== b.priority) return a.priority > b.priority;
+  return a.name < b.name;
 }
 
 /** Merge what several voters say about the other candidates: the most favourable view of each. */

@@ -6,7 +6,7 @@ import type { VoteRequest, Want } from './types.js';
 const WANTS: readonly Want[] = ['acquire', 'observe', 'release'];
 
 export function mountVoteApi(api: AgentApi, book: VoteBook, candidates: readonly string[]): void {
-  api.route('POST', '/standby/vote', (req) => ({ status: 200, body: book.handle(parseVoteRequest(req.body, candidates)) }));
+  api.route('POST', '/standby/vote', (req) => ({ status: 200, body: book.handle(parseVoteRequest(req.body, candidates)) }), ['lb']);
 }
 
 export function parseVoteRequest(body: unknown, candidates: readonly string[]): VoteRequest {

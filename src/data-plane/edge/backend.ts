@@ -7,7 +7,7 @@
  */
 import type { BackendSpec, ServerSpec } from '../../config/types.js';
 import { createBalancer, type Balancer, type PickContext } from '../balancer/index.js';
-import { ActiveHealthCheck, PassiveHealth, httpProbe, tcpProbe, type Probe } from '../health/index.js';
+import { ActiveHealthCheck, PassiveHealth, httpProbe, tcpProbe, type Probe, type ProbeTls } from '../health/index.js';
 import type { Clock } from '../../core/clock.js';
 import { RetryBudget } from './retry-budget.js';
 import { UpstreamServer } from './upstream.js';
@@ -50,6 +50,7 @@ export class BackendRuntime {
     /** Servers of the previous config, by key, so health and counters survive a reload. */
     previous?: Map<string, UpstreamServer>,
     previousChecks?: Map<UpstreamServer, ActiveHealthCheck>,
+    private readonly checkTls?: ProbeTls,
   ) {
     this.spec = spec;
     this.budget = new RetryBudget(spec.retries.budgetRatio, spec.retries.minPerSecond);
@@ -73,7 +74,7 @@ export class BackendRuntime {
       ? tcpProbe({ host: s.host, port: hc.port ?? s.port, timeoutMs: hc.timeoutMs })
       : httpProbe({
           host: s.host, port: hc.port ?? s.port, path: s.checkPath ?? hc.path, hostHeader: hc.host, timeoutMs: hc.timeoutMs,
-          expectStatus: hc.expectStatus,
+          expectStatus: hc.expectStatus, ...(this.checkTls && { tls: this.checkTls }),
         });
     return new ActiveHealthCheck({
       probe,
@@ -92,7 +93,8 @@ export class BackendRuntime {
         server.lastChangeAt = this.clock.now();
         if (state === 'down') {
           server.closeIdle();
-          if (this.spec.onMarkedDown === 'shutdown') server.shutdownSessions();
+          const unreachable = !/^HTTP \d/.test(server.lastCheckDetail ?? '');
+          if (this.spec.onMarkedDown === 'shutdown' || (this.spec.onMarkedDown === 'shutdown-unreachable' && unreachable)) server.shutdownSessions();
         } else server.passive.reinstate();
         if (wasUp !== (state === 'up')) this.events.serverStateChanged(this.spec.name, server, state === 'up', reason);
         if (state === 'up') this.kickQueue();

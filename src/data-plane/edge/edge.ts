@@ -19,8 +19,10 @@ import { HttpListener } from '../l7-proxy/http-listener.js';
 import type { HttpFrontendRuntime } from '../l7-proxy/shared.js';
 import { TcpListener } from '../l4-proxy/tcp-listener.js';
 import { formatAddress, type BoundAddress } from '../listener/listen.js';
-import { tlsServerFactory, type CertificateStore } from '../tls/index.js';
+import { tlsServerFactory, type CertificateStore, type ChallengeResponder } from '../tls/index.js';
 import { EdgeFirewall } from '../edge-firewall/index.js';
+import { headerPairs } from '../http2/headers.js';
+import type { ProbeTls } from '../health/index.js';
 
 export interface EdgeOptions {
   /** Addresses every frontend binds from the start (the node's own address); see addBindHost. */
@@ -33,6 +35,10 @@ export interface EdgeOptions {
   readonly graceMs?: number;
   /** What HTTPS frontends serve (required when a frontend has an HTTPS port). */
   readonly certificates?: CertificateStore;
+  /** ACME HTTP-01 answers served on plain-HTTP ports (edge.tls.source: acme). */
+  readonly challenges?: ChallengeResponder;
+  /** HTTP health checks go over mutual TLS with these (the db router checking agent APIs). */
+  readonly checkTls?: ProbeTls;
 }
 
 /** One listening port: an http frontend with an HTTPS port has two (`http:80`, `https:443`). */
@@ -136,7 +142,7 @@ export class Edge {
       const b = new BackendRuntime(
         spec, this.opts.clock,
         { serverStateChanged: (backend, server, up, reason) => this.onServerState(backend, server, up, reason) },
-        oldServers, old?.healthChecks(),
+        oldServers, old?.healthChecks(), this.opts.checkTls,
       );
       out.set(spec.name, b);
     }
@@ -162,9 +168,10 @@ export class Edge {
     return {
       name: fe.name, spec: fe, proto: tls ? 'https' : 'http',
       router: new Router(fe.routes, resolve, fe.defaultBackend ? resolve(fe.defaultBackend) : undefined),
-      responseHeaders: tls && hsts > 0 ? `strict-transport-security: max-age=${Math.floor(hsts / 1000)}\r\n` : '',
+      ...responseHeaders(tls && hsts > 0 ? `strict-transport-security: max-age=${Math.floor(hsts / 1000)}\r\n` : ''),
       ...this.firewallOf(fe),
       ...(!tls && fe.httpsPort !== undefined && fe.redirectToHttps && { httpsRedirectPort: fe.httpsPort }),
+      ...(!tls && this.opts.challenges && { challenges: this.opts.challenges }),
     };
   }
 
@@ -240,7 +247,9 @@ export class Edge {
     }
     const store = this.opts.certificates;
     if (tls && !store) throw new BulwarkError('BWK_LISTEN_FAILED', `frontend ${fe.name} has an HTTPS port but the edge has no certificates (edge.tls)`);
-    const factory = tls ? tlsServerFactory(store!, fe.name, this.metrics) : undefined;
+    // HTTP/2 for TLS clients that offer it (plain HTTP stays HTTP/1: no h2c). Not with the PROXY
+    // protocol, whose header the HTTP/1 connection reads from the decrypted stream.
+    const factory = tls ? tlsServerFactory(store!, fe.name, this.metrics, fe.proxyProtocol ? ['http/1.1'] : ['h2', 'http/1.1']) : undefined;
     const l = new HttpListener(this.frontendRuntime(fe, backends, tls, hsts), this.metrics, this.opts.accessLog, this.opts.log, this.onEjected, factory);
     return { kind: 'http', l, spec: fe, port, tls };
   }
@@ -324,4 +333,9 @@ export class Edge {
     for (const b of this.backends.values()) b.stop();
     this.listeners.clear();
   }
+}
+
+/** A frontend's own response headers, as HTTP/1 lines and as HTTP/2 pairs. */
+function responseHeaders(lines: string): { responseHeaders: string; responseHeaderList: [string, string][] } {
+  return { responseHeaders: lines, responseHeaderList: headerPairs(lines) };
 }

@@ -6,6 +6,7 @@ export {
   type Probe,
   type ProbeResult,
   type HttpProbeOptions,
+  type ProbeTls,
   type TcpProbeOptions,
 } from './probe.js';
 export { ActiveHealthCheck, type ActiveHealthCheckOptions } from './active.js';

@@ -4,6 +4,7 @@
  * cannot die on it.
  */
 import * as http from 'node:http';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
 
@@ -28,6 +29,15 @@ export interface HttpProbeOptions {
   readonly expectStatus: readonly number[];
   /** Only for the deadline timer and durations; tests of real I/O use the default. */
   readonly clock?: Clock;
+  /** Check over HTTPS, trusting `ca` and presenting `cert`/`key` (mutual TLS, e.g. an agent API). */
+  readonly tls?: ProbeTls;
+}
+
+/** PEM texts for an HTTPS check. */
+export interface ProbeTls {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
 }
 
 export interface TcpProbeOptions {
@@ -123,7 +133,9 @@ export function httpProbe(opts: HttpProbeOptions): Probe {
     let connected = false;
     attempt.cleanup = () => req?.destroy();
     try {
-      req = http.request({
+      const request = opts.tls ? https.request : http.request;
+      req = request({
+        ...(opts.tls && { ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key }),
         host,
         port: opts.port,
         path: opts.path,
@@ -133,7 +145,7 @@ export function httpProbe(opts: HttpProbeOptions): Probe {
         headers: { host: hostHeader, 'user-agent': 'bulwark-health-check', connection: 'close' },
       });
       req.on('socket', (socket) => {
-        socket.once('connect', () => (connected = true));
+        socket.once(opts.tls ? 'secureConnect' : 'connect', () => (connected = true));
       });
       req.on('error', (err) => attempt.finish(false, `${connected ? 'response' : 'connect'} ${errorText(err)}`));
       req.on('response', (res) => {

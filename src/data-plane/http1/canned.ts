@@ -10,9 +10,14 @@ export function reasonPhrase(status: number): string {
   return REASONS[status] ?? 'Error';
 }
 
+/** The JSON body of a response the edge writes itself, naming the problem. */
+export function cannedBody(status: number, message: string, requestId: string): string {
+  return JSON.stringify({ error: reasonPhrase(status), status, message, requestId }) + '\n';
+}
+
 /** A complete response with a JSON body naming the problem; `close` adds Connection: close. */
 export function cannedResponse(status: number, message: string, requestId: string, close: boolean, extra = ''): string {
-  const body = JSON.stringify({ error: reasonPhrase(status), status, message, requestId }) + '\n';
+  const body = cannedBody(status, message, requestId);
   return (
     `HTTP/1.1 ${status} ${reasonPhrase(status)}\r\n` +
     'content-type: application/json\r\n' +

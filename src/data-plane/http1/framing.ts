@@ -16,6 +16,11 @@ export class BodyFramer {
   private sizeDigits = 0;
   /** Bytes seen so far (for limits and access logs). */
   bytes = 0;
+  /**
+   * Set to decode a chunked body instead of only scanning it: called with each run of chunk data
+   * (buf[from..to)) as it is found (an HTTP/2 client gets the data without the chunk framing).
+   */
+  onData: ((buf: Buffer, from: number, to: number) => void) | undefined = undefined;
 
   reset(kind: FramingKind, length = 0): void {
     this.kind = kind;
@@ -97,6 +102,7 @@ export class BodyFramer {
           const take = Math.min(this.remaining, len - i);
           this.remaining -= take;
           this.bytes += take;
+          if (this.onData !== undefined) this.onData(buf, i, i + take);
           i += take;
           if (this.remaining === 0) this.state = Chunk.DataCr;
           break;

@@ -10,8 +10,10 @@ import { SampledLogger } from '../../core/sampled-log.js';
 import type { AccessLog } from '../../observability/access-log.js';
 import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import type { UpstreamServer } from '../edge/upstream.js';
-import { ClientConnection } from './client-connection.js';
-import type { HttpFrontendRuntime, HttpProxyShared } from './shared.js';
+import type { TLSSocket } from 'node:tls';
+import { Http1Connection } from './http1-connection.js';
+import { H2Connection } from './h2-connection.js';
+import type { ClientConnection, HttpFrontendRuntime, HttpProxyShared } from './shared.js';
 import type { BoundAddress, ServerFactory } from '../listener/listen.js';
 import { BoundServers } from '../listener/bound-servers.js';
 
@@ -50,8 +52,8 @@ export class HttpListener implements HttpProxyShared {
     return this.idPrefix + (++this.seq).toString(36).padStart(6, '0');
   }
 
-  forget(conn: { deadline: number }): void {
-    this.connections.delete(conn as ClientConnection);
+  forget(conn: ClientConnection): void {
+    this.connections.delete(conn);
   }
 
   onEjected(server: UpstreamServer, reason: string): void {
@@ -78,7 +80,9 @@ export class HttpListener implements HttpProxyShared {
 
   async listen(addresses: readonly BoundAddress[]): Promise<void> {
     this.bound = new BoundServers((socket) => {
-      this.connections.add(new ClientConnection(socket, this));
+      // ALPN chose the protocol during the TLS handshake (plain sockets have no alpnProtocol).
+      const h2 = (socket as TLSSocket).alpnProtocol === 'h2';
+      this.connections.add(h2 ? new H2Connection(socket, this) : new Http1Connection(socket, this));
     }, this.createServer ? { createServer: this.createServer } : {});
     await this.bound.add(addresses);
     this.unsubscribe = subscribeTick({

@@ -19,6 +19,10 @@ export interface ServedCertificate {
   readonly names: readonly string[];
   readonly notAfter: Date;
   readonly source: string;
+  /** The issuer's common name (or whole subject when it has none). */
+  readonly issuer: string;
+  /** Hex, as openssl prints it: tells two certificates for the same names apart. */
+  readonly serial: string;
 }
 
 interface Entry {
@@ -45,7 +49,7 @@ export class CertificateStore {
       } catch (err) {
         throw new Error(`${p.source}: ${(err as Error).message}`);
       }
-      return { pair: p, context, info: { names: certificateNames(cert), notAfter: new Date(cert.validTo), source: p.source } };
+      return { pair: p, context, info: { names: certificateNames(cert), notAfter: new Date(cert.validTo), source: p.source, issuer: issuerName(cert), serial: cert.serialNumber } };
     });
     this.entries = entries;
     this.exact.clear();
@@ -93,4 +97,8 @@ export class CertificateStore {
 /** The DNS names and IP addresses a certificate is for (its subjectAltName). */
 export function certificateNames(cert: X509Certificate): string[] {
   return (cert.subjectAltName ?? '').split(', ').filter(Boolean).map((x) => x.replace(/^(DNS|IP Address):/, ''));
+}
+
+function issuerName(cert: X509Certificate): string {
+  return /^CN=(.*)$/m.exec(cert.issuer)?.[1] ?? cert.issuer.replace(/\n/g, ', ');
 }

@@ -1,6 +1,8 @@
 /**
  * TLS listening sockets over a CertificateStore: handshakes pick the certificate by SNI; a store
- * update swaps the context that clients without SNI get. Handshake outcomes are counted.
+ * update swaps the context that clients without SNI get. ALPN offers the server's protocols in its
+ * order of preference (OpenSSL picks the first of ours the client also offers). Handshake
+ * outcomes are counted, by TLS version and negotiated protocol.
  */
 import type net from 'node:net';
 import tls from 'node:tls';
@@ -8,7 +10,8 @@ import type { CertificateStore } from './certificate-store.js';
 import { INTERMEDIATE } from './settings.js';
 
 export interface HandshakeCounters {
-  handshake(frontend: string): void;
+  /** `protocol`: the TLS version ("TLSv1.3"); `alpn`: the negotiated protocol, "none" without ALPN. */
+  handshake(frontend: string, protocol: string, alpn: string): void;
   handshakeFailed(frontend: string, reason: string): void;
 }
 
@@ -19,8 +22,8 @@ export function tlsServerFactory(store: CertificateStore, frontend: string, coun
     const server = tls.createServer({
       ...store.serverOptions(alpn), allowHalfOpen: opts.allowHalfOpen ?? false,
       ...(pair && { cert: pair.certPem, key: pair.keyPem }),
-    }, (socket) => {
-      counters.handshake(frontend);
+    }, (socket: tls.TLSSocket) => {
+      counters.handshake(frontend, socket.getProtocol() ?? 'unknown', socket.alpnProtocol || 'none');
       onConnection(socket);
     });
     server.on('tlsClientError', (err: NodeJS.ErrnoException) => counters.handshakeFailed(frontend, reasonOf(err)));
@@ -39,6 +42,7 @@ function reasonOf(err: NodeJS.ErrnoException): string {
   if (err.code === 'ECONNRESET') return 'client reset';
   if (/unsupported protocol|wrong version number/i.test(err.message)) return 'unsupported protocol';
   if (/no shared cipher/i.test(err.message)) return 'no shared cipher';
+  if (/no application protocol/i.test(err.message)) return 'no application protocol';
   if (/timeout/i.test(err.message)) return 'timeout';
   return (m?.[1] ?? err.code ?? 'other').toLowerCase().slice(0, 40);
 }

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { ClusterSpec, NodeSpec } from '../../config/types.js';
-import { findNode } from '../../config/index.js';
+import { findNode, loadClusterFile } from '../../config/index.js';
 import { BulwarkError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { layoutOf, type Layout } from './layout.js';
@@ -33,7 +33,7 @@ export class LocalCluster {
   private stopping = false;
   onAllStopped: (() => void) | undefined;
 
-  constructor(readonly spec: ClusterSpec, private readonly log: Logger) {
+  constructor(public spec: ClusterSpec, private readonly log: Logger) {
     this.layout = layoutOf(spec);
     for (const node of spec.nodes) this.procs.set(node.name, { node, child: undefined, state: 'exited' });
   }
@@ -82,6 +82,31 @@ export class LocalCluster {
     return p;
   }
 
+  /**
+   * `bulwark reload` on a local cluster: re-read the file, start the nodes it added and stop
+   * (gracefully) the ones it removed. The running nodes have already applied the file by then,
+   * so the lbs route to a new web node once it is healthy and no longer to a removed one.
+   */
+  async sync(): Promise<{ started: string[]; stopped: string[] }> {
+    const next = loadClusterFile(this.spec.sourcePath);
+    const names = new Set(next.nodes.map((n) => n.name));
+    const removed = [...this.procs.values()].filter((p) => !names.has(p.node.name));
+    this.spec = next;
+    const added = next.nodes.filter((n) => !this.procs.has(n.name));
+    for (const n of added) this.procs.set(n.name, { node: n, child: undefined, state: 'exited' });
+    for (const n of added) this.startNode(n.name);
+    await Promise.all(removed.map(async (p) => {
+      if (p.child?.pid) {
+        p.state = 'killed'; // an intended stop: no "exited" warning
+        signalGroup(p.child.pid, 'SIGTERM');
+        await p.exited;
+      }
+      this.procs.delete(p.node.name);
+      this.log.info({ node: p.node.name }, `stopped node ${p.node.name}: it is no longer in the cluster file`);
+    }));
+    return { started: added.map((n) => n.name), stopped: removed.map((p) => p.node.name) };
+  }
+
   /** SIGKILL a node and everything it supervises (for drills). */
   killNode(name: string): NodeProcess {
     const node = findNode(this.spec, name);
@@ -123,6 +148,8 @@ export class LocalCluster {
         } else if (req.method === 'POST' && url.pathname === '/start') {
           const p = this.startNode(name);
           reply(200, { node: name, pid: p.child?.pid });
+        } else if (req.method === 'POST' && url.pathname === '/sync') {
+          void this.sync().then((r) => reply(200, r), (err: Error) => reply(400, { error: err.message }));
         } else if (req.method === 'POST' && url.pathname === '/down') {
           reply(202, { stopping: true });
           void this.stopAll().then(() => this.onAllStopped?.());
@@ -153,9 +180,9 @@ export class LocalCluster {
 }
 
 /** Talk to a running `bulwark up` through its control socket. */
-export async function controlRequest(layout: Layout, method: 'GET' | 'POST', pathAndQuery: string): Promise<{ status: number; body: unknown }> {
+export async function controlRequest(layout: Layout, method: 'GET' | 'POST', pathAndQuery: string, timeoutMs = 5000): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ socketPath: layout.controlSocket, method, path: pathAndQuery, timeout: 5000 }, (res) => {
+    const req = http.request({ socketPath: layout.controlSocket, method, path: pathAndQuery, timeout: timeoutMs }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (text += d));

@@ -2,15 +2,15 @@
  * The db role: one PostgreSQL member driven by the HA loop. Its agent API answers the questions a
  * load balancer asks (GET /primary, GET /replica) so our router — or HAProxy — can route by them.
  */
-import { Gauge } from 'prom-client';
 import type { ClusterSpec } from '../../config/types.js';
-import { ApiError, type AgentApi } from '../../control-plane/agent-api/index.js';
+import { ApiError, MEMBERS, type AgentApi } from '../../control-plane/agent-api/index.js';
 import {
-  HaLoop, HttpPeers, PgMember, dcsFromSpec, failoverDocOf, memberAddresses, memberOf, syncDocOf, type HaConfig,
+  HaLoop, HttpPeers, PgMember, dcsFromSpec, failoverDocOf, memberAddresses, memberChanges, memberOf, syncDocOf, type HaConfig,
 } from '../../control-plane/pg-ha/index.js';
 import type { Dcs } from '../../control-plane/pg-ha/dcs/types.js';
 import { PartitionableDcs } from '../../control-plane/pg-ha/dcs/partitionable.js';
 import { sleep } from '../../core/clock.js';
+import { registerPgMetrics } from '../../observability/pg-metrics.js';
 
 const FAULTS = process.env['BULWARK_FAULT_INJECTION'] === '1';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
@@ -32,16 +32,25 @@ export class DbRole implements RoleRuntime {
   private readonly loop: HaLoop;
   private readonly peers: HttpPeers;
   private startError: string | undefined;
+  /**
+   * The cluster file as last reloaded: its members and clients are in force. Settings read at
+   * start (`database.*` but router, this node's own entry) stay as in ctx.spec until a restart.
+   */
+  private spec: ClusterSpec;
 
   constructor(private readonly ctx: RoleContext) {
     const { spec, node, clock, log } = ctx;
-    const dcs = dcsFromSpec(spec, clock);
+    this.spec = spec;
+    const dcs = dcsFromSpec(spec, clock, ctx.agents);
     this.dcs = FAULTS ? new PartitionableDcs(dcs, clock) : dcs;
-    this.member = new PgMember({ spec, node, dir: ctx.dir, dcs: this.dcs, clock, log });
-    this.peers = new HttpPeers(Math.min(1000, spec.database!.loopMs));
+    this.member = new PgMember({ spec, node, dir: ctx.dir, dcs: this.dcs, credentials: ctx.credentials, clock, log });
+    this.peers = new HttpPeers(ctx.agents, Math.min(1000, spec.database!.loopMs));
     this.loop = new HaLoop({
       name: node.name, nofailover: node.nofailover, config: haConfigOf(spec), dcs: this.dcs, pg: this.member,
-      peers: this.peers, clock, log, members: memberAddresses(spec), onCycle: () => this.wakePrimaryWaiters(),
+      peers: this.peers, clock, log, members: memberAddresses(spec), onCycle: () => {
+        this.wakePrimaryWaiters();
+        this.tidySlots();
+      },
     });
     this.registerMetrics();
   }
@@ -148,9 +157,74 @@ export class DbRole implements RoleRuntime {
     };
   }
 
-  async reload(): Promise<string> {
-    return 'database settings apply at the next restart of this node';
+  /**
+   * Members added or removed (or the web nodes pg_hba admits changed) apply now, without
+   * restarting PostgreSQL: pg_hba is rewritten and reloaded (the only step that can fail, and it
+   * leaves the rules in force when it does), then the HA loop takes the new member list. On the
+   * primary, a removed standby leaves the sync set before this returns, so the node is stopped
+   * (by `bulwark reload` on a local cluster, or by hand) only once another standby carries the
+   * acknowledged commits; its slot is dropped once it no longer streams.
+   */
+  async reload(next: ClusterSpec): Promise<string> {
+    const ch = memberChanges(this.spec, next, this.ctx.node.name);
+    const view = this.loop.current.view;
+    const leader = view?.leader?.holder;
+    if (leader !== undefined && ch.removed.includes(leader)) {
+      throw new Error(`${leader} is the primary: switch over first (bulwark switchover), then remove it from the file`);
+    }
+    const parts: string[] = [];
+    if (ch.added.length + ch.removed.length + ch.moved.length > 0 || ch.clientsChanged) {
+      await this.member.applyMembers(next);
+      this.loop.setMembers(memberAddresses(next));
+      this.spec = next;
+      const said = [
+        ch.added.length ? `added ${ch.added.join(', ')}` : '', ch.removed.length ? `removed ${ch.removed.join(', ')}` : '',
+        ch.moved.length ? `${ch.moved.join(', ')} moved` : '',
+      ].filter(Boolean);
+      parts.push(`database members${said.length ? ` ${said.join(', ')}` : ' unchanged'}: pg_hba reloaded, HA loop has ${memberAddresses(next).length} member(s)`);
+      if (ch.removed.length > 0 && leader === this.ctx.node.name) parts.push(await this.syncWithout(ch.removed));
+    } else {
+      this.spec = next;
+      parts.push('database members unchanged');
+    }
+    if (ch.restartOnly.length > 0) parts.push(`${ch.restartOnly.join(', ')} apply at the next restart of this node`);
+    return parts.join('; ');
   }
+
+  /**
+   * The primary, after a reload removed standbys: wait (a few cycles at most) until the sync
+   * planning has taken them out of synchronous_standby_names and then out of the DCS sync set
+   * (decide() excludes members not in the file), so stopping them costs no durability.
+   */
+  private async syncWithout(removed: readonly string[]): Promise<string> {
+    if (this.ctx.spec.database!.mode !== 'sync') return `${removed.join(', ')}: replication slot dropped once stopped`;
+    const { clock } = this.ctx;
+    const started = clock.now();
+    const limit = 4 * this.ctx.spec.database!.loopMs + 2000;
+    const inSync = (): string[] => {
+      const st = this.loop.current;
+      const names = new Set([...(st.pg?.syncNames ?? []), ...(st.view ? syncDocOf(st.view)?.members ?? [] : [])]);
+      return removed.filter((n) => names.has(n));
+    };
+    while (inSync().length > 0 && clock.now() - started < limit) await sleep(clock, 100);
+    const left = inSync();
+    const now = this.loop.current.view ? syncDocOf(this.loop.current.view)?.members ?? [] : [];
+    if (left.length > 0) {
+      return `${left.join(', ')} still in the sync set after ${Math.round(limit / 1000)}s: stopping it counts as a sync standby dying (writes go async if it is the last)`;
+    }
+    return `${removed.join(', ')} out of the sync set (now: ${now.join(', ') || 'none, async'}); replication slot dropped once stopped`;
+  }
+
+  /** Drop the slots of removed members, once per cycle at most, in the background. */
+  private tidySlots(): void {
+    if (this.tidying) return;
+    this.tidying = this.member.tidySlots()
+      .catch((err: Error) => this.ctx.log.warn({ err: err.message }, `could not drop the slot of a removed member: ${err.message}`))
+      .finally(() => {
+        this.tidying = undefined;
+      });
+  }
+  private tidying: Promise<unknown> | undefined;
 
   routes(api: AgentApi): void {
     // 200 only on the lock-holding primary that really accepts writes. `?wait=MS` (the db
@@ -170,11 +244,11 @@ export class DbRole implements RoleRuntime {
       const pg = leader ? await this.member.observe().catch(() => undefined) : this.loop.current.pg;
       const ok = leader && pg?.state === 'running' && pg.role === 'primary';
       return { status: ok ? 200 : 503, body: { primary: ok, role: pg?.role ?? pg?.state ?? 'unknown', holdsLock: leader } };
-    });
+    }, MEMBERS);
     // 200 only on a streaming replica of the current leader within the lag limit (?lag=BYTES).
     api.route('GET', '/replica', async (req) => {
       const lagParam = req.query.get('lag');
-      const maxLag = lagParam === null ? this.ctx.spec.database!.router.maxLagBytes : Number(lagParam);
+      const maxLag = lagParam === null ? this.spec.database!.router.maxLagBytes : Number(lagParam);
       if (!Number.isFinite(maxLag) || maxLag < 0) throw new ApiError(400, `lag must be a number of bytes, got ${JSON.stringify(lagParam)}`);
       const pg = await this.member.observe().catch(() => undefined);
       const view = this.loop.current.view;
@@ -184,18 +258,18 @@ export class DbRole implements RoleRuntime {
       const streaming = pg?.state === 'running' && pg.role === 'replica' && leader !== undefined && pg.streamingFrom === leader;
       const ok = streaming && lag !== undefined && lag <= maxLag;
       return { status: ok ? 200 : 503, body: { replica: ok, streamingFrom: pg?.streamingFrom ?? null, lagBytes: lag ?? null, maxLagBytes: maxLag } };
-    });
+    }, MEMBERS);
     api.route('GET', '/ha/state', async () => {
       const pg = await this.member.observe();
       const role = pg.state === 'running' ? pg.role : pg.state;
       return { status: 200, body: { role, walPosition: pg.walPosition ?? null, timeline: pg.timeline ?? null } };
-    });
+    }, ['db']);
     api.route('POST', '/ha/failsafe', (req) => {
       const from = (req.body as { from?: unknown } | undefined)?.from;
       if (typeof from !== 'string' || from === '') throw new ApiError(400, 'body must be {"from": "<member>"}');
       this.loop.noteFailsafeHeartbeat(from);
       return { status: 200, body: { ack: true } };
-    });
+    }, ['db']);
     if (this.dcs instanceof PartitionableDcs) {
       const dcs = this.dcs;
       // {"on": true}: cut off from the DCS only; {"on": true, "peers": true}: the whole host is
@@ -214,7 +288,7 @@ export class DbRole implements RoleRuntime {
     api.route('POST', '/switchover', async (req) => {
       const to = (req.body as { to?: unknown } | undefined)?.to;
       if (to !== undefined && typeof to !== 'string') throw new ApiError(400, '"to" must be a member name');
-      if (to !== undefined && !this.ctx.spec.nodes.some((n) => n.role === 'db' && n.name === to)) throw new ApiError(404, `no db member named ${to}`);
+      if (to !== undefined && !this.spec.nodes.some((n) => n.role === 'db' && n.name === to)) throw new ApiError(404, `no db member named ${to}`);
       const view = await this.dcs.read();
       const leader = view.leader?.holder;
       if (!leader) throw new ApiError(409, 'there is no primary to switch over from');
@@ -237,15 +311,28 @@ export class DbRole implements RoleRuntime {
 
   private registerMetrics(): void {
     const loop = this.loop;
-    const reg = this.ctx.registry;
-    const role = (): Record<string, unknown> => this.status();
-    new Gauge({ name: 'bulwark_pg_primary', help: '1 when this member is the lock-holding primary', registers: [reg],
-      collect: function (this: Gauge) { this.set(loop.current.lockRenewedAt !== undefined && loop.current.pg?.role === 'primary' ? 1 : 0); } });
-    new Gauge({ name: 'bulwark_pg_timeline', help: 'PostgreSQL timeline of this member', registers: [reg],
-      collect: function (this: Gauge) { this.set(loop.current.pg?.timeline ?? 0); } });
-    new Gauge({ name: 'bulwark_pg_replication_lag_bytes', help: 'How far this replica is behind the primary', registers: [reg],
-      collect: function (this: Gauge) { const l = role()['lagBytes']; this.set(typeof l === 'number' ? l : 0); } });
-    new Gauge({ name: 'bulwark_pg_standbys_streaming', help: 'Replicas streaming from this primary', registers: [reg],
-      collect: function (this: Gauge) { this.set(loop.current.pg?.standbys?.length ?? 0); } });
+    const running = (): typeof loop.current.pg => (loop.current.pg?.state === 'running' ? loop.current.pg : undefined);
+    const replica = (): boolean => running()?.role === 'replica';
+    registerPgMetrics(this.ctx.registry, {
+      role: () => running()?.role ?? loop.current.pg?.state ?? 'starting',
+      isLeader: () => this.isLeader(),
+      timeline: () => running()?.timeline,
+      streaming: () => {
+        if (!replica()) return undefined;
+        const leader = loop.current.view?.leader?.holder;
+        return leader !== undefined && running()?.streamingFrom === leader;
+      },
+      syncStandby: () => {
+        const view = loop.current.view;
+        return replica() && view ? (syncDocOf(view)?.members ?? []).includes(this.ctx.node.name) : undefined;
+      },
+      leaderLsn: () => {
+        const view = loop.current.view;
+        const leader = view?.leader?.holder;
+        return leader && view ? memberOf(view, leader)?.walPosition : undefined;
+      },
+      query: <R>(sql: string) => this.member.pg.withClient(async (c) => (await c.query(sql)).rows as R[], { statementTimeoutMs: 2000 }),
+      now: () => this.ctx.clock.now(),
+    });
   }
 }

@@ -47,7 +47,9 @@ export function dbRouterSpec(spec: ClusterSpec): EdgeSpec {
       ...members.map((m) => server(m, { name: `${m.name}~primary`, backup: true, checkPath: '/primary' })),
     ],
     healthCheck: check('/replica', agentPort),
-    onMarkedDown: 'keep', // a lagging replica's readers may finish; new ones go elsewhere
+    // A lagging replica's readers may finish (new ones go elsewhere); a member whose agent does
+    // not answer at all is gone or cut off, and its readers would hang: cut them.
+    onMarkedDown: 'shutdown-unreachable',
   };
   const frontend = (name: string, port: number, backend: string): FrontendSpec => ({
     name, mode: 'tcp', port, redirectToHttps: false, proxyProtocol: false, routes: [], defaultBackend: backend,

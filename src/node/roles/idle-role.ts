@@ -4,7 +4,6 @@ import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
 
 const WAITING_FOR: Partial<Record<Role, string>> = {
   db: 'the database capability (PostgreSQL primary-replica with automatic failover)',
-  monitor: 'the monitoring capability (scraping, alerts and dashboard)',
 };
 
 export class IdleRole implements RoleRuntime {

@@ -6,11 +6,12 @@
 import path from 'node:path';
 import { nodesWithRole, type ClusterSpec } from '../../config/index.js';
 import { Edge } from '../../data-plane/index.js';
-import { CertificateStore } from '../../data-plane/tls/index.js';
-import { FilesCertificateSource, LocalCertificateSource, caDirOf } from '../../control-plane/certs/index.js';
+import { CertificateStore, ChallengeResponder } from '../../data-plane/tls/index.js';
+import { AcmeCertificateSource, AcmePeers, FilesCertificateSource, LocalCertificateSource, caDirOf, mountAcmeApi } from '../../control-plane/certs/index.js';
+import { AcmeMetrics } from '../../observability/acme-metrics.js';
 import { AccessLog } from '../../observability/access-log.js';
 import { StandbyMetrics } from '../../observability/standby-metrics.js';
-import { ApiError, agentUrl, type AgentApi } from '../../control-plane/agent-api/index.js';
+import { ApiError, type AgentApi } from '../../control-plane/agent-api/index.js';
 import {
   InterfaceVip, LocalVip, ShellHooks, StandbyCandidate, VoterClients, type CandidateStatus, type VipPort,
 } from '../../control-plane/standby/index.js';
@@ -28,7 +29,8 @@ export class LbRole implements RoleRuntime {
   /** A lone lb holds the VIP without an election. */
   private soleSince: number | undefined;
   private certificates: CertificateStore | undefined;
-  private certSource: LocalCertificateSource | FilesCertificateSource | undefined;
+  private certSource: LocalCertificateSource | FilesCertificateSource | AcmeCertificateSource | undefined;
+  private readonly challenges = new ChallengeResponder();
 
   constructor(private readonly ctx: RoleContext) {}
 
@@ -39,10 +41,11 @@ export class LbRole implements RoleRuntime {
     await this.startCertificates();
     const edge = new Edge(spec.edge, {
       bindHosts: [node.address], clock, log, registry: this.ctx.registry, accessLog: this.accessLog,
-      ...(this.certificates && { certificates: this.certificates }),
+      ...(this.certificates && { certificates: this.certificates }), challenges: this.challenges,
     });
     this.edge = edge;
     await edge.start();
+    if (this.certSource instanceof AcmeCertificateSource) this.certSource.run();
     if (spec.edge.vip === node.address) return; // the lb's own address is the VIP: nothing to elect
     if (sb.interface) {
       const v = new InterfaceVip(edge, spec.edge.vip, sb.interface, log);
@@ -51,7 +54,7 @@ export class LbRole implements RoleRuntime {
     } else {
       this.vip = new LocalVip(edge, spec.edge.vip, clock, sb.leaseMs);
     }
-    const metrics = new StandbyMetrics(this.ctx.registry, () => this.candidate?.status().votes ?? 0);
+    const metrics = new StandbyMetrics(this.ctx.registry, () => this.candidate?.status().votes ?? 0, clock, Math.max(5000, 4 * sb.leaseMs));
     if (nodesWithRole(spec, 'lb').length < 2) {
       await this.vip.acquire();
       this.soleSince = clock.now();
@@ -59,8 +62,8 @@ export class LbRole implements RoleRuntime {
       log.info(`VIP ${this.vip.describe()}: ACTIVE, the only lb of the cluster`);
       return;
     }
-    const urls = new Map(spec.nodes.filter((n) => sb.voters.includes(n.name)).map((n) => [n.name, agentUrl(n, '/standby/vote')]));
-    this.voters = new VoterClients(urls, this.ctx.voteBook ? { name: node.name, book: this.ctx.voteBook } : undefined);
+    const voters = new Map(spec.nodes.filter((n) => sb.voters.includes(n.name)).map((n) => [n.name, n]));
+    this.voters = new VoterClients(voters, this.ctx.agents, this.ctx.voteBook ? { name: node.name, book: this.ctx.voteBook } : undefined);
     this.candidate = new StandbyCandidate({
       policy: {
         name: node.name, priority: node.priority, leaseMs: sb.leaseMs, preempt: sb.preempt, preemptDelayMs: sb.preemptDelayMs, minHoldMs: sb.minHoldMs,
@@ -82,6 +85,16 @@ export class LbRole implements RoleRuntime {
       const files = new FilesCertificateSource(tls.certificates, this.certificates, clock, log);
       files.start();
       this.certSource = files;
+      return;
+    }
+    if (tls.source === 'acme') {
+      const acme = new AcmeCertificateSource({
+        spec: tls.acme!, dir: this.ctx.dir, caDir: caDirOf(spec), cluster: spec.cluster, store: this.certificates, challenges: this.challenges,
+        peers: new AcmePeers(nodesWithRole(spec, 'lb').filter((n) => n.name !== this.ctx.node.name), this.ctx.agents),
+        holdsVip: () => spec.edge.vip === this.ctx.node.address || this.standbyStatus()?.state === 'active', clock, log, counters: new AcmeMetrics(this.ctx.registry),
+      });
+      await acme.start();
+      this.certSource = acme;
       return;
     }
     const names = [...new Set([spec.edge.vip, ...nodesWithRole(spec, 'lb').map((n) => n.address), 'localhost', ...tls.names])];
@@ -122,7 +135,8 @@ export class LbRole implements RoleRuntime {
   status(): Record<string, unknown> {
     const standby = this.standbyStatus();
     const certificates = this.certificates?.served().map((c) => ({ ...c, notAfter: c.notAfter.toISOString() }));
-    return { vip: this.ctx.spec.edge.vip, holdsVip: standby?.state === 'active', standby, certificates, ...(this.edge?.status() ?? {}) };
+    const acme = this.certSource instanceof AcmeCertificateSource ? this.certSource.status() : undefined;
+    return { vip: this.ctx.spec.edge.vip, holdsVip: standby?.state === 'active', standby, certificates, ...(acme && { acme }), ...(this.edge?.status() ?? {}) };
   }
 
   async reload(spec: ClusterSpec): Promise<string> {
@@ -143,7 +157,9 @@ export class LbRole implements RoleRuntime {
       if (changed.length === 0) throw new ApiError(404, `no backend has a server named ${body.server}`);
       return { status: 200, body: { changed } };
     });
-    api.route('GET', '/firewall/bans', () => ({ status: 200, body: { bans: this.edge!.bans(this.ctx.clock.now()) } }));
+    if (this.ctx.spec.edge.tls?.source === 'acme') mountAcmeApi(api, this.challenges, () => (this.certSource instanceof AcmeCertificateSource ? this.certSource : undefined));
+    // The monitor puts bans on the dashboard's timeline.
+    api.route('GET', '/firewall/bans', () => ({ status: 200, body: { bans: this.edge!.bans(this.ctx.clock.now()) } }), ['monitor']);
     api.route('POST', '/firewall/bans/lift', (req) => {
       const client = (req.body as { client?: unknown } | undefined)?.client;
       if (typeof client !== 'string' || client === '') throw new ApiError(400, 'body must be {"client": "<address>"}');

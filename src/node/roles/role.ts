@@ -3,7 +3,8 @@ import type { ClusterSpec, NodeSpec, Role } from '../../config/types.js';
 import type { Clock } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import type { Registry } from 'prom-client';
-import type { AgentApi } from '../../control-plane/agent-api/index.js';
+import type { AgentApi, AgentClient } from '../../control-plane/agent-api/index.js';
+import type { TlsCredentials } from '../../control-plane/certs/index.js';
 import type { VoteBook } from '../../control-plane/standby/index.js';
 
 export interface RoleContext {
@@ -14,6 +15,9 @@ export interface RoleContext {
   readonly registry: Registry;
   /** This node's folder under the state folder (logs, data). */
   readonly dir: string;
+  /** This node's certificate (from the cluster CA) and the client that calls its peers with it. */
+  readonly credentials: TlsCredentials;
+  readonly agents: AgentClient;
   /** This node's vote in the VIP election, when it is one of the voters. */
   readonly voteBook?: VoteBook;
 }

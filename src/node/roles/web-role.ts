@@ -12,6 +12,10 @@ import { dcsFromSpec } from '../../control-plane/pg-ha/dcs/from-spec.js';
 import type { Dcs } from '../../control-plane/pg-ha/dcs/types.js';
 import { readConfigDoc } from '../../control-plane/pg-ha/member/config-doc.js';
 import { dbRouterSpec } from './db-router.js';
+import { databaseEnv, writeDatabaseCa } from './database-env.js';
+import { ApiError, type AgentApi } from '../../control-plane/agent-api/index.js';
+
+const RESTART_TIMEOUT_MS = 60_000;
 
 /** The app role's password, from the DCS config doc the initialising db member wrote. */
 async function appPassword(dcs: Dcs): Promise<string | undefined> {
@@ -33,12 +37,9 @@ export class WebRole implements RoleRuntime {
     this.app = ctx.spec.web.app;
   }
 
-  /** DATABASE_URL (read-write port) and DATABASE_READ_URL (read-only port) for the app. */
+  /** DATABASE_URL (read-write port) and DATABASE_READ_URL (read-only port) for the app, over TLS. */
   private databaseEnv(password: string): Record<string, string> {
-    const db = this.ctx.spec.database!;
-    const host = this.ctx.node.address.includes(':') ? `[${this.ctx.node.address}]` : this.ctx.node.address;
-    const url = (port: number): string => `postgres://${db.user}:${encodeURIComponent(password)}@${host}:${port}/${db.name}`;
-    return { DATABASE_URL: url(db.router.rwPort), DATABASE_READ_URL: url(db.router.roPort) };
+    return databaseEnv(this.ctx.spec, this.ctx.node, password, writeDatabaseCa(this.ctx.dir, this.ctx.credentials.ca));
   }
 
   private async startRouter(): Promise<void> {
@@ -46,9 +47,10 @@ export class WebRole implements RoleRuntime {
     if (!spec.database) return;
     this.router = new Edge(dbRouterSpec(spec), {
       bindHosts: [this.ctx.node.address], clock: this.ctx.clock, log: this.ctx.log, registry: this.ctx.registry, graceMs: 2000,
+      checkTls: this.ctx.credentials,
     });
     await this.router.start();
-    this.dcs = dcsFromSpec(spec, this.ctx.clock);
+    this.dcs = dcsFromSpec(spec, this.ctx.clock, this.ctx.agents);
     const password = await appPassword(this.dcs);
     if (password) {
       this.dbEnv = this.databaseEnv(password);
@@ -141,14 +143,44 @@ export class WebRole implements RoleRuntime {
     };
   }
 
+  /**
+   * `POST /app/restart` (admin: `bulwark deploy app`): restart the app (a new version on disk is
+   * picked up) and answer once a fresh probe of its health path succeeds, so the caller knows
+   * when it may send traffic again.
+   */
+  routes(api: AgentApi): void {
+    api.route('POST', '/app/restart', async () => {
+      const clock = this.ctx.clock;
+      const started = clock.now();
+      if (!this.supervisor) throw new ApiError(409, 'the app is not started');
+      await this.supervisor.restart();
+      const app = this.app;
+      const probe = httpProbe({ host: this.ctx.node.address, port: app.port, path: app.healthPath, timeoutMs: 1000, expectStatus: [] });
+      let last = 'no probe yet';
+      while (clock.now() - started < RESTART_TIMEOUT_MS) {
+        const r = await probe(new AbortController().signal);
+        if (r.ok) return { status: 200, body: { node: this.ctx.node.name, pid: this.supervisor.status().pid, ms: clock.now() - started } };
+        last = r.detail;
+        await new Promise<void>((resolve) => clock.setTimeout(resolve, 100));
+      }
+      throw new ApiError(504, `the app did not answer ${app.healthPath} within ${RESTART_TIMEOUT_MS / 1000}s of its restart (last: ${last})`);
+    });
+  }
+
   async reload(spec: ClusterSpec): Promise<string> {
+    // The db router follows the members in the file (a replica added or removed), without a restart.
+    let router = '';
+    if (this.router && spec.database) {
+      await this.router.reload(dbRouterSpec(spec));
+      router = `; db router: ${spec.nodes.filter((n) => n.role === 'db').length} member(s)`;
+    }
     const next = spec.web.app;
-    if (JSON.stringify(next) === JSON.stringify(this.app)) return 'application unchanged';
+    if (JSON.stringify(next) === JSON.stringify(this.app)) return `application unchanged${router}`;
     this.check?.stop();
     await this.supervisor?.stop();
     this.app = next;
     this.startApp();
     this.startCheck();
-    return 'application configuration changed: restarted the app';
+    return `application configuration changed: restarted the app${router}`;
   }
 }

@@ -59,10 +59,17 @@ export function decide(s: HaSnapshot): HaDecision {
         ...(failover.to === undefined ? [{ type: 'set-failover', doc: { ...failover, to: target.name } } as const] : []),
         { type: 'demote', reason: `switchover to ${target.name}` }, { type: 'release-lock' });
     }
+    // A standby removed from the cluster file streams until it is stopped: it leaves the sync set
+    // first, as one that stopped streaming would (another standby carries the commits, or none is
+    // promotable), and is never made synchronous again.
+    const excluded = new Set([
+      ...view.members.filter((m) => memberOf(view, m.name)?.nofailover).map((m) => m.name),
+      ...(pg.standbys ?? []).map((x) => x.name).filter((n) => !s.clusterMembers.includes(n)),
+    ]);
     const sync = planSync({
       leader: me, mode: s.config.mode, strict: s.config.strict, pgNames: pg.syncNames ?? [],
       doc: syncDocOf(view)?.leader === me ? syncDocOf(view) : undefined,
-      standbys: pg.standbys ?? [], excluded: new Set(view.members.filter((m) => memberOf(view, m.name)?.nofailover).map((m) => m.name)),
+      standbys: pg.standbys ?? [], excluded,
       primaryPosition: pg.walPosition ?? 0,
     });
     const standbys = (pg.standbys ?? []).map((x) => x.name);
@@ -132,7 +139,7 @@ function switchoverTarget(s: HaSnapshot, f: FailoverDoc): { ok: true; name: stri
   const sync = view && syncDocOf(view);
   const eligible = (name: string): boolean => {
     const info = view && memberOf(view, name);
-    if (!info || info.nofailover || !standbys.some((x) => x.name === name)) return false;
+    if (!info || info.nofailover || !s.clusterMembers.includes(name) || !standbys.some((x) => x.name === name)) return false;
     return s.config.mode === 'async' || (sync?.members.includes(name) ?? false);
   };
   if (f.to) return eligible(f.to) ? { ok: true, name: f.to } : { ok: false, why: `${f.to} is not a streaming${s.config.mode === 'sync' ? ' sync' : ''} standby` };

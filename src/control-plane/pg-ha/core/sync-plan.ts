@@ -7,7 +7,9 @@
  *
  * Hence the order of steps, one per loop, each observed before the next:
  *  - add b while S_pg ≠ ∅:  S_dcs += b, then S_pg += b
- *  - remove b, S_pg \ b ≠ ∅: S_pg -= b, then S_dcs -= b
+ *  - remove b, S_pg \ b ≠ ∅: S_pg -= b, record the primary's position P, then S_dcs -= b once a
+ *                            member of S_pg has flushed P (a commit only b acknowledged is then
+ *                            on it too)
  *  - remove the last one:    S_dcs = ∅, then S_pg = ∅        (not in strict mode: writes block)
  *  - from S_pg = ∅ add b:    S_pg = {b}, record the primary's position P, S_dcs = {b} once b
  *                            has flushed P (commits acknowledged before b was sync are then on b)
@@ -66,7 +68,20 @@ export function planSync(i: SyncInput): { action: HaAction; why: string } | unde
   }
   const extra = dcs.filter((n) => !pg.includes(n) && !streaming.includes(n));
   if (extra.length > 0) {
-    return { action: { type: 'set-sync-dcs', doc: { leader: i.leader, members: dcs.filter((n) => pg.includes(n)) } }, why: `${extra.join(', ')} no longer synchronous` };
+    // Recorded in the cycle after S_pg changed, so P covers every commit they alone acknowledged.
+    const leaving = doc.leaving;
+    if (!leaving || leaving.names.join() !== extra.join()) {
+      return { action: { type: 'set-sync-dcs', doc: { leader: i.leader, members: dcs, leaving: { names: extra, position: i.primaryPosition } } },
+        why: `${extra.join(', ')} leaving the sync set once another sync standby has everything they acknowledged` };
+    }
+    const holder = i.standbys.find((s) => pg.includes(s.name) && s.flushPosition >= leaving.position);
+    if (!holder) return undefined;
+    return { action: { type: 'set-sync-dcs', doc: { leader: i.leader, members: dcs.filter((n) => pg.includes(n)) } },
+      why: `${extra.join(', ')} no longer synchronous (${holder.name} has every commit they acknowledged)` };
+  }
+  if (doc.leaving) {
+    // They stream again before leaving: a later departure must record a fresh position.
+    return { action: { type: 'set-sync-dcs', doc: { leader: i.leader, members: dcs } }, why: `${doc.leaving.names.join(', ')} streaming again: no longer leaving` };
   }
 
   // 3. Coming back from async: one standby at a time, PostgreSQL first, then catch-up.

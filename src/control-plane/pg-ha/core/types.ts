@@ -88,6 +88,12 @@ export interface SyncDoc {
    * at `position`; it joins `members` once it has flushed that far.
    */
   readonly catchUp?: { readonly name: string; readonly position: number };
+  /**
+   * Standbys taken out of S_pg (gone, or removed from the cluster file) when the primary was at
+   * `position`: they leave `members` once a standby still in S_pg has flushed that far (until
+   * then, a commit only they acknowledged may be on them alone).
+   */
+  readonly leaving?: { readonly names: readonly string[]; readonly position: number };
 }
 
 /** A planned switchover (written by `bulwark switchover`). */

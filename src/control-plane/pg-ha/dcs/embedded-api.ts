@@ -16,8 +16,10 @@
  *
  * Bad input → 400 naming the field; a closed store or an unwritable file → 503 (the client
  * turns 5xx into DcsUnavailableError).
+ *
+ * Only db members change the store; web nodes (the db router's view) and the monitor may read.
  */
-import { ApiError, type AgentApi, type ApiRequest, type ApiResponse } from '../../agent-api/server.js';
+import { ApiError, type Access, type AgentApi, type ApiRequest, type ApiResponse } from '../../agent-api/server.js';
 import { DOC_KEYS, isDocKey, isPlainObject, isValidName } from './common.js';
 import type { EmbeddedDcsStore } from './embedded.js';
 import { DcsUnavailableError, type DocKey, type MemberData } from './types.js';
@@ -44,6 +46,8 @@ const isString = (v: unknown): v is string => typeof v === 'string';
 const isObject = (v: unknown): v is MemberData => isPlainObject(v);
 const isName = (v: unknown): v is string => isValidName(v);
 const isKey = (v: unknown): v is DocKey => isDocKey(v);
+const WRITERS: Access = ['db'];
+const READERS: Access = ['db', 'web', 'monitor'];
 const NAME_WHAT = 'a name of 1-128 characters [A-Za-z0-9._-]';
 const TTL_WHAT = 'a number of milliseconds in (0, 86400000]';
 
@@ -70,7 +74,7 @@ export function mountEmbeddedDcs(api: AgentApi, store: EmbeddedDcsStore): void {
       const b = body(req);
       checkCluster(b.cluster);
       return guarded(() => fn(b));
-    });
+    }, WRITERS);
 
   api.route('GET', `${EMBEDDED_DCS_PREFIX}/read`, (req) => {
     checkCluster(req.query.get('cluster'));
@@ -78,7 +82,7 @@ export function mountEmbeddedDcs(api: AgentApi, store: EmbeddedDcsStore): void {
       const snap = store.read();
       return { view: snap.view };
     });
-  });
+  }, READERS);
 
   post('acquire', (b) => ({
     ok: store.acquireLeader(field(b, 'name', isName, NAME_WHAT), field(b, 'ttlMs', isTtl, TTL_WHAT)),
@@ -124,5 +128,5 @@ export function mountEmbeddedDcs(api: AgentApi, store: EmbeddedDcsStore): void {
       const r = await store.waitForChange(since, timeoutMs);
       return { changed: r.changed };
     });
-  });
+  }, READERS);
 }

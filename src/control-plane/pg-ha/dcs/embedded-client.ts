@@ -1,6 +1,7 @@
 /**
- * A Dcs that talks to an embedded store over its agent API routes (embedded-api.ts). Every call
- * is one HTTP request bounded by timeoutMs (AbortSignal.timeout); a network error, a timeout or
+ * A Dcs that talks to an embedded store over its agent API routes (embedded-api.ts), through the
+ * member's mutual-TLS agent client. Every call is one HTTPS request bounded by timeoutMs; a
+ * network error, a timeout or
  * a 5xx is DcsUnavailableError (the outcome of a write is then unknown, as with any store). A
  * 4xx is a plain Error: the request itself was wrong (bad argument, wrong cluster, no DCS at that
  * address), which retrying will not fix.
@@ -10,20 +11,21 @@
  * missed. It never rejects: an unreachable store just waits out the timeout on the clock.
  */
 import { systemClock, type Clock } from '../../../core/clock.js';
+import { AgentUnreachable, type AgentClient } from '../../agent-api/index.js';
 import { checkDocKey, checkExpectedVersion, checkName, checkTtl, isPlainObject, toJsonText } from './common.js';
 import { EMBEDDED_DCS_PREFIX } from './embedded-api.js';
 import { EMBEDDED_MIN_TTL_MS } from './embedded.js';
 import { DcsUnavailableError, type ClusterView, type Dcs, type DocKey, type MemberData } from './types.js';
 
 export interface EmbeddedDcsClientOptions {
-  /** Where the store's agent API listens, e.g. `http://127.0.1.31:7700`. */
+  /** Where the store's agent API listens, e.g. `https://127.0.1.31:7700`. */
   readonly baseUrl: string;
+  /** The member's agent client (its certificate opens the store's API). */
+  readonly agents: AgentClient;
   readonly cluster: string;
   /** Bound on every call (default 2000 ms). */
   readonly timeoutMs?: number;
   readonly clock?: Clock;
-  /** Extra headers on every request (e.g. the agent API's credentials once it has them). */
-  readonly headers?: Readonly<Record<string, string>>;
 }
 
 type Answer = Record<string, unknown> & { revision?: unknown };
@@ -35,19 +37,19 @@ export class EmbeddedDcsClient implements Dcs {
   private readonly cluster: string;
   private readonly timeoutMs: number;
   private readonly clock: Clock;
-  private readonly headers: Readonly<Record<string, string>>;
+  private readonly agents: AgentClient;
   private readonly closing = new AbortController();
   /** Store revision in the last answer (not the maximum: a store that lost its file restarts lower). */
   private seen: number | undefined;
 
   constructor(opts: EmbeddedDcsClientOptions) {
     const url = new URL(opts.baseUrl);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`embedded DCS URL must be http(s), got ${opts.baseUrl}`);
+    if (url.protocol !== 'https:') throw new TypeError(`embedded DCS URL must be https, got ${opts.baseUrl}`);
     this.base = url.origin;
     this.cluster = opts.cluster;
     this.timeoutMs = opts.timeoutMs ?? 2000;
     this.clock = opts.clock ?? systemClock;
-    this.headers = opts.headers ?? {};
+    this.agents = opts.agents;
     this.description = `embedded DCS ${url.host}`;
   }
 
@@ -122,10 +124,10 @@ export class EmbeddedDcsClient implements Dcs {
       this.closing.signal.addEventListener('abort', finish);
       const q = new URLSearchParams({ cluster: this.cluster, timeoutMs: String(wait) });
       if (this.seen !== undefined) q.set('since', String(this.seen));
-      fetch(`${this.base}${EMBEDDED_DCS_PREFIX}/wait?${q.toString()}`, { headers: this.headers, signal: stop.signal })
-        .then(async (res) => {
-          const a = (await res.json()) as Answer;
-          if (res.status !== 200 || !isPlainObject(a)) return; // store trouble: wait out the timeout
+      // The wait itself is bounded by the timer above; the call's own bound only has to outlast it.
+      this.agents.json<Answer>(this.base, `${EMBEDDED_DCS_PREFIX}/wait?${q.toString()}`, { signal: stop.signal, timeoutMs: wait + this.timeoutMs })
+        .then(({ status, body: a }) => {
+          if (status !== 200 || !isPlainObject(a)) return; // store trouble: wait out the timeout
           if (typeof a.revision === 'number') this.seen = a.revision;
           finish();
         })
@@ -146,26 +148,19 @@ export class EmbeddedDcsClient implements Dcs {
 
   private async call(op: string, method: 'GET' | 'POST', path: string, payload?: Record<string, unknown>): Promise<Answer> {
     if (this.closing.signal.aborted) throw new DcsUnavailableError(`${this.description}: client is closed`);
-    const timeout = AbortSignal.timeout(this.timeoutMs);
-    const signal = AbortSignal.any([timeout, this.closing.signal]);
     let status: number;
     let text: string;
     try {
-      const res = await fetch(`${this.base}${EMBEDDED_DCS_PREFIX}/${path}`, {
-        method,
-        signal,
-        ...(payload
-          ? { headers: { ...this.headers, 'content-type': 'application/json' }, body: JSON.stringify({ cluster: this.cluster, ...payload }) }
-          : { headers: this.headers }),
+      const res = await this.agents.request(this.base, `${EMBEDDED_DCS_PREFIX}/${path}`, {
+        method, signal: this.closing.signal, timeoutMs: this.timeoutMs,
+        ...(payload && { body: { cluster: this.cluster, ...payload } }),
       });
       status = res.status;
-      text = await res.text();
+      text = res.text;
     } catch (err) {
-      const why = timeout.aborted
-        ? `no answer within ${this.timeoutMs} ms`
-        : this.closing.signal.aborted
-          ? 'client closed'
-          : describeFetchError(err);
+      const why = err instanceof AgentUnreachable
+        ? err.reason === 'timeout' ? `no answer within ${this.timeoutMs} ms` : err.reason === 'aborted' ? 'client closed' : err.message
+        : String(err);
       throw new DcsUnavailableError(`${this.description}: ${op} failed: ${why}`, { cause: err });
     }
     let a: Answer | undefined;
@@ -182,10 +177,4 @@ export class EmbeddedDcsClient implements Dcs {
     this.seen = a.revision;
     return a;
   }
-}
-
-function describeFetchError(err: unknown): string {
-  const e = err as Error & { cause?: { code?: string; message?: string } };
-  const cause = e.cause?.code ?? e.cause?.message;
-  return cause ? `${e.message} (${cause})` : String(e.message ?? err);
 }

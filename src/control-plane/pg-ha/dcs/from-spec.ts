@@ -2,10 +2,11 @@
 import type { ClusterSpec } from '../../../config/types.js';
 import type { Clock } from '../../../core/clock.js';
 import type { Dcs } from './types.js';
+import { agentUrl, type AgentClient } from '../../agent-api/index.js';
 import { EmbeddedDcsClient } from './embedded-client.js';
 import { EtcdDcs } from './etcd.js';
 
-export function dcsFromSpec(spec: ClusterSpec, clock: Clock): Dcs {
+export function dcsFromSpec(spec: ClusterSpec, clock: Clock, agents: AgentClient): Dcs {
   const db = spec.database;
   if (!db) throw new Error('the cluster file has no database section');
   // Every call must end well inside one TTL so a stuck store cannot outlast the fencing deadline.
@@ -13,6 +14,5 @@ export function dcsFromSpec(spec: ClusterSpec, clock: Clock): Dcs {
   if (db.dcs.type === 'etcd') return new EtcdDcs({ endpoints: db.dcs.endpoints, cluster: spec.cluster, timeoutMs, clock });
   const hostName = db.dcs.node;
   const host = spec.nodes.find((n) => n.name === hostName)!;
-  const addr = host.address.includes(':') ? `[${host.address}]` : host.address;
-  return new EmbeddedDcsClient({ baseUrl: `http://${addr}:${host.agentPort}`, cluster: spec.cluster, timeoutMs, clock });
+  return new EmbeddedDcsClient({ baseUrl: agentUrl(host), cluster: spec.cluster, timeoutMs, clock, agents });
 }

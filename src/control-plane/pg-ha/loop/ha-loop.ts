@@ -12,7 +12,7 @@ import type { Logger } from '../../../core/log.js';
 import { decide } from '../core/decide.js';
 import { memberOf } from '../core/view.js';
 import type { HaAction, HaConfig, HaDecision, HaSnapshot, MemberInfo, PeerObservation, PgObservation } from '../core/types.js';
-import type { ClusterView, Dcs } from '../dcs/types.js';
+import { DcsUnavailableError, type ClusterView, type Dcs } from '../dcs/types.js';
 import type { MemberAddress, PeerPort, PgPort } from './ports.js';
 
 export interface HaLoopOptions {
@@ -62,6 +62,14 @@ export class HaLoop {
 
   constructor(opts: HaLoopOptions) {
     this.o = opts;
+    this.members = opts.members;
+  }
+
+  /** The cluster file's members, as last reloaded: candidacy, failsafe peers and the sync set follow them from the next cycle. */
+  private members: readonly MemberAddress[];
+
+  setMembers(members: readonly MemberAddress[]): void {
+    this.members = members;
   }
 
   get current(): HaState {
@@ -145,7 +153,7 @@ export class HaLoop {
       this.renewedAt = undefined;
     }
     const peers = await this.observePeers(pg, view, dcsError !== undefined);
-    const others = this.o.members.filter((m) => m.name !== name);
+    const others = this.members.filter((m) => m.name !== name);
     if (dcsError !== undefined && others.every((m) => peers[m.name]?.failsafeAck)) {
       this.failsafeOkAt = clock.now();
       this.state = { ...this.state, failsafeConfirmedAt: this.failsafeOkAt };
@@ -157,7 +165,7 @@ export class HaLoop {
       pg,
       dcs: view ? { ok: true, view } : { ok: false, error: dcsError ?? 'unknown error' },
       lock: this.renewedAt === undefined ? {} : { renewedAt: this.renewedAt },
-      clusterMembers: this.o.members.map((m) => m.name),
+      clusterMembers: this.members.map((m) => m.name),
       peers,
       ...(this.failsafeHeartbeat ? { failsafeHeartbeat: this.failsafeHeartbeat } : {}),
       ...(this.lastLeaderPosition !== undefined ? { lastLeaderPosition: this.lastLeaderPosition } : {}),
@@ -181,7 +189,7 @@ export class HaLoop {
 
   /** Peers are asked only when the decision needs live facts: an election, or failsafe. */
   private async observePeers(pg: PgObservation, view: ClusterView | undefined, dcsDown: boolean): Promise<Record<string, PeerObservation>> {
-    const others = this.o.members.filter((m) => m.name !== this.o.name);
+    const others = this.members.filter((m) => m.name !== this.o.name);
     const isPrimary = pg.state === 'running' && pg.role === 'primary';
     if (dcsDown && isPrimary && this.o.config.failsafe && this.renewedAt !== undefined) {
       const acks = await Promise.all(others.map((m) => this.o.peers.failsafeHeartbeat(m, this.o.name).catch(() => false)));
@@ -195,7 +203,7 @@ export class HaLoop {
   }
 
   private addressOf(name: string, view: ClusterView | undefined): MemberAddress {
-    const known = this.o.members.find((m) => m.name === name);
+    const known = this.members.find((m) => m.name === name);
     if (known) return known;
     const info = view && memberOf(view, name);
     throw new Error(`member ${name} is not in the cluster file${info?.api ? ` (it says its API is ${info.api})` : ''}`);
@@ -229,10 +237,17 @@ export class HaLoop {
         }
         case 'renew-lock': {
           const sent = clock.now();
-          ok = await dcs.renewLeader(name, config.ttlMs).catch(() => false);
-          if (ok) this.lockRenewed(sent);
-          else {
+          const renewed = await dcs.renewLeader(name, config.ttlMs).catch((err: unknown) => (err instanceof DcsUnavailableError ? 'unanswered' as const : false));
+          if (renewed === true) this.lockRenewed(sent);
+          else if (renewed === 'unanswered') {
+            // The store did not answer (etcd electing a leader, a member gone): the lock stays ours
+            // until the deadline of the last renewal (failsafe may extend it), as the watchdog
+            // enforces. Fencing at once would turn a blip of the store into a write outage.
+            ok = false;
+            if (this.pastDeadline()) await this.fence('leader lock not renewed before its deadline');
+          } else {
             this.renewedAt = undefined;
+            ok = false;
             const obs = await pg.observe();
             if (obs.state === 'running' && obs.role === 'primary') await this.fence('could not renew the leader lock');
           }
@@ -303,13 +318,20 @@ export class HaLoop {
     const renewedAt = this.renewedAt;
     this.watchdog = clock.setTimeout(() => {
       if (this.renewedAt !== renewedAt || !this.running) return;
-      if (config.failsafe && clock.now() - this.failsafeOkAt < config.ttlMs) {
+      if (!this.pastDeadline()) {
         // Every member confirmed us within the last TTL: check again one loop later.
         this.watchdog = clock.setTimeout(() => this.armWatchdog(), config.loopMs);
         return;
       }
       void this.fence('leader lock not renewed before its deadline (watchdog)');
     }, Math.max(0, deadline - clock.now()));
+  }
+
+  /** No renewal within TTL − margin, and no failsafe confirmation from every member within a TTL. */
+  private pastDeadline(): boolean {
+    const { clock, config } = this.o;
+    if (this.renewedAt !== undefined && clock.now() < this.renewedAt + config.ttlMs - config.fenceMarginMs) return false;
+    return !(config.failsafe && clock.now() - this.failsafeOkAt < config.ttlMs);
   }
 
   private async fence(reason: string): Promise<void> {
@@ -321,7 +343,7 @@ export class HaLoop {
   }
 
   private async publish(obs: PgObservation): Promise<void> {
-    const me = this.o.members.find((m) => m.name === this.o.name);
+    const me = this.members.find((m) => m.name === this.o.name);
     const info: MemberInfo = {
       role: obs?.state === 'running' ? (obs.role ?? 'replica') : obs?.state === 'absent' ? 'absent' : 'stopped',
       ...(obs?.timeline !== undefined && { timeline: obs.timeline }),

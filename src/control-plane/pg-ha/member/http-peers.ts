@@ -1,4 +1,5 @@
 /** PeerPort over the members' agent APIs: live HA state and failsafe heartbeats. */
+import type { AgentClient } from '../../agent-api/index.js';
 import type { PeerObservation } from '../core/types.js';
 import type { MemberAddress, PeerPort } from '../loop/ports.js';
 
@@ -6,14 +7,14 @@ export class HttpPeers implements PeerPort {
   /** Fault injection: behave as if this member's host were cut off from its peers. */
   blocked = false;
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(private readonly agents: AgentClient, private readonly timeoutMs: number) {}
 
   async observe(m: MemberAddress): Promise<PeerObservation> {
     if (this.blocked) return { reachable: false };
     try {
-      const res = await fetch(`${m.api}/ha/state`, { signal: AbortSignal.timeout(this.timeoutMs) });
-      if (!res.ok) return { reachable: false };
-      const body = (await res.json()) as { role?: PeerObservation['role']; walPosition?: number; timeline?: number };
+      const { status, body } = await this.agents.json<{ role?: PeerObservation['role']; walPosition?: number; timeline?: number }>(
+        m.api, '/ha/state', { timeoutMs: this.timeoutMs });
+      if (status !== 200 || !body || typeof body !== 'object') return { reachable: false };
       return {
         reachable: true,
         ...(body.role ? { role: body.role } : {}),
@@ -28,11 +29,8 @@ export class HttpPeers implements PeerPort {
   async failsafeHeartbeat(m: MemberAddress, from: string): Promise<boolean> {
     if (this.blocked) return false;
     try {
-      const res = await fetch(`${m.api}/ha/failsafe`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ from }),
-        signal: AbortSignal.timeout(this.timeoutMs),
-      });
-      return res.ok;
+      const { status } = await this.agents.request(m.api, '/ha/failsafe', { method: 'POST', body: { from }, timeoutMs: this.timeoutMs });
+      return status === 200;
     } catch {
       return false;
     }

@@ -6,6 +6,9 @@
  * Secrets: the member that initialises the cluster generates the passwords and publishes them in
  * the DCS `config` doc; every other member takes them from there (nodes share nothing through
  * files). The agent API and the DCS are cluster-internal.
+ *
+ * TLS: the server and every connection between members use this node's certificate from the
+ * cluster CA (postgres/tls.ts); pg_hba admits TCP over TLS only.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -20,9 +23,9 @@ import { sleep } from '../../../core/clock.js';
 import type { MemberAddress, PgPort } from '../loop/ports.js';
 import {
   DEFAULT_ROLES, PostgresInstance, assertTraversable, bootstrapPrimary, cloneFromPrimary, configureReplica, configuredUpstream, ensureBinariesReachable,
-  ensurePhysicalSlot, ensureSecrets, ensureServiceUser, findWalEnd, followRefusal, isCloneIncomplete, locatePostgres, memberPaths, parseSyncStandbyNames,
+  dropSlot, ensurePhysicalSlot, ensureSecrets, listSlots, ensureServiceUser, findWalEnd, followRefusal, isCloneIncomplete, locatePostgres, memberPaths, parseSyncStandbyNames,
   prepareMemberDirs, readSecrets, readStatus, readTimelineHistory, removeNewerHistoryFiles, repoint, rewind, secretFile, setSynchronousStandbys, slotNameFor, standardHba,
-  writeMemberPassfile, writeSecrets, type ClusterSecrets, type MemberPaths, type PgStatus, type UpstreamPrimary,
+  writeMemberPassfile, writeSecrets, type ClusterSecrets, type MemberPaths, type PgStatus, type TlsPem, type UpstreamPrimary,
 } from '../postgres/index.js';
 
 export interface PgMemberOptions {
@@ -31,6 +34,11 @@ export interface PgMemberOptions {
   /** This node's folder; PostgreSQL lives under `<dir>/pg`. */
   readonly dir: string;
   readonly dcs: Dcs;
+  /**
+   * This node's certificate (from the cluster CA, its address as a SAN) and the CA: the server's
+   * TLS identity and the client certificate it replicates with.
+   */
+  readonly credentials: TlsPem;
   readonly clock: Clock;
   readonly log: Logger;
 }
@@ -38,15 +46,34 @@ export interface PgMemberOptions {
 
 const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
 
+/** Replication and rewind from the db nodes only; the app role from web and db nodes. */
+function hbaOf(spec: ClusterSpec): ReturnType<typeof standardHba> {
+  const db = spec.database!;
+  const dbNodes = spec.nodes.filter((n) => n.role === 'db').map((n) => n.address);
+  const webNodes = spec.nodes.filter((n) => n.role === 'web').map((n) => n.address);
+  // On one machine every connection to a 127.x address comes from 127.0.0.1.
+  const local = [...dbNodes, ...webNodes].some(isLoopback) ? ['127.0.0.1'] : [];
+  return standardHba({
+    superuser: 'postgres', replicationUser: DEFAULT_ROLES.replication, rewindUser: DEFAULT_ROLES.rewind,
+    members: [...new Set([...dbNodes, ...local])],
+    app: { user: db.user, database: db.name, clients: [...new Set([...webNodes, ...dbNodes, ...local])] },
+  });
+}
+
 export class PgMember implements PgPort {
   private instance: PostgresInstance | undefined;
   private readonly paths: MemberPaths;
   private lastStatus: PgStatus | undefined;
+  /** The cluster file as last applied (a reload changes the members). */
+  private spec: ClusterSpec;
+  /** Members removed from the file whose slots here are still to be dropped (once they stop streaming). */
+  private readonly retiredSlots = new Set<string>();
   /** Progress of a clone in flight (for status). */
   cloneProgress: { done: number; total: number } | undefined;
 
   constructor(private readonly o: PgMemberOptions) {
     this.paths = memberPaths(path.join(o.dir, 'pg'));
+    this.spec = o.spec;
   }
 
   get status(): PgStatus | undefined {
@@ -60,7 +87,7 @@ export class PgMember implements PgPort {
 
   /** Find the binaries, the service user and the folders; build the instance. */
   async prepare(): Promise<void> {
-    const db = this.o.spec.database!;
+    const db = this.spec.database!;
     const user = await ensureServiceUser();
     const located = await locatePostgres(db.binDir ? { binDir: db.binDir } : {});
     const binaries = ensureBinariesReachable(located, user, { stageDir: path.join(this.o.spec.stateDir, 'pg-binaries') });
@@ -68,23 +95,51 @@ export class PgMember implements PgPort {
     assertTraversable(path.dirname(this.paths.root), user, 'state folder');
     prepareMemberDirs(this.paths, user);
     this.removeDiscardedData();
-    const dbNodes = this.o.spec.nodes.filter((n) => n.role === 'db').map((n) => n.address);
-    const webNodes = this.o.spec.nodes.filter((n) => n.role === 'web').map((n) => n.address);
-    // On one machine every connection to a 127.x address comes from 127.0.0.1.
-    const local = [...dbNodes, ...webNodes].some(isLoopback) ? ['127.0.0.1'] : [];
     this.instance = new PostgresInstance({
       name: this.o.node.name, binaries, dataDir: this.paths.dataDir, socketDir: this.paths.socketDir, logFile: this.paths.logFile,
       listenAddress: this.o.node.address, port: db.port, user, clock: this.o.clock, logger: this.o.log,
       // A replica re-pointed at a new primary retries after this (PostgreSQL's 5 s default is a
       // visible stall in a failover).
       settings: { wal_retrieve_retry_interval: '1s', ...db.parameters },
-      hba: standardHba({
-        superuser: 'postgres', replicationUser: DEFAULT_ROLES.replication, rewindUser: DEFAULT_ROLES.rewind,
-        members: [...new Set([...dbNodes, ...local])],
-        app: { user: db.user, database: db.name, clients: [...new Set([...webNodes, ...dbNodes, ...local])] },
-      }),
+      tls: { dir: this.paths.tlsDir, pem: this.o.credentials },
+      hba: hbaOf(this.spec),
     });
     this.o.log.info({ bin: binaries.binDir, version: binaries.version.full }, `PostgreSQL ${binaries.version.full} from ${binaries.binDir}`);
+  }
+
+  /**
+   * A reload changed the db or web nodes: pg_hba admits exactly the new set (rewritten and
+   * reloaded without a restart; on failure the rules in force stay and this throws), and the
+   * slots of removed members are dropped once they stop streaming (tidySlots). Only members this
+   * node knew and then saw removed lose their slot: a slot this file does not explain (a member
+   * added on a node that has not reloaded yet) is never touched.
+   */
+  async applyMembers(next: ClusterSpec): Promise<void> {
+    await this.pg.replaceHba(hbaOf(next));
+    const names = (s: ClusterSpec): string[] => s.nodes.filter((n) => n.role === 'db' && n.name !== this.o.node.name).map((n) => n.name);
+    const kept = new Set(names(next));
+    for (const n of names(this.spec)) if (!kept.has(n)) this.retiredSlots.add(slotNameFor(n));
+    for (const n of kept) this.retiredSlots.delete(slotNameFor(n));
+    const added = [...kept].filter((n) => !names(this.spec).includes(n));
+    this.spec = next;
+    // As after a promotion, the primary keeps a slot for every member (its clone reuses it).
+    if (added.length > 0 && this.lastStatus?.role === 'primary' && this.instance?.isRunning) {
+      await this.ensureSlotsForPeers().catch((err: Error) => this.o.log.warn({ err: err.message }, `could not create the slot of ${added.join(', ')} yet (its clone creates it): ${err.message}`));
+    }
+  }
+
+  /** Drop the slots of removed members that no longer stream; true when none is left to drop. */
+  async tidySlots(): Promise<boolean> {
+    if (this.retiredSlots.size === 0 || !this.instance?.isRunning) return this.retiredSlots.size === 0;
+    const present = new Map((await listSlots(this.pg)).map((s) => [s.name, s]));
+    for (const name of [...this.retiredSlots]) {
+      const slot = present.get(name);
+      if (slot?.active) continue; // its member still streams: it is being stopped
+      if (slot && !(await dropSlot(this.pg, name))) continue;
+      this.retiredSlots.delete(name);
+      if (slot) this.o.log.info({ slot: name }, `dropped the replication slot ${name}: its member left the cluster file`);
+    }
+    return this.retiredSlots.size === 0;
   }
 
   // ── Observation ────────────────────────────────────────────────────────────────────────────
@@ -109,7 +164,7 @@ export class PgMember implements PgPort {
     }
     this.lastStatus = st;
     const byAddress = (host: string | null, port: number | null): string | undefined =>
-      this.o.spec.nodes.find((n) => n.role === 'db' && n.address === host && (port === null || port === this.o.spec.database!.port))?.name;
+      this.spec.nodes.find((n) => n.role === 'db' && n.address === host && (port === null || port === this.spec.database!.port))?.name;
     if (st.role === 'primary') {
       const sync = parseSyncStandbyNames(st.synchronousStandbyNames);
       const history = this.historyOf(st.timeline ?? 1);
@@ -187,7 +242,7 @@ export class PgMember implements PgPort {
   // ── Becoming a primary ─────────────────────────────────────────────────────────────────────
   async initialize(): Promise<void> {
     const pg = this.pg;
-    const db = this.o.spec.database!;
+    const db = this.spec.database!;
     if (!pg.isInitialized()) {
       const secrets = ensureSecrets(this.paths.secretsDir);
       this.o.log.info('initialising a new database cluster (initdb)');
@@ -215,7 +270,7 @@ export class PgMember implements PgPort {
 
   /** A primary keeps a physical slot for every other member, so any of them can follow it. */
   private async ensureSlotsForPeers(): Promise<void> {
-    for (const n of this.o.spec.nodes) {
+    for (const n of this.spec.nodes) {
       if (n.role !== 'db' || n.name === this.o.node.name) continue;
       await ensurePhysicalSlot(this.pg, slotNameFor(n.name));
     }

@@ -5,8 +5,10 @@
  *   1. create this replica's physical slot on the primary (WAL reserved now, idempotent), so
  *      every segment from the backup's start on stays available to the replica;
  *   2. BASE_BACKUP (fast checkpoint, WAL included, progress) on a replication connection as the
- *      replication role, streamed through a tar extractor into the data dir, files owned by the
- *      service user; progress reported through a callback and logged every 10 %;
+ *      replication role (TLS: the source's certificate verified against the cluster CA and its
+ *      address, ours presented, as the walreceiver will later do), streamed through a tar
+ *      extractor into the data dir, files owned by the service user; progress reported through
+ *      a callback and logged every 10 %;
  *   3. rewrite every per-node setting the copy brought from the source: postgresql.bulwark.conf
  *      (port, listen address, socket dir), pg_hba/pg_ident (when the instance has rules),
  *      postgresql.auto.conf (only primary_conninfo with a passfile, primary_slot_name,
@@ -19,6 +21,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { BaseBackupQuery, baseBackupCommand, type BaseBackupResult } from './base-backup.js';
 import { PgControlError } from './errors.js';
@@ -28,6 +31,7 @@ import { prepareDir } from './os-user.js';
 import { configureReplica, type UpstreamPrimary } from './replica-setup.js';
 import { ensurePhysicalSlot } from './slots.js';
 import { TarExtractor } from './tar-extract.js';
+import { clientTlsOptions } from './tls.js';
 
 export interface CloneSource {
   readonly host: string;
@@ -82,8 +86,9 @@ export function emptyDir(dir: string): void {
   for (const e of fs.readdirSync(dir)) fs.rmSync(path.join(dir, e), { recursive: true, force: true });
 }
 
-function replicationClient(src: CloneSource, appName: string): pg.Client {
+function replicationClient(src: CloneSource, appName: string, ssl: ConnectionOptions): pg.Client {
   const client = new pg.Client({
+    ssl,
     host: src.host,
     port: src.port,
     user: src.user,
@@ -127,6 +132,7 @@ export async function cloneFromPrimary(target: PostgresInstance, opts: CloneOpti
   if (target.isRunning || target.detect().state !== 'stopped') {
     throw new PgControlError('PG_ALREADY_RUNNING', `clone: ${target.name} is running; stop it first`);
   }
+  const ssl = clientTlsOptions(target.tlsFiles());
   const dataDir = target.dataDir;
   if (!isEmptyDir(dataDir)) {
     if (!opts.overwrite) throw new PgControlError('PG_NOT_EMPTY', `clone: ${dataDir} is not empty (pass overwrite to replace it)`);
@@ -136,7 +142,7 @@ export async function cloneFromPrimary(target: PostgresInstance, opts: CloneOpti
   fs.writeFileSync(cloneMarker(dataDir), `${new Date(clock.now()).toISOString()} from ${opts.source.host}:${opts.source.port}\n`);
 
   const appName = `bulwark-clone-${target.name}`;
-  const client = replicationClient(opts.source, appName);
+  const client = replicationClient(opts.source, appName, ssl);
   const extractors: TarExtractor[] = [];
   let current: TarExtractor | undefined;
   let estimated: number | null = null;

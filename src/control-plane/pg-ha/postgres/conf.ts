@@ -186,6 +186,8 @@ export function renderHba(rules: readonly HbaRule[]): string {
   return lines.join('\n') + '\n';
 }
 
+const MEMBER_CERT = 'clientcert=verify-ca';
+
 export interface StandardHbaInput {
   /** The database superuser (socket only, peer through the ident map). */
   readonly superuser: string;
@@ -200,7 +202,12 @@ export interface StandardHbaInput {
 /**
  * The rules an HA member needs and nothing more: the superuser over the socket through the
  * ident map (the agent's OS user and the service user only), replication and rewind from member
- * addresses, the application role from its clients, all with scram-sha-256.
+ * addresses, the application role from its clients, all with scram-sha-256 and all over TLS
+ * (`hostssl`: a plain-text connection matches no row and is refused). Replication and rewind
+ * also need a client certificate from the cluster CA (`clientcert=verify-ca`, members present
+ * their node certificate): a leaked password alone does not let anyone copy the database. Not
+ * verify-full, which compares the certificate's CN with the role name: ours names the node, and
+ * PostgreSQL takes no user map for password methods.
  */
 export function standardHba(input: StandardHbaInput): HbaRule[] {
   const rules: HbaRule[] = [
@@ -210,12 +217,12 @@ export function standardHba(input: StandardHbaInput): HbaRule[] {
   const uniq = (xs: readonly string[]): string[] => [...new Set(xs)];
   for (const m of uniq(input.members)) {
     // Physical replication connections (walreceiver, clone) match the `replication` keyword.
-    rules.push({ type: 'host', database: 'replication', user: input.replicationUser, address: m, method: 'scram-sha-256' });
-    if (input.rewindUser) rules.push({ type: 'host', database: 'postgres', user: input.rewindUser, address: m, method: 'scram-sha-256' });
+    rules.push({ type: 'hostssl', database: 'replication', user: input.replicationUser, address: m, method: 'scram-sha-256', options: MEMBER_CERT });
+    if (input.rewindUser) rules.push({ type: 'hostssl', database: 'postgres', user: input.rewindUser, address: m, method: 'scram-sha-256', options: MEMBER_CERT });
   }
   if (input.app) {
     for (const c of uniq(input.app.clients)) {
-      rules.push({ type: 'host', database: input.app.database, user: input.app.user, address: c, method: 'scram-sha-256' });
+      rules.push({ type: 'hostssl', database: input.app.database, user: input.app.user, address: c, method: 'scram-sha-256' });
     }
   }
   return rules;

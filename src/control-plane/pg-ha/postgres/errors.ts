@@ -19,6 +19,7 @@ export const PgErrorCodes = {
   PG_CLONE_FAILED: 'The base backup (clone) failed.',
   PG_REWIND_FAILED: 'pg_rewind failed.',
   PG_REWIND_UNAVAILABLE: 'pg_rewind is not available with these binaries: re-clone instead.',
+  PG_TLS_MISSING: 'The member has no TLS credentials, and connections between members need them.',
   PG_UNSUPPORTED: 'The server version or setup is not supported for this operation.',
   PG_TIMEOUT: 'A wait on the server timed out.',
 } as const;

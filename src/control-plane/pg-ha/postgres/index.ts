@@ -78,6 +78,7 @@ export {
   type SyncState,
 } from './sync.js';
 export { rewind, rewindAvailable, checkpointSource, type RewindSource, type RewindResult } from './rewind.js';
+export { serverTlsSettings, clientTlsParams, clientTlsOptions, writeMemberTls, type MemberTls, type TlsPem, type TlsFiles } from './tls.js';
 export { BaseBackupQuery, baseBackupCommand } from './base-backup.js';
 export { TarExtractor, TarFormatError } from './tar-extract.js';
 export {

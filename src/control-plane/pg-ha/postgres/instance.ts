@@ -42,6 +42,7 @@ import {
 import { PgControlError } from './errors.js';
 import { cloneMarker, isCloneIncomplete, isEmptyDir, tailFile, writeOwnedFile } from './files.js';
 import { agentUserName, giveTo, prepareDir, type ServiceUser } from './os-user.js';
+import { serverTlsSettings, writeMemberTls, type MemberTls, type TlsFiles } from './tls.js';
 
 /** util-linux's setpriv (Debian: always present). */
 const SETPRIV = '/usr/bin/setpriv';
@@ -69,6 +70,11 @@ export interface PostgresInstanceOptions {
   readonly settings?: Settings;
   /** pg_hba rules; writeHba() without arguments writes these. */
   readonly hba?: readonly HbaRule[];
+  /**
+   * The member's certificate, key and the cluster CA: the server runs with ssl = on, and the
+   * connections this member opens to others (replication, clone, rewind) verify and present them.
+   */
+  readonly tls?: MemberTls;
   readonly clock: Clock;
   readonly logger: Logger;
 }
@@ -168,7 +174,8 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
   readonly user: ServiceUser;
   readonly superuser: string;
   private readonly baseSettings: Settings;
-  private readonly hbaRules: readonly HbaRule[] | undefined;
+  private hbaRules: readonly HbaRule[] | undefined;
+  private readonly tls: MemberTls | undefined;
   readonly clock: Clock;
   readonly log: Logger;
 
@@ -192,6 +199,7 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
     this.superuser = opts.superuser ?? 'postgres';
     this.baseSettings = opts.settings ?? {};
     this.hbaRules = opts.hba;
+    this.tls = opts.tls;
     this.clock = opts.clock;
     this.log = opts.logger.child({ component: 'postgres', member: opts.name });
   }
@@ -289,14 +297,29 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
    * postgresql.conf include it. Takes effect on reload/restart (see reload()).
    */
   writeConfig(extra: Settings = {}): Record<string, string | number | boolean> {
+    // TLS last: no extra setting (database.parameters) can turn it off under the hostssl rows.
+    const tls = this.tls ? serverTlsSettings(this.tlsFiles()) : {};
     const settings = memberSettings(
       { name: this.name, listenAddress: this.listenAddress, port: this.port, socketDir: this.socketDir },
-      { ...this.baseSettings, ...extra },
+      { ...this.baseSettings, ...extra, ...tls },
     );
     writeOwnedFile(path.join(this.dataDir, BULWARK_CONF), renderConf(settings, `Member ${this.name}`), this.user, 0o600);
     if (ensureInclude(this.dataDir)) giveTo(path.join(this.dataDir, 'postgresql.conf'), this.user);
     return settings;
   }
+
+  /**
+   * The TLS files the server and this member's outgoing connections use, written on first use.
+   * Replication, clone and rewind only ever connect with verified TLS: without them they cannot.
+   */
+  tlsFiles(): TlsFiles {
+    if (!this.tls) {
+      throw new PgControlError('PG_TLS_MISSING', `${this.name} has no TLS credentials: replication, clone and rewind connect only with verified TLS`);
+    }
+    this.tlsWritten ??= writeMemberTls(this.tls, this.user);
+    return this.tlsWritten;
+  }
+  private tlsWritten: TlsFiles | undefined;
 
   /** Write pg_hba.conf (and pg_ident.conf mapping the agent's and service user's OS names). */
   writeHba(rules: readonly HbaRule[] | undefined = this.hbaRules): void {
@@ -701,6 +724,38 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
     } finally {
       await client.end().catch(() => undefined);
     }
+  }
+
+  /**
+   * New pg_hba rules (the cluster's members or clients changed). A running server gets them
+   * without a restart: the file is written, checked by PostgreSQL's own parser
+   * (pg_hba_file_rules reads the file on disk), then loaded by pg_reload_conf(). A file it would
+   * reject is put back as it was, so the rules in force stay, and the error says which line.
+   * A stopped server reads them at its next start.
+   */
+  async replaceHba(rules: readonly HbaRule[]): Promise<void> {
+    if (!this.isRunning) {
+      this.hbaRules = rules;
+      return;
+    }
+    const file = path.join(this.dataDir, 'pg_hba.conf');
+    const before = fs.readFileSync(file, 'utf8');
+    this.writeHba(rules);
+    try {
+      // Some mistakes (a bad clientcert value) leave `error` empty and only the type unset.
+      const bad = await this.query<{ line_number: number | null; error: string | null }>(
+        'SELECT line_number, error FROM pg_hba_file_rules WHERE error IS NOT NULL OR type IS NULL ORDER BY line_number');
+      if (bad.length > 0) {
+        const lines = bad.map((b) => `line ${b.line_number ?? '?'}: ${b.error ?? 'not understood (the server log says why)'}`);
+        throw new Error(`PostgreSQL rejects the new pg_hba.conf: ${lines.join('; ')}`);
+      }
+      await this.query('SELECT pg_reload_conf()');
+    } catch (err) {
+      writeOwnedFile(file, before, this.user, 0o600);
+      throw err;
+    }
+    this.hbaRules = rules;
+    this.log.info({ rules: rules.length }, 'pg_hba.conf rewritten and reloaded');
   }
 
   /** pg_reload_conf(); returns the settings that still need a restart (pending_restart). */

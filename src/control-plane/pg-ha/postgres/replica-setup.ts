@@ -8,6 +8,8 @@
  *   timeline (recovery_target_timeline = latest) (repoint).
  *
  * The conninfo never carries a password: it names the passfile (bootstrap.writeMemberPassfile).
+ * It always asks for TLS verified against the cluster CA and the primary's address (verify-full)
+ * and presents this replica's certificate: the replica's own files (instance.tlsFiles()).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -17,6 +19,7 @@ import { PgControlError } from './errors.js';
 import { writeOwnedFile } from './files.js';
 import type { PostgresInstance } from './instance.js';
 import { buildConninfo, quoteLiteral } from './sql.js';
+import { clientTlsParams, type TlsFiles } from './tls.js';
 
 export interface UpstreamPrimary {
   readonly host: string;
@@ -32,7 +35,7 @@ export interface UpstreamPrimary {
   readonly connectTimeoutSeconds?: number;
 }
 
-export function primaryConninfo(up: UpstreamPrimary): string {
+export function primaryConninfo(up: UpstreamPrimary, tls: TlsFiles): string {
   return buildConninfo({
     host: up.host,
     port: up.port,
@@ -45,14 +48,14 @@ export function primaryConninfo(up: UpstreamPrimary): string {
     keepalives_idle: 5,
     keepalives_interval: 2,
     keepalives_count: 3,
-    sslmode: 'prefer',
+    ...clientTlsParams(tls),
   });
 }
 
 /** Replica settings for postgresql.auto.conf. */
-export function replicaAutoConf(up: UpstreamPrimary): Record<string, string> {
+export function replicaAutoConf(up: UpstreamPrimary, tls: TlsFiles): Record<string, string> {
   return {
-    primary_conninfo: primaryConninfo(up),
+    primary_conninfo: primaryConninfo(up, tls),
     primary_slot_name: up.slotName ?? '',
     recovery_target_timeline: 'latest',
   };
@@ -64,7 +67,7 @@ export function replicaAutoConf(up: UpstreamPrimary): Record<string, string> {
  */
 export function configureReplica(instance: PostgresInstance, up: UpstreamPrimary, keep: readonly string[] = []): void {
   if (instance.isRunning) throw new PgControlError('PG_UNSUPPORTED', 'configureReplica needs the server stopped: use repoint()');
-  instance.rewriteAutoConf(replicaAutoConf(up), keep);
+  instance.rewriteAutoConf(replicaAutoConf(up, instance.tlsFiles()), keep);
   writeOwnedFile(path.join(instance.dataDir, 'standby.signal'), '', instance.user, 0o600);
 }
 
@@ -91,7 +94,7 @@ export async function repoint(instance: PostgresInstance, up: UpstreamPrimary, o
   const clock = instance.clock;
   const t0 = clock.now();
   if (!(await instance.isInRecovery())) throw new PgControlError('PG_UNSUPPORTED', `repoint: ${instance.name} is not a replica`);
-  const conf = replicaAutoConf(up);
+  const conf = replicaAutoConf(up, instance.tlsFiles());
   for (const [k, v] of Object.entries(conf)) await instance.query(`ALTER SYSTEM SET ${k} = ${quoteLiteral(v)}`);
   await instance.query('SELECT pg_reload_conf()');
   if (opts.waitStreamingMs) {

@@ -12,6 +12,8 @@
  *    still on the target (wal_keep_size).
  * A target that was not shut down cleanly is first taken through crash recovery by pg_rewind
  * itself (single-user mode; PostgreSQL 13+).
+ * Both connections to the source (our CHECKPOINT, pg_rewind's) are TLS, verify-full against the
+ * cluster CA, with the target member's certificate (instance.tlsFiles()).
  */
 import pg from 'pg';
 import { readControlFile } from './control-file.js';
@@ -19,6 +21,7 @@ import { PgControlError } from './errors.js';
 import type { PostgresInstance } from './instance.js';
 import { configureReplica, type UpstreamPrimary } from './replica-setup.js';
 import { buildConninfo } from './sql.js';
+import { clientTlsOptions, clientTlsParams, type TlsFiles } from './tls.js';
 
 export interface RewindSource {
   readonly host: string;
@@ -44,8 +47,9 @@ export function rewindAvailable(instance: PostgresInstance): boolean {
 }
 
 /** CHECKPOINT on the source so its control file carries the new timeline. */
-export async function checkpointSource(src: RewindSource): Promise<void> {
+export async function checkpointSource(src: RewindSource, tls: TlsFiles): Promise<void> {
   const client = new pg.Client({
+    ssl: clientTlsOptions(tls),
     host: src.host,
     port: src.port,
     user: src.user,
@@ -79,8 +83,9 @@ export async function rewind(
   }
   if (instance.detect().state !== 'stopped') throw new PgControlError('PG_ALREADY_RUNNING', `rewind: stop ${instance.name} first`);
   const before = readControlFile(instance.dataDir);
+  const tls = instance.tlsFiles();
   try {
-    await checkpointSource(source);
+    await checkpointSource(source, tls);
   } catch (err) {
     throw new PgControlError('PG_REWIND_FAILED', `rewind: CHECKPOINT on the source ${source.host}:${source.port} failed`, [String(err)], { cause: err });
   }
@@ -92,6 +97,7 @@ export async function rewind(
     dbname: source.database ?? 'postgres',
     connect_timeout: 10,
     application_name: 'pg_rewind',
+    ...clientTlsParams(tls),
   });
   instance.log.info({ state: before?.state, timeline: before?.checkpointTimeline }, `pg_rewind ${instance.name} from ${source.host}:${source.port}`);
   const { code, output } = await instance.runProgram(

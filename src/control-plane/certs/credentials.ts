@@ -1,0 +1,119 @@
+/**
+ * Mutual-TLS credentials for the agent APIs: every node has a certificate from the cluster CA
+ * (CN = node name, OU = role, server and client use, its address and name as SANs), and the CLI
+ * has an admin certificate (OU = admin, client use only). They live beside the CA in `pki/`:
+ * `nodes/NAME.crt|key` and `admin.crt|key`.
+ *
+ * On the machine that holds the CA key (one machine: always; the first machine that finds no CA
+ * at all creates it), a missing, foreign or ageing certificate is issued on the spot. Elsewhere
+ * the files must have been copied there: the error says which ones and how to make them
+ * (`bulwark certs issue`).
+ */
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { ClusterSpec, NodeSpec } from '../../config/types.js';
+import { systemClock, type Clock } from '../../core/clock.js';
+import { BulwarkError } from '../../core/errors.js';
+import { certificateNames } from '../../data-plane/tls/index.js';
+import { ClusterCa } from './ca.js';
+import { caCertPath, caDirOf, caKeyPath } from './paths.js';
+
+/** PEM texts: the CA to trust, and this party's own chain and key. */
+export interface TlsCredentials {
+  readonly ca: string;
+  readonly cert: string;
+  readonly key: string;
+  /** Where they came from, for messages. */
+  readonly certPath: string;
+}
+
+/** Who may call what: the OU of a verified client certificate. */
+export type CallerRole = 'admin' | 'lb' | 'web' | 'db' | 'monitor';
+
+const NODE_DAYS = 365;
+const ADMIN_DAYS = 365;
+
+export function nodeCertPaths(spec: Pick<ClusterSpec, 'stateDir' | 'cluster'>, name: string): { cert: string; key: string } {
+  const dir = path.join(caDirOf(spec), 'nodes');
+  return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+}
+
+export function adminCertPaths(spec: Pick<ClusterSpec, 'stateDir' | 'cluster'>): { cert: string; key: string } {
+  const dir = caDirOf(spec);
+  return { cert: path.join(dir, 'admin.crt'), key: path.join(dir, 'admin.key') };
+}
+
+/** The credentials this node serves its agent API with and calls its peers with. */
+export async function nodeCredentials(spec: Pick<ClusterSpec, 'stateDir' | 'cluster'>, node: Pick<NodeSpec, 'name' | 'role' | 'address'>, clock: Clock = systemClock): Promise<TlsCredentials> {
+  return ensure(spec, nodeCertPaths(spec, node.name), clock, {
+    commonName: node.name, role: node.role, names: [node.address, node.name], usage: 'both', days: NODE_DAYS,
+  }, `node ${node.name}`, `bulwark certs issue --node ${node.name}`);
+}
+
+/** The credentials the CLI (and tests, and external tools) call agent APIs with. */
+export async function adminCredentials(spec: Pick<ClusterSpec, 'stateDir' | 'cluster'>, clock: Clock = systemClock): Promise<TlsCredentials> {
+  return ensure(spec, adminCertPaths(spec), clock, {
+    commonName: 'bulwark admin', role: 'admin', names: [], usage: 'client', days: ADMIN_DAYS,
+  }, 'the admin', 'bulwark certs issue --admin');
+}
+
+interface Wanted {
+  readonly commonName: string;
+  readonly role: CallerRole;
+  readonly names: readonly string[];
+  readonly usage: 'client' | 'both';
+  readonly days: number;
+}
+
+async function ensure(spec: Pick<ClusterSpec, 'stateDir' | 'cluster'>, files: { cert: string; key: string }, clock: Clock, want: Wanted, who: string, howTo: string): Promise<TlsCredentials> {
+  const caDir = caDirOf(spec);
+  const caKeyHere = fs.existsSync(caKeyPath(caDir));
+  const caPem = fs.existsSync(caCertPath(caDir)) ? fs.readFileSync(caCertPath(caDir), 'utf8') : undefined;
+  const kept = caPem ? keptIfGood(files, caPem, want, clock.now()) : undefined;
+  if (kept) return { ca: caPem!, ...kept, certPath: files.cert };
+  // No CA at all: this is the first machine of the cluster, and it creates the CA (as `certs ca`
+  // would). A CA certificate without its key means the CA lives elsewhere.
+  if (caPem && !caKeyHere) {
+    const why = !fs.existsSync(files.cert) ? `there is no certificate for ${who} at ${files.cert}`
+        : `the certificate at ${files.cert} is expiring, not from the cluster CA, or not for ${who}`;
+    throw new BulwarkError('BWK_CREDENTIALS_MISSING',
+      `cannot authenticate to the agent APIs: ${why}. On the machine that holds the cluster CA run \`${howTo}\` and copy ${caCertPath(caDir)}, ${files.cert} and ${files.key} here.`);
+  }
+  const ca = await ClusterCa.ensure(caDir, spec.cluster, clock);
+  const issued = await ca.issue(want);
+  fs.mkdirSync(path.dirname(files.cert), { recursive: true, mode: 0o755 });
+  // Written aside and renamed: a node reading them meanwhile sees the old pair or the new one.
+  const tmp = `.${process.pid}.tmp`;
+  fs.writeFileSync(files.key + tmp, issued.keyPem, { mode: 0o600 });
+  fs.writeFileSync(files.cert + tmp, issued.certPem, { mode: 0o644 });
+  fs.renameSync(files.key + tmp, files.key);
+  fs.renameSync(files.cert + tmp, files.cert);
+  return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem, certPath: files.cert };
+}
+
+/** The kept pair, when it is signed by this CA, names the wanted party and has a third of its life left. */
+function keptIfGood(files: { cert: string; key: string }, caPem: string, want: Wanted, now: number): { cert: string; key: string } | undefined {
+  if (!fs.existsSync(files.cert) || !fs.existsSync(files.key)) return undefined;
+  try {
+    const cert = fs.readFileSync(files.cert, 'utf8');
+    const key = fs.readFileSync(files.key, 'utf8');
+    const c = new X509Certificate(cert);
+    if (!c.verify(new X509Certificate(caPem).publicKey)) return undefined;
+    if (!c.subject.includes(`CN=${want.commonName}`) || !c.subject.includes(`OU=${want.role}`)) return undefined;
+    const from = Date.parse(c.validFrom);
+    const to = Date.parse(c.validTo);
+    if (now > from + ((to - from) * 2) / 3) return undefined;
+    const sans = new Set(certificateNames(c));
+    if (!want.names.every((n) => sans.has(n))) return undefined;
+    return { cert, key };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The role a verified peer certificate speaks for (its OU), or undefined when it names none. */
+export function callerRoleOf(subject: { OU?: string | string[] } | undefined): CallerRole | undefined {
+  const ou = Array.isArray(subject?.OU) ? subject!.OU[0] : subject?.OU;
+  return ou === 'admin' || ou === 'lb' || ou === 'web' || ou === 'db' || ou === 'monitor' ? ou : undefined;
+}
