@@ -152,6 +152,13 @@ describe('database members added and removed by bulwark reload', { skip, timeout
       const st = await status();
       assert.deepEqual(st.database.members.map((m) => m.name).sort(), ['db-1', 'db-2']);
       assert.deepEqual(st.database.syncStandbys, [replica]);
+      // Removing the primary is refused before any node sees the file (the web nodes would drop it).
+      fs.writeFileSync(c.file, yaml(false).replace(new RegExp(`  - \\{ name: ${primary},.*\\n`), ''));
+      const refused = await bulwark(['reload', '-c', c.file]);
+      assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+      assert.match(refused.stderr, new RegExp(`${primary} is the primary and the file no longer has it: switch over first .*no node was changed`));
+      assert.equal(refused.stdout, '');
+      fs.writeFileSync(c.file, yaml(false));
       await eventually(() => assert.ok(writer.result.acked.length > acked + 100 && reads.result.ok > 200));
     } finally {
       await writer.stop();

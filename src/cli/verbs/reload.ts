@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import { CONFIG_OPTION, type Verb } from '../verb.js';
 import { loadSpec } from '../context.js';
 import { callAgent } from '../agent-client.js';
+import { primaryRemovedRefusal } from '../reload-checks.js';
 import { layoutOf } from '../../node/local-cluster/layout.js';
 import { controlRequest } from '../../node/local-cluster/local-cluster.js';
 
@@ -13,9 +14,15 @@ export const reload: Verb = {
     'Each node re-reads the file it was started with; a node that cannot apply it keeps its running configuration and says why.',
     'On a local cluster (bulwark up), nodes added to the file are started and removed ones stopped, after the others applied it.',
     'On many machines, start a new node\'s agent on its host (before or after); a node that does not answer is reported and the exit code is 1.',
+    'A file that no longer names the current primary is refused before any node sees it: switch over first.',
   ].join('\n'),
   async run(parsed) {
     const spec = loadSpec(parsed); // refuses an invalid file before any node sees it
+    const refusal = await primaryRemovedRefusal(spec);
+    if (refusal) {
+      console.error(refusal);
+      return 1;
+    }
     const layout = layoutOf(spec);
     const local = fs.existsSync(layout.controlSocket)
       ? await controlRequest(layout, 'GET', '/nodes').then((r) => r.body as { name: string }[], () => undefined)
