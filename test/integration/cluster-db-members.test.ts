@@ -11,7 +11,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { agentCall } from '../harness/agent-tls.js';
-import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
+import { bulwark, tempCluster } from '../harness/cli.js';
+import { stackYaml } from '../harness/stack-yaml.js';
 import { eventually } from '../harness/eventually.js';
 import { startLoad } from '../harness/load.js';
 import { lostWrites, startWriter } from '../harness/writer.js';
@@ -26,32 +27,10 @@ type Db = keyof typeof DB;
 // The superuser over a member's socket is peer-authenticated as the agent's OS user (root here).
 const skip = skipUnlessCi(missing({ root: true, why: 'adding and removing a db member (reads pg_stat_replication as the superuser)' }), 'cluster-db-members');
 
-const yaml = (withDb3: boolean): string => `
-cluster: db-members
-state_dir: state
-agent: { port: ${AGENT} }
-nodes:
-  - { name: lb-1,  role: lb,      address: 127.0.16.1 }
-  - { name: web-1, role: web,     address: 127.0.16.11 }
-  - { name: web-2, role: web,     address: 127.0.16.12 }
-  - { name: db-1,  role: db,      address: ${DB['db-1']} }
-  - { name: db-2,  role: db,      address: ${DB['db-2']} }
-${withDb3 ? `  - { name: db-3,  role: db,      address: ${DB['db-3']} }\n` : ''}  - { name: mon-1, role: monitor, address: 127.0.16.31 }
-web:
-${demoAppYaml(13016)}edge:
-  vip: 127.0.16.100
-  frontends: [ { name: www, port: 18096, routes: [ { path_prefix: /, backend: app } ] } ]
-  backends:
-    - name: app
-      health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 1, fall: 2 }
-      servers: [ { node: web-1 }, { node: web-2 } ]
-database:
-  mode: sync
-  port: ${PG_PORT}
-  ttl: 3s
-  loop: 500ms
-  router: { rw_port: 16446, ro_port: 16447 }
-`;
+const yaml = (withDb3: boolean): string => stackYaml({
+  cluster: 'db-members', net: '127.0.16', agentPort: AGENT, appPort: 13016, edgePort: 18096, pgPort: PG_PORT, routerPorts: [16446, 16447],
+  lbs: 1, dbs: withDb3 ? ['db-1', 'db-2', 'db-3'] : ['db-1', 'db-2'],
+});
 
 interface Status {
   nodes: { name: string; pid?: number }[];

@@ -14,7 +14,8 @@ import path from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { caCertPath, caDirOf } from '../../src/control-plane/certs/index.js';
 import { browserMissing, launchTrusting, type TrustingBrowser } from '../harness/browser.js';
-import { bulwark, demoAppYaml, REPO, tempCluster } from '../harness/cli.js';
+import { bulwark, REPO, tempCluster } from '../harness/cli.js';
+import { stackYaml } from '../harness/stack-yaml.js';
 import { eventually } from '../harness/eventually.js';
 import { skipUnlessCi } from '../harness/requirements.js';
 
@@ -29,36 +30,13 @@ const NODES = ['lb-1', 'lb-2', 'web-1', 'web-2', 'db-1', 'db-2', 'mon-1'];
 const CHARTS = ['requests', 'errors', 'latency', 'lag', 'connections'];
 const LOAD_BUDGET_MS = 1000;
 
-const YAML = `
-cluster: dash-test
-state_dir: state
-agent: { port: ${AGENT} }
-nodes:
-  - { name: lb-1,  role: lb,      address: ${NET}.1 }
-  - { name: lb-2,  role: lb,      address: ${NET}.2 }
-  - { name: web-1, role: web,     address: ${NET}.11 }
-  - { name: web-2, role: web,     address: ${NET}.12 }
-  - { name: db-1,  role: db,      address: ${NET}.21 }
-  - { name: db-2,  role: db,      address: ${NET}.22 }
-  - { name: mon-1, role: monitor, address: ${MON} }
-web:
-${demoAppYaml(13110)}edge:
-  vip: ${VIP}
-  frontends: [ { name: www, port: ${EDGE_PORT}, routes: [ { path_prefix: /, backend: app } ] } ]
-  backends:
-    - name: app
-      health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 1, fall: 2 }
-      servers: [ { node: web-1 }, { node: web-2 } ]
-database:
-  mode: sync
-  port: 15450
-  ttl: 3s
-  loop: 500ms
-  router: { rw_port: 16450, ro_port: 16451 }
-monitor:
+const YAML = stackYaml({
+  cluster: 'dash-test', net: NET, agentPort: AGENT, appPort: 13110, edgePort: EDGE_PORT, pgPort: 15450, routerPorts: [16450, 16451],
+  extra: `monitor:
   port: ${MON_PORT}
   scrape_interval: 1s
-`;
+`,
+});
 
 interface StatusJson {
   edge: { active: string | null };

@@ -6,40 +6,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
+import { bulwark, tempCluster } from '../harness/cli.js';
+import { stackYaml } from '../harness/stack-yaml.js';
 import { missing, skipUnlessCi } from '../harness/requirements.js';
 import type { DrillRound } from '../../src/cli/verbs/drill.js';
 
 const AGENT = 17715;
 const skip = skipUnlessCi(missing({ tools: ['setpriv'], why: 'PostgreSQL under the drill' }), 'bulwark drill');
 
-const YAML = `
-cluster: drill-test
-state_dir: state
-agent: { port: ${AGENT} }
-nodes:
-  - { name: lb-1,  role: lb,      address: 127.0.15.1 }
-  - { name: lb-2,  role: lb,      address: 127.0.15.2 }
-  - { name: web-1, role: web,     address: 127.0.15.11 }
-  - { name: web-2, role: web,     address: 127.0.15.12 }
-  - { name: db-1,  role: db,      address: 127.0.15.21 }
-  - { name: db-2,  role: db,      address: 127.0.15.22 }
-  - { name: mon-1, role: monitor, address: 127.0.15.31 }
-web:
-${demoAppYaml(13015)}edge:
-  vip: 127.0.15.100
-  frontends: [ { name: www, port: 18015, routes: [ { path_prefix: /, backend: app } ] } ]
-  backends:
-    - name: app
-      health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 1, fall: 2 }
-      servers: [ { node: web-1 }, { node: web-2 } ]
-database:
-  mode: sync
-  port: 15415
-  ttl: 3s
-  loop: 500ms
-  router: { rw_port: 16415, ro_port: 16416 }
-`;
+const YAML = stackYaml({
+  cluster: 'drill-test', net: '127.0.15', agentPort: AGENT, appPort: 13015, edgePort: 18015, pgPort: 15415, routerPorts: [16415, 16416],
+});
 
 describe('bulwark drill against a running cluster', { skip, timeout: 420_000 }, () => {
   const c = tempCluster(YAML);

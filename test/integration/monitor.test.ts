@@ -14,7 +14,8 @@ import http from 'node:http';
 import https from 'node:https';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
+import { bulwark, tempCluster } from '../harness/cli.js';
+import { stackYaml } from '../harness/stack-yaml.js';
 import { eventually } from '../harness/eventually.js';
 import { missing, skipUnlessCi } from '../harness/requirements.js';
 
@@ -27,35 +28,11 @@ const HOOK = { host: '127.0.6.200', port: 19462 };
 const PROM = { host: '127.0.6.201', port: 19463 };
 const VIP = 'http://127.0.6.100:18061';
 
-const yaml = `
-cluster: mon-test
-state_dir: state
-agent: { port: ${AGENT} }
-nodes:
-  - { name: lb-1,  role: lb,      address: 127.0.6.1 }
-  - { name: lb-2,  role: lb,      address: 127.0.6.2 }
-  - { name: web-1, role: web,     address: 127.0.6.11 }
-  - { name: web-2, role: web,     address: 127.0.6.12 }
-  - { name: db-1,  role: db,      address: 127.0.6.21 }
-  - { name: db-2,  role: db,      address: 127.0.6.22 }
-  - { name: mon-1, role: monitor, address: 127.0.6.31 }
-web:
-${demoAppYaml(13061)}edge:
-  vip: 127.0.6.100
-  frontends: [ { name: www, port: 18061, routes: [ { path_prefix: /, backend: app } ] } ]
-  backends:
-    - name: app
-      health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 1, fall: 2 }
-      servers: [ { node: web-1 }, { node: web-2 } ]
-database:
-  mode: sync
-  port: 15461
-  ttl: 3s
-  loop: 500ms
-  router: { rw_port: 16461, ro_port: 16462 }
-  # Not on mon-1: the monitor is restarted below and must not take the database with it.
-  dcs: { type: embedded, node: web-2 }
-monitor:
+const yaml = stackYaml({
+  cluster: 'mon-test', net: '127.0.6', agentPort: AGENT, appPort: 13061, edgePort: 18061, pgPort: 15461, routerPorts: [16461, 16462],
+  // Not on mon-1: the monitor is restarted below and must not take the database with it.
+  database: '  dcs: { type: embedded, node: web-2 }\n',
+  extra: `monitor:
   port: 19461
   scrape_interval: 1s
   rules:
@@ -66,7 +43,8 @@ monitor:
     - { name: VipTakeover, expr: "sum(increase(bulwark_vip_peer_takeovers_total[20s])) > 0" }
   receivers:
     - { name: hook, url: "http://${HOOK.host}:${HOOK.port}/hook", group_by: ["..."], group_wait: 1s, group_interval: 2s, repeat_interval: 1h }
-`;
+`,
+});
 
 interface Received {
   at: number;

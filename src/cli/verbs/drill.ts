@@ -80,10 +80,13 @@ export const drill: Verb = {
 
 async function runRound(spec: ClusterSpec, d: Drill, say: (line: string) => void): Promise<DrillRound | string> {
   const layout = layoutOf(spec);
-  const before = await collectStatus(spec);
-  if (!before.nodes.every((n) => n.healthy)) {
+  let before = await collectStatus(spec);
+  const first = d.pick(spec, before);
+  if ('refuse' in first) return first.refuse;
+  // A drill starts from a healthy cluster (a node may still be settling after the last round).
+  if (!await pollUntil(async () => (before = await collectStatus(spec, 1000)).nodes.every((n) => n.healthy), RECOVER_TIMEOUT_MS, 250)) {
     const sick = before.nodes.filter((n) => !n.healthy).map((n) => `${n.name} (${n.detail})`);
-    throw new BulwarkError('BWK_NOT_RUNNING', `every node must be healthy before a drill; not healthy: ${sick.join(', ')}`);
+    throw new BulwarkError('BWK_NOT_RUNNING', `every node must be healthy before a drill; not healthy after ${RECOVER_TIMEOUT_MS / 1000}s: ${sick.join(', ')}`);
   }
   const pick = d.pick(spec, before);
   if ('refuse' in pick) return pick.refuse;

@@ -67,6 +67,9 @@ export class LocalCluster {
     p.exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         p.lastExit = { code, signal, at: new Date().toISOString() };
+        // A node killed and started again at once: this is the old child's exit, and the new
+        // child (and its pid file) must stay on record.
+        if (p.child !== child) return resolve();
         if (p.state !== 'killed') p.state = 'exited';
         p.child = undefined;
         fs.rmSync(this.layout.nodePid(name), { force: true });
@@ -146,8 +149,18 @@ export class LocalCluster {
           void p.exited?.then(() => undefined);
           reply(200, { node: name, state: p.state });
         } else if (req.method === 'POST' && url.pathname === '/start') {
-          const p = this.startNode(name);
-          reply(200, { node: name, pid: p.child?.pid });
+          // A node just killed may not be reaped yet: start it once the old process is gone.
+          const old = this.procs.get(name);
+          const gone = old?.state === 'killed' && old.child ? old.exited : undefined;
+          void Promise.resolve(gone).then(() => {
+            try {
+              const p = this.startNode(name);
+              reply(200, { node: name, pid: p.child?.pid });
+            } catch (err) {
+              const e = err as Error & { code?: string };
+              reply(e.code === 'BWK_NODE_UNKNOWN' ? 404 : 409, { error: e.message, code: e.code });
+            }
+          });
         } else if (req.method === 'POST' && url.pathname === '/sync') {
           void this.sync().then((r) => reply(200, r), (err: Error) => reply(400, { error: err.message }));
         } else if (req.method === 'POST' && url.pathname === '/down') {
