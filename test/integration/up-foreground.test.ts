@@ -31,7 +31,7 @@ ${demoAppYaml(13001)}edge:
   try {
     await eventually(() => assert.match(out, /The site: http:\/\/127\.0\.4\.100:18081\//), { timeoutMs: 60_000, message: out });
     await eventually(() => assert.match(out, /web-1 +app is healthy/)); // node log lines shown as one-liners
-    assert.match(out, /mon-1 +idle monitor node: waiting for the monitoring capability/);
+    assert.match(out, /mon-1 +monitor: \d+ alert rules, .*scraping 3 nodes/);
     const res = await fetch('http://127.0.4.100:18081/api/whoami');
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { node: string }).node, 'web-1');
