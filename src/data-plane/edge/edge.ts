@@ -16,6 +16,7 @@ import { BackendRuntime } from './backend.js';
 import { Router } from './router.js';
 import type { UpstreamServer } from './upstream.js';
 import { HttpListener } from '../l7-proxy/http-listener.js';
+import { H2_SUPPORTED } from '../l7-proxy/h2-connection.js';
 import type { HttpFrontendRuntime } from '../l7-proxy/shared.js';
 import { TcpListener } from '../l4-proxy/tcp-listener.js';
 import { formatAddress, type BoundAddress } from '../listener/listen.js';
@@ -249,7 +250,7 @@ export class Edge {
     if (tls && !store) throw new BulwarkError('BWK_LISTEN_FAILED', `frontend ${fe.name} has an HTTPS port but the edge has no certificates (edge.tls)`);
     // HTTP/2 for TLS clients that offer it (plain HTTP stays HTTP/1: no h2c). Not with the PROXY
     // protocol, whose header the HTTP/1 connection reads from the decrypted stream.
-    const factory = tls ? tlsServerFactory(store!, fe.name, this.metrics, fe.proxyProtocol ? ['http/1.1'] : ['h2', 'http/1.1']) : undefined;
+    const factory = tls ? tlsServerFactory(store!, fe.name, this.metrics, fe.proxyProtocol || !H2_SUPPORTED ? ['http/1.1'] : ['h2', 'http/1.1']) : undefined;
     const l = new HttpListener(this.frontendRuntime(fe, backends, tls, hsts), this.metrics, this.opts.accessLog, this.opts.log, this.onEjected, factory);
     return { kind: 'http', l, spec: fe, port, tls };
   }

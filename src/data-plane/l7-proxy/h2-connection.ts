@@ -13,6 +13,9 @@ import type { EdgeFirewall, Verdict } from '../edge-firewall/index.js';
 import { H2Exchange, type H2Owner } from './h2-exchange.js';
 import type { ClientConnection, HttpProxyShared } from './shared.js';
 
+/** performServerHandshake came with node 20.12: on an older node 20, HTTPS ports do not offer h2. */
+export const H2_SUPPORTED = typeof http2.performServerHandshake === 'function';
+
 /** Streams one client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused by nghttp2. */
 export const H2_MAX_STREAMS = 100;
 /** After GOAWAY with no stream left, how long the client gets to close before we cut the connection. */
