@@ -8,7 +8,8 @@ import path from 'node:path';
 import { agentCall } from '../harness/agent-tls.js';
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
+import { bulwark, tempCluster } from '../harness/cli.js';
+import { stackYaml } from '../harness/stack-yaml.js';
 import { eventually } from '../harness/eventually.js';
 import { lostWrites, startWriter } from '../harness/writer.js';
 import { EtcdProcess, ETCD_MISSING, etcdInstalled } from '../harness/etcd.js';
@@ -18,32 +19,9 @@ const EDGE = 'http://127.0.5.100:18082';
 const MEMBERS = { 'db-1': '127.0.5.21', 'db-2': '127.0.5.22' } as const;
 type Member = keyof typeof MEMBERS;
 
-const yaml = (dcs = '') => `
-cluster: db-test
-state_dir: state
-agent: { port: ${AGENT} }
-nodes:
-  - { name: lb-1,  role: lb,      address: 127.0.5.1 }
-  - { name: web-1, role: web,     address: 127.0.5.11 }
-  - { name: web-2, role: web,     address: 127.0.5.12 }
-  - { name: db-1,  role: db,      address: ${MEMBERS['db-1']} }
-  - { name: db-2,  role: db,      address: ${MEMBERS['db-2']} }
-  - { name: mon-1, role: monitor, address: 127.0.5.31 }
-web:
-${demoAppYaml(13002)}edge:
-  vip: 127.0.5.100
-  frontends: [ { name: www, port: 18082, routes: [ { path_prefix: /, backend: app } ] } ]
-  backends:
-    - name: app
-      health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 1, fall: 2 }
-      servers: [ { node: web-1 }, { node: web-2 } ]
-database:
-  mode: sync
-  port: 15432
-  ttl: 3s
-  loop: 500ms
-  router: { rw_port: 16432, ro_port: 16433 }
-${dcs}`;
+const yaml = (dcs = ''): string => stackYaml({
+  cluster: 'db-test', net: '127.0.5', agentPort: AGENT, appPort: 13002, edgePort: 18082, pgPort: 15432, routerPorts: [16432, 16433], lbs: 1, database: dcs,
+});
 
 interface DbAgentStatus { db: { role: string; holdsLock: boolean; timeline: number; streamingFrom: string | null; fenced: { at: string } | null } }
 

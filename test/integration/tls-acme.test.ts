@@ -267,9 +267,13 @@ describe('edge.tls.source: acme against Pebble, two lbs', { skip, timeout: 300_0
     const keyHash = createHash('sha256').update(fs.readFileSync(path.join(stateDir, 'nodes', killed, 'acme', 'account.key'))).digest('hex');
     assert.equal(keyHash, keyHashBefore);
     // Hand it the VIP back: its next order uses the kept key, so Pebble knows the account.
-    const { active: now } = await active();
-    const sw = await agentCall(stateDir, { address: LBS[now], agentPort: AGENT }, 'POST', '/standby/switchover');
-    assert.equal(sw.status, 200, JSON.stringify(sw.body));
+    // The restarted lb is a ready peer only once it has been healthy for min_hold: until then the
+    // active refuses to hand over (409), as it should.
+    await eventually(async () => {
+      const { active: now } = await active();
+      const sw = await agentCall(stateDir, { address: LBS[now], agentPort: AGENT }, 'POST', '/standby/switchover');
+      assert.equal(sw.status, 200, JSON.stringify(sw.body));
+    }, { timeoutMs: 20_000, intervalMs: 500 });
     await eventually(async () => assert.equal((await lbStatus(killed)).acme?.account, accountBefore), { timeoutMs: 40_000, intervalMs: 500 });
   });
 });
