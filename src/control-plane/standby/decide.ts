@@ -87,7 +87,10 @@ export function decide(mem: StandbyMemory, f: StandbyFacts, p: StandbyPolicy): S
     const stronger = split && f.others.find((c) => c.asking && (split.grants[c.name] ?? 0) > 0
       && outranks(c, { name: p.name, priority: p.priority, healthy: f.healthy }));
     if (stronger) {
-      return { to: 'passive', reason: `split vote (${votes}; ${stronger.name}, which ranks higher, holds ${split.grants[stronger.name]}): standing back`, releaseLease: true, holdMs: p.leaseMs };
+      return {
+        to: 'passive', releaseLease: true, holdMs: p.leaseMs,
+        reason: `holding grants without a lease (${votes}) while ${stronger.name}, which ranks higher, holds ${split.grants[stronger.name]}: letting them go and standing back`,
+      };
     }
     return undefined;
   }
