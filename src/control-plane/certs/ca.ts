@@ -79,13 +79,14 @@ export class ClusterCa {
     const x509 = await x509lib();
     const certPath = caCertPath(dir);
     const keyPath = caKeyPath(dir);
-    if (!fs.existsSync(certPath)) await ClusterCa.create(x509, dir, cluster, clock.now());
+    if (!fs.existsSync(certPath)) await ClusterCa.create(x509, dir, cluster, clock);
     const certPem = fs.readFileSync(certPath, 'utf8');
     const key = await webcrypto.subtle.importKey('pkcs8', fromPem(fs.readFileSync(keyPath, 'utf8')), ALG, false, ['sign']);
     return new ClusterCa(certPath, certPem, x509, new x509.X509Certificate(certPem), key as CryptoKey, clock);
   }
 
-  private static async create(x509: typeof X509, dir: string, cluster: string, now: number): Promise<void> {
+  private static async create(x509: typeof X509, dir: string, cluster: string, clock: Clock): Promise<void> {
+    const now = clock.now();
     const certPath = caCertPath(dir);
     const keyPath = caKeyPath(dir);
     fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
@@ -111,7 +112,7 @@ export class ClusterCa {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // Another node created it first; wait until its certificate is in place too.
-      for (let i = 0; i < 100 && !fs.existsSync(certPath); i++) await new Promise((r) => setTimeout(r, 20));
+      for (let i = 0; i < 100 && !fs.existsSync(certPath); i++) await new Promise<void>((r) => clock.setTimeout(r, 20));
     } finally {
       fs.rmSync(keyTmp, { force: true });
       fs.rmSync(certTmp, { force: true });

@@ -10,7 +10,7 @@
  *    │404         │503           │503 timeout  │retry/502/503  │504        │abort
  */
 import { performance } from 'node:perf_hooks';
-import { keptFields, parseResponseHead, type RequestHead, type ResponseHead } from '../http1/head.js';
+import { HeadError, keptFields, parseResponseHead, type RequestHead, type ResponseHead } from '../http1/head.js';
 import { BodyFramer, responseFraming } from '../http1/framing.js';
 import { FULL, type BackendRuntime, type QueueWaiter } from '../edge/backend.js';
 import type { UpstreamConn, UpstreamOwner, UpstreamServer } from '../edge/upstream.js';
@@ -377,6 +377,13 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
   }
 
   /** The edge firewall said no: its status, with Retry-After when it says when to come back. */
+  /** A request head that failed to parse (either protocol): its status and a metric reason; anything else is rethrown. */
+  protected refuseHead(err: unknown): void {
+    if (!(err instanceof HeadError)) throw err;
+    const reason = err.status === 431 ? 'too-many-headers' : err.status === 414 ? 'url-too-long' : 'bad-request';
+    this.refuse(err.status === 502 ? 400 : err.status, err.message, reason);
+  }
+
   protected refuseVerdict(v: Verdict): void {
     this.refuse(v.status, v.message, v.reason, true, v.retryAfterS === undefined ? '' : `retry-after: ${v.retryAfterS}\r\n`);
   }

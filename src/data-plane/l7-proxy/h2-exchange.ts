@@ -9,7 +9,7 @@
  */
 import http2, { type ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import { HeadError, isIdempotent, type RequestHead, type ResponseHead } from '../http1/head.js';
+import { isIdempotent, type RequestHead, type ResponseHead } from '../http1/head.js';
 import { cannedBody } from '../http1/canned.js';
 import { cannedH2Headers, h2ResponseHeaders, headerPairs, requestHeadFromH2 } from '../http2/headers.js';
 import type { UpstreamConn } from '../edge/upstream.js';
@@ -75,11 +75,7 @@ export class H2Exchange extends Exchange {
     try {
       head = requestHeadFromH2(raw, this.bodyEnded, fe.spec.limits);
     } catch (err) {
-      if (err instanceof HeadError) {
-        const reason = err.status === 431 ? 'too-many-headers' : err.status === 414 ? 'url-too-long' : 'bad-request';
-        return this.refuse(err.status === 502 ? 400 : err.status, err.message, reason);
-      }
-      throw err;
+      return this.refuseHead(err);
     }
     this.head = head;
     this.requestId = head.requestId ?? this.shared.nextRequestId();

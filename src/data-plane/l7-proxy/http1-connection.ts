@@ -9,7 +9,7 @@
  */
 import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { HeadError, isIdempotent, keptFields, parseRequestHead, type RequestHead, type ResponseHead } from '../http1/head.js';
+import { isIdempotent, keptFields, parseRequestHead, type RequestHead, type ResponseHead } from '../http1/head.js';
 import { BodyFramer, requestFraming } from '../http1/framing.js';
 import { ACME_CHALLENGE, cannedResponse, httpsLocation } from '../http1/canned.js';
 import { challengeResponse } from '../tls/index.js';
@@ -132,11 +132,7 @@ export class Http1Connection extends Exchange {
     try {
       head = parseRequestHead(buf.toString('latin1', start, end), fe.spec.limits);
     } catch (err) {
-      if (err instanceof HeadError) {
-        const reason = err.status === 431 ? 'too-many-headers' : err.status === 414 ? 'url-too-long' : 'bad-request';
-        return this.refuse(err.status === 502 ? 400 : err.status, err.message, reason);
-      }
-      throw err;
+      return this.refuseHead(err);
     }
     this.head = head;
     this.requestId = head.requestId ?? this.shared.nextRequestId();
