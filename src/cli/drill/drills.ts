@@ -10,7 +10,9 @@ import type { ClusterStatusView } from '../cluster-status.js';
 export interface Drill {
   readonly name: string;
   readonly what: string;
-  /** The node to kill, or why this drill cannot run on this cluster. */
+  /** Why this drill can never run on this cluster (its topology), or undefined. */
+  refuse?(spec: ClusterSpec): string | undefined;
+  /** The node to kill, picked from the live status of a healthy cluster, or why none fits right now. */
   pick(spec: ClusterSpec, st: ClusterStatusView): { node: string } | { refuse: string };
   /** True once the cluster serves again without the victim (e.g. a new primary); `before` is the status at the kill. */
   healed(st: ClusterStatusView, victim: string): boolean;
@@ -36,12 +38,14 @@ export const DRILLS: readonly Drill[] = [
   },
   {
     name: 'kill-primary',
+    refuse: (spec) => (spec.database ? undefined : 'the cluster has no database'),
     what: 'SIGKILL the database primary; a replica must take the leader lock and promote',
     pick: (_spec, st) => (st.database?.primary ? { node: st.database.primary } : { refuse: 'there is no primary (no database, or none elected)' }),
     healed: (st, victim) => st.database?.primary != null && st.database.primary !== victim,
   },
   {
     name: 'kill-replica',
+    refuse: (spec) => (spec.database ? undefined : 'the cluster has no database'),
     what: 'SIGKILL a streaming replica; the primary keeps taking writes',
     pick: (_spec, st) => {
       const r = st.database?.members.find((m) => m.role === 'replica');
@@ -52,24 +56,24 @@ export const DRILLS: readonly Drill[] = [
   {
     name: 'kill-monitor',
     what: 'SIGKILL the monitor; nothing the users see may change',
-    pick: (spec) => {
-      const m = spec.nodes.find((n) => n.role === 'monitor');
-      return m ? { node: m.name } : { refuse: 'the cluster has no monitor node' };
-    },
+    refuse: (spec) => (spec.nodes.some((n) => n.role === 'monitor') ? undefined : 'the cluster has no monitor node'),
+    pick: (spec) => ({ node: spec.nodes.find((n) => n.role === 'monitor')!.name }),
     healed: (st) => servesEdge(st),
   },
   {
     name: 'stop-dcs',
     what: 'SIGKILL the node hosting the embedded DCS; failsafe keeps the primary serving, nobody fails over',
-    pick: (spec) => (spec.database?.dcs.type === 'embedded'
-      ? { node: spec.database.dcs.node }
-      : { refuse: 'the DCS is etcd: stopping it is an etcd outage, drilled in the namespace lab (npm run drill)' }),
+    refuse: (spec) => (spec.database === undefined ? 'the cluster has no database'
+      : spec.database.dcs.type === 'embedded' ? undefined
+        : 'the DCS is etcd: stopping it is an etcd outage, drilled in the namespace lab (npm run drill)'),
+    pick: (spec) => (spec.database?.dcs.type === 'embedded' ? { node: spec.database.dcs.node } : { refuse: 'the DCS is not embedded' }),
     healed: (st) => st.database?.primary != null,
   },
   {
     name: 'cut-host',
     what: 'cut a host off the network (partition)',
-    pick: () => ({ refuse: 'cutting a host off needs separate hosts: run it in the namespace lab with `npm run drill` (root)' }),
+    refuse: () => 'cutting a host off needs separate hosts: run it in the namespace lab with `npm run drill` (root)',
+    pick: () => ({ refuse: 'needs the namespace lab' }),
     healed: () => true,
   },
 ];

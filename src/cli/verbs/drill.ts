@@ -80,15 +80,22 @@ export const drill: Verb = {
 
 async function runRound(spec: ClusterSpec, d: Drill, say: (line: string) => void): Promise<DrillRound | string> {
   const layout = layoutOf(spec);
-  let before = await collectStatus(spec);
-  const first = d.pick(spec, before);
-  if ('refuse' in first) return first.refuse;
-  // A drill starts from a healthy cluster (a node may still be settling after the last round).
-  if (!await pollUntil(async () => (before = await collectStatus(spec, 1000)).nodes.every((n) => n.healthy), RECOVER_TIMEOUT_MS, 250)) {
+  const never = d.refuse?.(spec);
+  if (never) return never;
+  // A drill starts from a healthy cluster with a victim to pick: right after the last round a
+  // restarted member may be healthy but still catching up (not yet a streaming replica).
+  let before = await collectStatus(spec, 1000);
+  let pick = d.pick(spec, before);
+  const ready = await pollUntil(async () => {
+    before = await collectStatus(spec, 1000);
+    pick = d.pick(spec, before);
+    return before.nodes.every((n) => n.healthy) && 'node' in pick;
+  }, RECOVER_TIMEOUT_MS, 250);
+  if (!ready) {
     const sick = before.nodes.filter((n) => !n.healthy).map((n) => `${n.name} (${n.detail})`);
-    throw new BulwarkError('BWK_NOT_RUNNING', `every node must be healthy before a drill; not healthy after ${RECOVER_TIMEOUT_MS / 1000}s: ${sick.join(', ')}`);
+    throw new BulwarkError('BWK_NOT_RUNNING', `a drill starts from a healthy cluster; after ${RECOVER_TIMEOUT_MS / 1000}s: `
+      + (sick.length > 0 ? `not healthy: ${sick.join(', ')}` : `no victim for ${d.name}: ${'refuse' in pick ? pick.refuse : ''}`));
   }
-  const pick = d.pick(spec, before);
   if ('refuse' in pick) return pick.refuse;
   const victim = pick.node;
   const baseUrl = before.edge?.httpsUrl ?? before.edge?.url;
