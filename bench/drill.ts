@@ -79,9 +79,10 @@ acknowledged write is read back. Invariants checked in every run (DESIGN.md §5)
 carrying the VIP at once (each lb host watched every 20 ms) and never two members answering
 /primary (each db host asked every 100 ms, on the host itself, so a cut-off member is watched
 too); no acknowledged write lost; per drill, its bounds (takeover, ejection within the health
-check's fall period, failover) and client errors (none for reads when an lb or a web server dies
-— not even a retried attempt for a web server — none at all while etcd loses a member or stops).
-Lab timing (shared 2-core machine): VIP lease ${LAB_STANDBY.leaseMs} ms, heartbeat ${LAB_STANDBY.heartbeatMs} ms, 7 voters, health
+check's fall period, failover) and client errors (none for reads when an lb, a web server or the
+replica dies — not even a retried attempt for a web server — none at all while the monitor is
+down or etcd loses a member or stops).
+Lab timing (shared 2-core machine): VIP lease ${LAB_STANDBY.leaseMs} ms, heartbeat ${LAB_STANDBY.heartbeatMs} ms, every node votes, health
 checks every 500 ms (timeout 400 ms, fall 2), leader lock TTL 3 s, HA loop 500 ms.
 `;
 

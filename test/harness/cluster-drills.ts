@@ -268,6 +268,36 @@ export const DRILLS: readonly Drill[] = [
     }),
   },
   {
+    name: 'kill-replica',
+    title: 'kill -9 of the replica\'s agent',
+    recovered: 'the primary commits without its sync standby',
+    run: (cl, log) => frame(cl, 'kill-replica', log, { noFailedReads: true }, async (f) => {
+      const { primary, replica } = f.st;
+      f.faultAt = Date.now();
+      await cl.killAgent(replica);
+      // Sync mode: the primary drops the dead standby from its sync set and goes on committing
+      // (acknowledged writes keep the durability of one member until the replica is back).
+      const before = (await progress(cl)).acks;
+      const ms = await sinceFault(f, async () => (await progress(cl)).acks >= before + 10 && (await cl.db(primary))?.sync?.members.includes(replica) === false, BOUNDS.failoverMs, 50);
+      if (ms === undefined) f.violations.push(`${primary} did not go on committing without ${replica}`);
+      else f.figures.recoverMs = ms;
+      const st = await repairAndSettle(cl, f, () => cl.startAgent(replica));
+      if (st && st.primary !== primary) f.violations.push(`the primary moved to ${st.primary} when only the replica died`);
+    }),
+  },
+  {
+    name: 'kill-monitor',
+    title: 'kill -9 of the monitor\'s agent',
+    recovered: '– (nothing the clients see may change)',
+    run: (cl, log) => frame(cl, 'kill-monitor', log, { noFailedReads: true, noRetriedReads: true, noFailedWrites: true }, async (f) => {
+      f.faultAt = Date.now();
+      await cl.killAgent('mon-1');
+      await noFailover(cl, f);
+      if (cl.vipHolders().join() !== f.st.active) f.violations.push(`the VIP moved (${cl.vipHolders().join(', ') || 'nobody'}) when the monitor died`);
+      await repairAndSettle(cl, f, () => cl.startAgent('mon-1'));
+    }),
+  },
+  {
     name: 'cut-primary-host',
     title: 'the primary\'s host cut off the network',
     recovered: 'the first write acknowledged by the new primary',

@@ -247,6 +247,31 @@ describe('VIP election on a simulated network', () => {
     assert.deepEqual(w.violations, []);
   });
 
+  it('voters restarting one by one while an lb is active grant it again: the passive gathers nothing and the VIP stays', async () => {
+    const w = new World();
+    w.start('lb-1');
+    w.start('lb-2');
+    await w.until(() => w.holders().includes('lb-1'), 2000);
+    await w.crash('lb-1');
+    await w.until(() => w.holders().includes('lb-2'), 2000);
+    // lb-1 comes back: it ranks higher, and its own voter starts afresh.
+    w.revive('lb-1');
+    await w.run(2 * LEASE);
+    for (const v of ['web-1', 'web-2', 'mon-1']) {
+      w.restartVoter(v);
+      await w.run(2 * LEASE);
+    }
+    assert.deepEqual(w.holders(), ['lb-2']);
+    // Every free grant went to the active: it keeps its lease with one more voter gone.
+    assert.deepEqual(VOTERS.map((v) => w.books.get(v)!.holder()?.holder), VOTERS.map(() => 'lb-2'));
+    w.isolate('mon-1', true);
+    w.isolate('web-1', true);
+    await w.run(5 * LEASE);
+    assert.deepEqual(w.holders(), ['lb-2']);
+    assert.equal(w.candidates.get('lb-2')!.status().takeovers, 1);
+    assert.deepEqual(w.violations, []);
+  });
+
   it('hands over on request (switchover) within two heartbeats', async () => {
     const w = new World();
     w.start('lb-1');

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { ManualClock } from '../../src/core/clock.js';
 import { VoteBook } from '../../src/control-plane/standby/vote-book.js';
 import type { VoteRequest } from '../../src/control-plane/standby/types.js';
+import { parseVoteRequest } from '../../src/control-plane/standby/vote-api.js';
 
 const LEASE = 600;
 const ask = (candidate: string, over: Partial<VoteRequest> = {}): VoteRequest => ({
@@ -63,6 +64,22 @@ describe('VoteBook', () => {
     assert.equal(book.handle(ask('lb-2')).granted, true);
   });
 
+  it('a free lease goes to the lb that says it is active before a higher priority (a restarted voter keeps the VIP where it is)', () => {
+    const clock = new ManualClock(0);
+    const book = new VoteBook({ voter: 'v', leaseMs: LEASE, freshMs: 200 }, clock);
+    clock.advance(LEASE - 100);
+    book.handle(ask('lb-2', { active: true }));
+    clock.advance(100);
+    assert.equal(book.handle(ask('lb-1')).note, 'prefers lb-2', 'lb-1 ranks higher, but lb-2 holds the lease from the others');
+    const r = book.handle(ask('lb-2', { active: true }));
+    assert.equal(r.granted, true);
+    assert.deepEqual(Object.fromEntries(r.candidates.map((c) => [c.name, c.active ?? false])), { 'lb-1': false, 'lb-2': true });
+    // ...but an unhealthy active does not outrank a healthy passive.
+    book.handle(ask('lb-2', { want: 'release' }));
+    book.handle(ask('lb-2', { active: true, healthy: false }));
+    assert.equal(book.handle(ask('lb-1')).granted, true);
+  });
+
   it('observing does not renew, and a stranger to the lease cannot release it', () => {
     const { book, clock } = warmBook();
     assert.equal(book.handle(ask('lb-1')).granted, true);
@@ -98,5 +115,12 @@ describe('VoteBook', () => {
     // A gap longer than freshMs restarts lb-1's clock too.
     clock.advance(201);
     assert.equal(book.handle(ask('lb-1')).candidates[0]!.seenForMs, 0);
+  });
+
+  it('the vote API takes "active" as an optional boolean and names it when it is anything else', () => {
+    const body = { candidate: 'lb-1', priority: 100, healthy: true, want: 'acquire', leaseMs: LEASE };
+    assert.equal(parseVoteRequest(body, ['lb-1']).active, undefined);
+    assert.equal(parseVoteRequest({ ...body, active: true }, ['lb-1']).active, true);
+    assert.throws(() => parseVoteRequest({ ...body, active: 'yes' }, ['lb-1']), /"active" must be true or false/);
   });
 });

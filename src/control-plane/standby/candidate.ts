@@ -126,6 +126,7 @@ export class StandbyCandidate {
     const sentAt = this.o.clock.now();
     const req: VoteRequest = {
       candidate: this.o.policy.name, priority: this.o.policy.priority, healthy: this.o.health().healthy, want, leaseMs: this.o.policy.leaseMs,
+      ...(this.mem.state === 'active' && { active: true }),
     };
     this.o.voterPort.ask(voter, req, this.o.heartbeatMs * 2).then(
       (reply) => this.onReply(voter, reply, sentAt, want),

@@ -111,9 +111,12 @@ export function decide(mem: StandbyMemory, f: StandbyFacts, p: StandbyPolicy): S
   return undefined;
 }
 
-/** The voters' order for a free lease (vote-book.ts): healthy, then priority, then name. */
-function outranks(a: { name: string; priority: number; healthy: boolean }, b: { name: string; priority: number; healthy: boolean }): boolean {
+interface Rank { readonly name: string; readonly priority: number; readonly healthy: boolean; readonly active?: boolean }
+
+/** The voters' order for a free lease (vote-book.ts): healthy, then active, then priority, then name. */
+export function outranks(a: Rank, b: Rank): boolean {
   if (a.healthy !== b.healthy) return a.healthy;
+  if ((a.active === true) !== (b.active === true)) return a.active === true;
   if (a.priority !== b.priority) return a.priority > b.priority;
   return a.name < b.name;
 }
@@ -126,7 +129,7 @@ export function mergeCandidates(views: readonly (readonly CandidateSeen[])[], se
       if (c.name === self) continue;
       const prev = out.get(c.name);
       out.set(c.name, prev ? {
-        name: c.name, priority: c.priority, healthy: prev.healthy || c.healthy, asking: prev.asking || c.asking,
+        name: c.name, priority: c.priority, healthy: prev.healthy || c.healthy, asking: prev.asking || c.asking, ...((prev.active || c.active) && { active: true as const }),
         seenForMs: Math.max(prev.seenForMs, c.seenForMs), healthyForMs: Math.max(prev.healthyForMs, c.healthyForMs),
       } : c);
     }

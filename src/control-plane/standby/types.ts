@@ -13,6 +13,12 @@ export interface VoteRequest {
   /** The candidate's edge can serve: listeners up and a server up in every backend. */
   readonly healthy: boolean;
   readonly want: Want;
+  /**
+   * It holds the lease now (grants from a majority): a voter with a free grant gives it to the
+   * active first, so voters that restart one by one never drain the active's majority away to
+   * the passive. Optional: an older candidate does not send it.
+   */
+  readonly active?: boolean;
   /** How long the grant lasts, from the moment the voter receives the request. */
   readonly leaseMs: number;
 }
@@ -24,6 +30,8 @@ export interface CandidateSeen {
   readonly healthy: boolean;
   /** It asked for the lease in its last request (not standing back). */
   readonly asking: boolean;
+  /** It said it holds the lease (absent: it did not). */
+  readonly active?: true;
   /** How long it has been asking without a gap, and healthy without a gap. */
   readonly seenForMs: number;
   readonly healthyForMs: number;

@@ -10,7 +10,7 @@ export function mountVoteApi(api: AgentApi, book: VoteBook, candidates: readonly
 }
 
 export function parseVoteRequest(body: unknown, candidates: readonly string[]): VoteRequest {
-  const shape = 'body must be {"candidate": "<lb node>", "priority": <int>, "healthy": <bool>, "want": "acquire"|"observe"|"release", "leaseMs": <ms>}';
+  const shape = 'body must be {"candidate": "<lb node>", "priority": <int>, "healthy": <bool>, "want": "acquire"|"observe"|"release", "leaseMs": <ms>, "active"?: <bool>}';
   if (!body || typeof body !== 'object') throw new ApiError(400, shape);
   const b = body as Record<string, unknown>;
   if (typeof b['candidate'] !== 'string') throw new ApiError(400, `"candidate" is missing or not a string; ${shape}`);
@@ -20,5 +20,6 @@ export function parseVoteRequest(body: unknown, candidates: readonly string[]): 
   if (!WANTS.includes(b['want'] as Want)) throw new ApiError(400, `"want" must be one of ${WANTS.join(', ')}; ${shape}`);
   const lease = b['leaseMs'];
   if (typeof lease !== 'number' || !Number.isInteger(lease) || lease < 1 || lease > 60_000) throw new ApiError(400, `"leaseMs" must be an integer from 1 to 60000; ${shape}`);
-  return { candidate: b['candidate'], priority: b['priority'] as number, healthy: b['healthy'], want: b['want'] as Want, leaseMs: lease };
+  if (b['active'] !== undefined && typeof b['active'] !== 'boolean') throw new ApiError(400, `"active" must be true or false when given; ${shape}`);
+  return { candidate: b['candidate'], priority: b['priority'] as number, healthy: b['healthy'], want: b['want'] as Want, leaseMs: lease, ...(b['active'] === true && { active: true }) };
 }

@@ -6,18 +6,23 @@
  * - a grant held by someone else and not expired: refuse;
  * - the holder asking again: renew;
  * - no valid grant: grant only to the best candidate heard from within freshMs (healthy first,
- *   then priority, then name), so that two candidates racing for a free lease do not split the
- *   votes: every voter hears the same candidates and picks the same one;
+ *   then the one that says it holds the lease, then priority, then name), so that two candidates
+ *   racing for a free lease do not split the votes (every voter hears the same candidates and
+ *   picks the same one), and a voter that restarts while an lb is active grants the active, not
+ *   the passive (else voters restarting one by one drain the active's majority, and the VIP
+ *   moves for nothing);
  * - for leaseMs after the voter starts it grants nothing: it may have granted a lease before a
  *   restart that it no longer remembers, and that lease may still be running.
  */
 import type { Clock } from '../../core/clock.js';
 import type { CandidateSeen, VoteReply, VoteRequest } from './types.js';
+import { outranks } from './decide.js';
 
 interface Seen {
   priority: number;
   healthy: boolean;
   asking: boolean;
+  active: boolean;
   firstSeen: number;
   healthySince: number;
   lastSeen: number;
@@ -79,13 +84,14 @@ export class VoteBook {
       priority: req.priority,
       healthy: req.healthy,
       asking,
+      active: req.active === true,
       firstSeen: continuous && prev.asking === asking ? prev.firstSeen : now,
       healthySince: continuous && prev.healthy ? prev.healthySince : now,
       lastSeen: now,
     });
   }
 
-  /** The candidate a free lease goes to: among those asking and fresh, healthy > priority > name. */
+  /** The candidate a free lease goes to: among those asking and fresh, healthy > active > priority > name. */
   private best(now: number): string | undefined {
     let best: [string, Seen] | undefined;
     for (const entry of this.seen) {
@@ -101,7 +107,7 @@ export class VoteBook {
     for (const [name, s] of this.seen) {
       if (now - s.lastSeen > this.opts.freshMs) continue;
       candidates.push({
-        name, priority: s.priority, healthy: s.healthy, asking: s.asking,
+        name, priority: s.priority, healthy: s.healthy, asking: s.asking, ...(s.active && { active: true as const }),
         seenForMs: now - s.firstSeen, healthyForMs: s.healthy ? now - s.healthySince : 0,
       });
     }
@@ -114,7 +120,5 @@ export class VoteBook {
 }
 
 function better([an, a]: [string, Seen], [bn, b]: [string, Seen]): boolean {
-  if (a.healthy !== b.healthy) return a.healthy;
-  if (a.priority !== b.priority) return a.priority > b.priority;
-  return an < bn;
+  return outranks({ name: an, ...a }, { name: bn, ...b });
 }

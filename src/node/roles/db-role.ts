@@ -5,7 +5,7 @@
 import type { ClusterSpec } from '../../config/types.js';
 import { ApiError, MEMBERS, type AgentApi } from '../../control-plane/agent-api/index.js';
 import {
-  HaLoop, HttpPeers, PgMember, dcsFromSpec, failoverDocOf, memberAddresses, memberChanges, memberOf, syncDocOf, type HaConfig,
+  HaLoop, HttpPeers, PgMember, dcsFromSpec, failoverDocOf, memberAddresses, memberChanges, memberOf, syncDocOf, replicaReadLag, nextLastStreamed, type LastStreamed, type LeaderSeen, type HaConfig,
 } from '../../control-plane/pg-ha/index.js';
 import type { Dcs } from '../../control-plane/pg-ha/dcs/types.js';
 import { PartitionableDcs } from '../../control-plane/pg-ha/dcs/partitionable.js';
@@ -48,6 +48,7 @@ export class DbRole implements RoleRuntime {
     this.loop = new HaLoop({
       name: node.name, nofailover: node.nofailover, config: haConfigOf(spec), dcs: this.dcs, pg: this.member,
       peers: this.peers, clock, log, members: memberAddresses(spec), onCycle: () => {
+        this.lastStreamed = nextLastStreamed(this.loop.current.pg, this.leaderSeen(), this.lastStreamed);
         this.wakePrimaryWaiters();
         this.tidySlots();
       },
@@ -100,6 +101,15 @@ export class DbRole implements RoleRuntime {
   private wasPrimaryLastCycle(): boolean {
     const pg = this.loop.current.pg;
     return this.isLeader() && pg?.state === 'running' && pg.role === 'primary';
+  }
+
+  /** The lock holder this replica last streamed from (reads go on while the lock has none). */
+  private lastStreamed: LastStreamed | undefined;
+
+  private leaderSeen(): LeaderSeen {
+    const view = this.loop.current.view;
+    const leader = view?.leader?.holder;
+    return { leader, leaderPos: leader && view ? memberOf(view, leader)?.walPosition : undefined };
   }
 
   /** Resolves once wasPrimaryLastCycle() differs from `was` (checked after each HA cycle) or after `ms`. */
@@ -245,19 +255,18 @@ export class DbRole implements RoleRuntime {
       const ok = leader && pg?.state === 'running' && pg.role === 'primary';
       return { status: ok ? 200 : 503, body: { primary: ok, role: pg?.role ?? pg?.state ?? 'unknown', holdsLock: leader } };
     }, MEMBERS);
-    // 200 only on a streaming replica of the current leader within the lag limit (?lag=BYTES).
+    // 200 only on a replica within the lag limit (?lag=BYTES) that may serve reads (replica-reads.ts).
     api.route('GET', '/replica', async (req) => {
       const lagParam = req.query.get('lag');
       const maxLag = lagParam === null ? this.spec.database!.router.maxLagBytes : Number(lagParam);
       if (!Number.isFinite(maxLag) || maxLag < 0) throw new ApiError(400, `lag must be a number of bytes, got ${JSON.stringify(lagParam)}`);
       const pg = await this.member.observe().catch(() => undefined);
-      const view = this.loop.current.view;
-      const leader = view?.leader?.holder;
-      const leaderPos = leader && view ? memberOf(view, leader)?.walPosition : undefined;
-      const lag = leaderPos !== undefined && pg?.walPosition !== undefined ? Math.max(0, leaderPos - pg.walPosition) : undefined;
-      const streaming = pg?.state === 'running' && pg.role === 'replica' && leader !== undefined && pg.streamingFrom === leader;
-      const ok = streaming && lag !== undefined && lag <= maxLag;
-      return { status: ok ? 200 : 503, body: { replica: ok, streamingFrom: pg?.streamingFrom ?? null, lagBytes: lag ?? null, maxLagBytes: maxLag } };
+      const lag = replicaReadLag(pg, this.leaderSeen(), this.lastStreamed);
+      const ok = pg?.state === 'running' && pg.role === 'replica' && lag !== undefined && lag.bytes <= maxLag;
+      return {
+        status: ok ? 200 : 503,
+        body: { replica: ok, streamingFrom: pg?.streamingFrom ?? null, lagBytes: lag?.bytes ?? null, maxLagBytes: maxLag, ...(lag?.leaderLost && { leaderLost: true as const }) },
+      };
     }, MEMBERS);
     api.route('GET', '/ha/state', async () => {
       const pg = await this.member.observe();
