@@ -113,7 +113,7 @@ function readBackend(
     },
     queue: { size: q?.int('size', { min: 0 }) ?? d.queue.size, timeoutMs: q?.duration('timeout') ?? d.queue.timeoutMs },
     poolSize: m?.int('pool_size', { min: 0 }) ?? d.poolSize,
-    onMarkedDown: m?.oneOf('on_marked_down', ['keep', 'shutdown'] as const) ?? 'keep',
+    onMarkedDown: m?.oneOf('on_marked_down', ['keep', 'shutdown', 'shutdown-unreachable'] as const) ?? 'keep',
   };
 }
 

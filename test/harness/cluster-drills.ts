@@ -156,6 +156,7 @@ async function frame(cl: ClusterLab, name: string, log: (line: string) => void, 
   if (load) {
     const why = (m: Record<string, number>): string => Object.entries(m).map(([k, n]) => `${k} ×${n}`).join(', ');
     if (figures.retriedReads) f.notes.push(`reads retried: ${why(load.reads.retried)}`);
+    if (figures.readGapMs >= 1000) f.notes.push(`the longest read gap, as the readers saw it: ${load.reads.gapEvents.join(', ')}`);
     const byWhy = (xs: LoadResult['failures']): Record<string, number> => {
       const out: Record<string, number> = {};
       for (const x of xs) out[x.why] = (out[x.why] ?? 0) + 1;
@@ -166,7 +167,7 @@ async function frame(cl: ClusterLab, name: string, log: (line: string) => void, 
     if (after.length) f.notes.push(`writes failed: ${why(byWhy(after))}`);
     if (warm.length) f.notes.push(`writes failed before the fault (not counted): ${why(byWhy(warm))}`);
   }
-  log(`${name}: read gap ${figures.readGapMs} ms, write gap ${figures.writeGapMs} ms, failed reads ${figures.failedReads} (retried ${figures.retriedReads}), failed writes ${figures.failedWrites}, acked ${figures.acked}, lost ${figures.lost}, recovered ${figures.recoverMs ?? '–'} ms, steady again ${figures.backMs ?? '–'} ms${f.violations.length ? `; VIOLATIONS: ${f.violations.join(' | ')}` : ''}`);
+  log(`${name}: read gap ${figures.readGapMs} ms, write gap ${figures.writeGapMs} ms, failed reads ${figures.failedReads} (retried ${figures.retriedReads}), failed writes ${figures.failedWrites}, acked ${figures.acked}, lost ${figures.lost}, recovered ${figures.recoverMs ?? '–'} ms, steady again ${figures.backMs ?? '–'} ms${f.violations.length ? `; VIOLATIONS: ${f.violations.join(' | ')}` : ''}${f.notes.length ? `; notes: ${f.notes.join(' | ')}` : ''}`);
   return { drill: name, figures, violations: f.violations, notes: f.notes };
 }
 

@@ -4,6 +4,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { eventually } from '../harness/eventually.js';
@@ -216,5 +217,45 @@ describe('tcp frontend', () => {
     c.socket.write('anyone?');
     await Promise.race([c.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('still open')), 3000))]);
     assert.equal(c.received.length, 0);
+  });
+
+  test('on_marked_down shutdown-unreachable: sessions survive a server that answers 503, and are cut once it stops answering', async (t) => {
+    const e1 = await echoServer();
+    t.after(() => e1.close());
+    // The server's health endpoint (like a db member's agent): 200, 503, or no answer at all.
+    let mode: 'ok' | 'busy' | 'silent' = 'ok';
+    const held = new Set<http.ServerResponse>();
+    const check = http.createServer((_req, res) => {
+      if (mode === 'silent') return void held.add(res);
+      res.writeHead(mode === 'ok' ? 200 : 503).end();
+    });
+    await new Promise<void>((r) => check.listen(0, HOST, r));
+    t.after(() => {
+      for (const res of held) res.destroy();
+      check.closeAllConnections();
+      check.close();
+    });
+    const checkPort = (check.address() as net.AddressInfo).port;
+    const e = await startEdge((port) => tcpEdge(port, [e1], {
+      on_marked_down: 'shutdown-unreachable',
+      health_check: { type: 'http', path: '/', port: checkPort, interval: '200ms', timeout: '150ms', rise: 1, fall: 1 },
+    }));
+    t.after(() => e.stop());
+    await eventually(() => assert.equal(serverStatus(e.edge, 'echo', 'e1').check.state, 'up'));
+    const c = await Conn.open(e.port);
+    t.after(() => c.socket.destroy());
+    await c.roundTrip(Buffer.from('before'));
+
+    mode = 'busy';
+    await eventually(() => assert.equal(serverStatus(e.edge, 'echo', 'e1').up, false));
+    // Several checks answer 503 while it is down: its session goes on.
+    const downChecks = serverStatus(e.edge, 'echo', 'e1').check.detail;
+    assert.match(downChecks, /HTTP 503/);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.ok((await c.roundTrip(Buffer.from('while 503'))).equals(Buffer.from('while 503')));
+
+    mode = 'silent';
+    await Promise.race([c.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the session to an unanswering server was not cut')), 3000))]);
+    assert.match(serverStatus(e.edge, 'echo', 'e1').check.detail, /timeout/);
   });
 });

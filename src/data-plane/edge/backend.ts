@@ -25,7 +25,12 @@ export interface QueueWaiter {
 
 export interface BackendEvents {
   serverStateChanged(backend: string, server: UpstreamServer, up: boolean, reason: string): void;
+  /** tcp sessions to a server were cut (on-marked-down policy). */
+  sessionsCut?(backend: string, server: UpstreamServer, count: number, reason: string): void;
 }
+
+/** A check that got no answer at all (not `HTTP 503`): the server is gone or cut off. */
+const unanswered = (detail: string | undefined): boolean => !/^HTTP \d/.test(detail ?? '');
 
 export class BackendRuntime {
   spec: BackendSpec;
@@ -86,6 +91,12 @@ export class BackendRuntime {
       initial: previous?.riseFall,
       onResult: (r) => {
         server.lastCheckDetail = r.detail;
+        // A server marked down for an answer (a promoted or lagging replica) keeps its sessions
+        // to finish; once it stops answering at all, they would hang for as long as it is cut
+        // off: cut them then.
+        if (!r.ok && server.checkState === 'down' && this.spec.onMarkedDown === 'shutdown-unreachable' && unanswered(r.detail) && server.sessions.size > 0) {
+          this.cutSessions(server, `no answer while down (${r.detail})`);
+        }
       },
       onChange: (state, reason) => {
         const wasUp = server.checkState !== 'down';
@@ -93,13 +104,19 @@ export class BackendRuntime {
         server.lastChangeAt = this.clock.now();
         if (state === 'down') {
           server.closeIdle();
-          const unreachable = !/^HTTP \d/.test(server.lastCheckDetail ?? '');
-          if (this.spec.onMarkedDown === 'shutdown' || (this.spec.onMarkedDown === 'shutdown-unreachable' && unreachable)) server.shutdownSessions();
+          if (this.spec.onMarkedDown === 'shutdown' || (this.spec.onMarkedDown === 'shutdown-unreachable' && unanswered(server.lastCheckDetail))) {
+            this.cutSessions(server, `marked down (${reason})`);
+          }
         } else server.passive.reinstate();
         if (wasUp !== (state === 'up')) this.events.serverStateChanged(this.spec.name, server, state === 'up', reason);
         if (state === 'up') this.kickQueue();
       },
     });
+  }
+
+  private cutSessions(server: UpstreamServer, reason: string): void {
+    const n = server.shutdownSessions();
+    if (n > 0) this.events.sessionsCut?.(this.spec.name, server, n, reason);
   }
 
   private regroup(): void {

@@ -142,7 +142,10 @@ export class Edge {
       const oldServers = new Map(old?.servers.map((s) => [s.key, s]) ?? []);
       const b = new BackendRuntime(
         spec, this.opts.clock,
-        { serverStateChanged: (backend, server, up, reason) => this.onServerState(backend, server, up, reason) },
+        {
+          serverStateChanged: (backend, server, up, reason) => this.onServerState(backend, server, up, reason),
+          sessionsCut: (backend, server, count, reason) => this.opts.log.warn({ backend, server: server.name, count, reason }, `cut ${count} tcp session(s) to ${backend}/${server.name}: ${reason}`),
+        },
         oldServers, old?.healthChecks(), this.opts.checkTls,
       );
       out.set(spec.name, b);

@@ -47,8 +47,9 @@ export function dbRouterSpec(spec: ClusterSpec): EdgeSpec {
       ...members.map((m) => server(m, { name: `${m.name}~primary`, backup: true, checkPath: '/primary' })),
     ],
     healthCheck: check('/replica', agentPort),
-    // A lagging replica's readers may finish (new ones go elsewhere); a member whose agent does
-    // not answer at all is gone or cut off, and its readers would hang: cut them.
+    // A lagging or promoted replica's readers may finish (new ones go elsewhere); a member whose
+    // agent does not answer at all is gone or cut off, and its readers would hang: cut them, also
+    // when it was already down (a replica promoted last failover, cut off in the next).
     onMarkedDown: 'shutdown-unreachable',
   };
   const frontend = (name: string, port: number, backend: string): FrontendSpec => ({
