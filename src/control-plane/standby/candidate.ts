@@ -86,9 +86,13 @@ export class StandbyCandidate {
     const now = this.o.clock.now();
     const until = this.ledger.validUntil();
     const holder = this.mem.state === 'active' ? this.o.policy.name : this.holderNamed(now);
-    const standingBy = this.mem.state === 'passive' && this.mem.reason === 'starting' && holder !== null;
+    // A passive says what is true now once another lb holds a majority (as the voters answered),
+    // then why it last changed state.
+    const other = Object.entries(this.grantsByHolder(now)).find(([n, c]) => n !== this.o.policy.name && c >= this.ledger.majority)?.[0];
+    const standingBy = this.mem.state === 'passive' && other !== undefined;
     return {
-      state: this.mem.state, since: this.mem.since, reason: standingBy ? `standing by: ${holder} holds the VIP` : this.mem.reason,
+      state: this.mem.state, since: this.mem.since,
+      reason: !standingBy ? this.mem.reason : `standing by: ${other} holds the VIP${this.mem.reason === 'starting' ? '' : `; last change: ${this.mem.reason}`}`,
       holder,
       votes: this.ledger.votes(now), voters: this.o.voters.length, majority: this.ledger.majority,
       leaseValidForMs: this.mem.state === 'active' ? Math.max(0, until - now) : 0,
