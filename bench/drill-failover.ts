@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bulwark, demoAppYaml, REPO, tempCluster } from '../test/harness/cli.js';
 import { agentCall } from '../test/harness/agent-tls.js';
-import { startLoad, verifyAcks, type Ack, type Failure, type Load } from './drill-load.js';
+import { startWriters, verifyAcks, type Ack, type Failure, type Writers } from '../src/cli/drill/writes.js';
 import { formatTable, formatTrials, goalsOf, PATRONI, writeReliabilityDocs, type ClusterResult, type TrialResult } from './drill-report.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -325,7 +325,7 @@ async function runTrial(cl: Cluster, n: number, tag: string): Promise<TrialResul
   t.killed = p;
   const others = Object.keys(cl.members).filter((m) => m !== p);
   const prof = LOAD_PROFILE[cl.load];
-  const load: Load = startLoad(cl.edge, { writers: prof.writers, paceMs: prof.paceMs, maxMs: 150_000, tag: `${tag}-${n}` });
+  const load: Writers = startWriters(cl.edge, { writers: prof.writers, paceMs: prof.paceMs, maxMs: 150_000, tag: `${tag}-${n}` });
   const watch = watchWritable(cl);
   /** Index of the first ack of the switchover phase (acks before it belong to the crash). */
   let swLo = Number.POSITIVE_INFINITY;

@@ -13,6 +13,7 @@
 import { LAB_DBS, LAB_HEALTH, LAB_LBS, LAB_STANDBY, LAB_VIP, at, sleep, type ClusterLab, type LabDb, type LabLb, type Steady } from './cluster-lab.js';
 import { overlaps, type LoadResult, type Period } from './lab-probe-client.js';
 import { eventually } from './eventually.js';
+import { countReasons, longestWriteGap } from '../../src/cli/drill/writes.js';
 
 export interface DrillFigures {
   /** Longest silence between two answers of the retrying readers. */
@@ -82,13 +83,6 @@ interface Frame {
 const WRITERS = 2;
 const READERS = 2;
 
-function writeGap(acks: LoadResult['acks']): number {
-  const t = acks.map((a) => a.ackAt).sort((a, b) => a - b);
-  let gap = 0;
-  for (let i = 1; i < t.length; i++) gap = Math.max(gap, t[i]! - t[i - 1]!);
-  return gap;
-}
-
 async function progress(cl: ClusterLab): Promise<{ acks: number; reads: number; lastDb: string | undefined }> {
   const p = await cl.client.call('load.progress', {});
   return { acks: p.acks, reads: p.reads, lastDb: p.lastAck?.db };
@@ -134,7 +128,7 @@ async function frame(cl: ClusterLab, name: string, log: (line: string) => void, 
     for (const o of overlaps(prim)) f.violations.push(`two members answered /primary 200 at once: ${o}`);
   }
   const figures: DrillFigures = {
-    readGapMs: load?.reads.gapMs ?? 0, writeGapMs: load ? writeGap(load.acks) : 0,
+    readGapMs: load?.reads.gapMs ?? 0, writeGapMs: load ? longestWriteGap(load.acks) : 0,
     failedReads: load?.reads.failed ?? 0, retriedReads: Object.values(load?.reads.retried ?? {}).reduce((a, b) => a + b, 0),
     failedWrites: load?.failures.filter((x) => x.at >= f.faultAt).length ?? 0, acked: load?.acks.length ?? 0, lost: 0, unverified: 0, ...f.figures,
   };
@@ -157,15 +151,10 @@ async function frame(cl: ClusterLab, name: string, log: (line: string) => void, 
     const why = (m: Record<string, number>): string => Object.entries(m).map(([k, n]) => `${k} ×${n}`).join(', ');
     if (figures.retriedReads) f.notes.push(`reads retried: ${why(load.reads.retried)}`);
     if (figures.readGapMs >= 1000) f.notes.push(`the longest read gap, as the readers saw it: ${load.reads.gapEvents.join(', ')}`);
-    const byWhy = (xs: LoadResult['failures']): Record<string, number> => {
-      const out: Record<string, number> = {};
-      for (const x of xs) out[x.why] = (out[x.why] ?? 0) + 1;
-      return out;
-    };
     const warm = load.failures.filter((x) => x.at < f.faultAt);
     const after = load.failures.filter((x) => x.at >= f.faultAt);
-    if (after.length) f.notes.push(`writes failed: ${why(byWhy(after))}`);
-    if (warm.length) f.notes.push(`writes failed before the fault (not counted): ${why(byWhy(warm))}`);
+    if (after.length) f.notes.push(`writes failed: ${why(countReasons(after))}`);
+    if (warm.length) f.notes.push(`writes failed before the fault (not counted): ${why(countReasons(warm))}`);
   }
   log(`${name}: read gap ${figures.readGapMs} ms, write gap ${figures.writeGapMs} ms, failed reads ${figures.failedReads} (retried ${figures.retriedReads}), failed writes ${figures.failedWrites}, acked ${figures.acked}, lost ${figures.lost}, recovered ${figures.recoverMs ?? '–'} ms, steady again ${figures.backMs ?? '–'} ms${f.violations.length ? `; VIOLATIONS: ${f.violations.join(' | ')}` : ''}${f.notes.length ? `; notes: ${f.notes.join(' | ')}` : ''}`);
   return { drill: name, figures, violations: f.violations, notes: f.notes };

@@ -12,7 +12,7 @@ import path from 'node:path';
 import readline from 'node:readline';
 import type { ChildProcess } from 'node:child_process';
 import type { AgentTarget } from '../../src/control-plane/agent-api/index.js';
-import type { Ack, Failure } from '../../bench/drill-load.js';
+import type { Ack, Failure } from '../../src/cli/drill/writes.js';
 import { REPO } from './cli.js';
 import type { NetnsLab } from './netns-lab.js';
 import type { RetryingLoadResult } from './retrying-load.js';

@@ -11,7 +11,7 @@ import os from 'node:os';
 import readline from 'node:readline';
 import { agentCall } from './agent-tls.js';
 import { startRetryingLoad, type RetryingLoad } from './retrying-load.js';
-import { startLoad, verifyAcks, type Ack, type Load } from '../../bench/drill-load.js';
+import { startWriters, verifyAcks, type Ack, type Writers } from '../../src/cli/drill/writes.js';
 import type { ProbeRequest, WatchSpec } from './lab-probe-client.js';
 
 const adminDir = process.argv[2];
@@ -66,7 +66,7 @@ class Watch {
   }
 }
 
-let writes: Load | undefined;
+let writes: Writers | undefined;
 let reads: RetryingLoad | undefined;
 const watches = new Map<string, Watch>();
 
@@ -80,7 +80,7 @@ async function handle(req: ProbeRequest): Promise<unknown> {
     }
     case 'load.start':
       if (writes || reads) throw new Error('a load is already running');
-      writes = startLoad(req.base, { writers: req.writers, paceMs: req.paceMs, maxMs: req.maxMs, timeoutMs: 10_000, tag: req.tag });
+      writes = startWriters(req.base, { writers: req.writers, paceMs: req.paceMs, maxMs: req.maxMs, timeoutMs: 10_000, tag: req.tag });
       reads = startRetryingLoad(`${req.base}${req.readPath}`, { concurrency: req.readers, maxMs: req.maxMs, requestDeadlineMs: 10_000 });
       return { started: Date.now() };
     case 'load.progress':

@@ -15,7 +15,7 @@ import { bulwark, tempCluster } from '../harness/cli.js';
 import { stackYaml } from '../harness/stack-yaml.js';
 import { eventually } from '../harness/eventually.js';
 import { startLoad } from '../harness/load.js';
-import { lostWrites, startWriter } from '../harness/writer.js';
+import { countReasons, startWriters, verifyAcks } from '../../src/cli/drill/writes.js';
 import { missing, skipUnlessCi } from '../harness/requirements.js';
 
 const AGENT = 17716;
@@ -80,10 +80,10 @@ describe('database members added and removed by bulwark reload', { skip, timeout
   it('db-3 added: clones, streams, serves reads; removed: out of the sync set, stopped, slot dropped; nothing failed or lost', async () => {
     const before = await pids();
     assert.equal(Object.values(before).filter((p) => typeof p === 'number' && p > 0).length, 8, JSON.stringify(before));
-    const writer = startWriter(EDGE, { concurrency: 2, maxMs: 150_000 });
+    const writer = startWriters(EDGE, { writers: 2, paceMs: 0, maxMs: 150_000, tag: 'members' });
     const reads = startLoad(`${EDGE}/api/notes?limit=5`, { concurrency: 2, maxMs: 150_000 });
     try {
-      await eventually(() => assert.ok(writer.result.acked.length > 50 && reads.result.ok > 50));
+      await eventually(() => assert.ok(writer.acks.length > 50 && reads.result.ok > 50));
 
       // ── Add db-3 ───────────────────────────────────────────────────────────────────────────
       fs.writeFileSync(c.file, yaml(true));
@@ -118,7 +118,7 @@ describe('database members added and removed by bulwark reload', { skip, timeout
         { timeoutMs: 20_000, intervalMs: 250 });
 
       // ── Remove db-3 (a replica and a sync standby) ─────────────────────────────────────────
-      const acked = writer.result.acked.length;
+      const acked = writer.acks.length;
       fs.writeFileSync(c.file, yaml(false));
       const remove = await bulwark(['reload', '-c', c.file], { timeoutMs: 90_000 });
       assert.equal(remove.code, 0, remove.stdout + remove.stderr);
@@ -138,15 +138,16 @@ describe('database members added and removed by bulwark reload', { skip, timeout
       assert.match(refused.stderr, new RegExp(`${primary} is the primary and the file no longer has it: switch over first .*no node was changed`));
       assert.equal(refused.stdout, '');
       fs.writeFileSync(c.file, yaml(false));
-      await eventually(() => assert.ok(writer.result.acked.length > acked + 100 && reads.result.ok > 200));
+      await eventually(() => assert.ok(writer.acks.length > acked + 100 && reads.result.ok > 200));
     } finally {
       await writer.stop();
       await reads.stop();
     }
-    assert.equal(writer.result.failed, 0, `failed writes: ${JSON.stringify(writer.result.failures)}`);
+    assert.deepEqual(countReasons(writer.failures), {}, 'failed writes');
     assert.equal(reads.result.failed, 0, `failed reads: ${JSON.stringify(reads.result.failures)}`);
-    assert.deepEqual(await lostWrites(EDGE, writer.result.acked), [], 'acknowledged writes lost');
+    const v = await verifyAcks(EDGE, writer.acks);
+    assert.deepEqual([...v.lost, ...v.unverified].map((a) => a.id), [], 'acknowledged writes lost or unreadable');
     assert.deepEqual(await pids(), before, 'a node or a PostgreSQL restarted');
-    console.log(`# ${writer.result.acked.length} writes acknowledged and read back, ${reads.result.ok} reads, none failed`);
+    console.log(`# ${writer.acks.length} writes acknowledged and read back, ${reads.result.ok} reads, none failed`);
   });
 });

@@ -49,6 +49,7 @@ describe('bulwark drill against a running cluster', { skip, timeout: 420_000 }, 
       t.diagnostic(`${x.drill} (${x.victim}): read gap ${x.readGapMs} ms, write gap ${x.writeGapMs} ms, ${x.failedRequests} failed of ${x.failedRequests + x.okRequests}, `
         + `${x.writesLost}/${x.writesAcked} writes lost, healed ${x.healMs} ms, recovered ${x.recoverMs} ms`);
       assert.equal(x.writesLost, 0, `${x.drill}: acknowledged writes lost`);
+      assert.equal(x.writesUnverified, 0, `${x.drill}: acknowledged writes that could not be read back`);
       assert.ok(x.writesAcked > 0, `${x.drill}: no write was acknowledged at all`);
       assert.ok(x.healMs >= 0, `${x.drill}: never healed`);
       assert.ok(x.recoverMs >= 0, `${x.drill}: ${x.victim} never healthy again`);

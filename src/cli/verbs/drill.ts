@@ -16,7 +16,8 @@ import { controlRequest } from '../../node/local-cluster/local-cluster.js';
 import { caCertPath, caDirOf } from '../../control-plane/certs/index.js';
 import { pollUntil } from '../drain-ops.js';
 import { DRILLS, drillNamed, type Drill } from '../drill/drills.js';
-import { lostWrites, startDrillLoad } from '../drill/load.js';
+import { startDrillLoad } from '../drill/load.js';
+import { verifyAcks } from '../drill/writes.js';
 
 export interface DrillRound {
   drill: string;
@@ -27,7 +28,10 @@ export interface DrillRound {
   failedRequests: number;
   okRequests: number;
   writesAcked: number;
+  /** Acknowledged, then read back with another text or not at all (404). */
   writesLost: number;
+  /** Acknowledged, but could not be read back (still erroring after retries): neither lost nor confirmed. */
+  writesUnverified: number;
   healMs: number;
   recoverMs: number;
   failures: readonly string[];
@@ -74,7 +78,7 @@ export const drill: Verb = {
     }
     if (json) printJson({ rounds: results });
     else console.log(`\n${report(results)}`);
-    return results.some((r) => r.writesLost > 0) ? 1 : 0;
+    return results.some((r) => r.writesLost > 0 || r.writesUnverified > 0) ? 1 : 0;
   },
 };
 
@@ -120,13 +124,13 @@ async function runRound(spec: ClusterSpec, d: Drill, say: (line: string) => void
     const recoverMs = Date.now() - killedAt;
     if (!recovered) say(`${d.name}: ${victim} not healthy again within ${RECOVER_TIMEOUT_MS / 1000}s`);
     const r = await load.stop();
-    const lost = r.acked.length > 0 ? await lostWrites({ baseUrl, ...(ca && { ca }) }, r.acked) : [];
+    const v = await verifyAcks(baseUrl, r.acked, { concurrency: 4, retryMs: 10_000, ...(ca && { ca }) });
     const round: DrillRound = {
       drill: d.name, victim, readGapMs: r.readGapMs, writeGapMs: r.writeGapMs, failedRequests: r.reads.failed + r.writes.failed, okRequests: r.reads.ok + r.writes.ok,
-      writesAcked: r.acked.length, writesLost: lost.length, healMs: healed ? healMs : -1, recoverMs: recovered ? recoverMs : -1, failures: r.failures,
+      writesAcked: r.acked.length, writesLost: v.lost.length, writesUnverified: v.unverified.length, healMs: healed ? healMs : -1, recoverMs: recovered ? recoverMs : -1, failures: r.failures,
     };
     say(`${d.name}: gaps ${round.readGapMs} ms (reads), ${round.writeGapMs} ms (writes), ${round.failedRequests} failed of ${round.failedRequests + round.okRequests}, `
-      + `${round.writesLost} of ${round.writesAcked} acknowledged writes lost, healed in ${fmt(round.healMs)}, recovered in ${fmt(round.recoverMs)}`);
+      + `${round.writesLost} of ${round.writesAcked} acknowledged writes lost${round.writesUnverified ? ` (${round.writesUnverified} could not be read back)` : ''}, healed in ${fmt(round.healMs)}, recovered in ${fmt(round.recoverMs)}`);
     return round;
   } finally {
     await load.stop().catch(() => undefined);
@@ -142,6 +146,11 @@ function median(xs: number[]): number {
   return s.length === 0 ? 0 : s[Math.floor((s.length - 1) / 2)]!;
 }
 
+function unverified(rs: readonly DrillRound[]): string {
+  const n = rs.reduce((a, r) => a + r.writesUnverified, 0);
+  return n > 0 ? ` (${n} unverifiable)` : '';
+}
+
 export function report(rounds: readonly DrillRound[]): string {
   const names = [...new Set(rounds.map((r) => r.drill))];
   const rows = names.map((n) => {
@@ -149,7 +158,7 @@ export function report(rounds: readonly DrillRound[]): string {
     const gap = (xs: number[]): string => `${median(xs)} ms${xs.length > 1 ? ` (${Math.min(...xs)}–${Math.max(...xs)})` : ''}`;
     return [
       n, String(rs.length), gap(rs.map((r) => r.readGapMs)), gap(rs.map((r) => r.writeGapMs)),
-      String(rs.reduce((a, r) => a + r.failedRequests, 0)), `${rs.reduce((a, r) => a + r.writesLost, 0)} of ${rs.reduce((a, r) => a + r.writesAcked, 0)}`,
+      String(rs.reduce((a, r) => a + r.failedRequests, 0)), `${rs.reduce((a, r) => a + r.writesLost, 0)} of ${rs.reduce((a, r) => a + r.writesAcked, 0)}${unverified(rs)}`,
       fmt(median(rs.map((r) => r.healMs))), fmt(median(rs.map((r) => r.recoverMs))),
     ];
   });
