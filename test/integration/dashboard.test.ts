@@ -80,6 +80,10 @@ describe('the dashboard in real Chromium against a live cluster', { skip, timeou
     const page = await ctx.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // The dashboard's content security policy allows nothing inline: a violation is a bug.
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) errors.push(m.text());
+    });
     await page.goto(url);
     await page.waitForSelector('html[data-ready="topology"]', { timeout: 10_000 });
     // From the start of navigation (the page's time origin) to the paint of the first topology.

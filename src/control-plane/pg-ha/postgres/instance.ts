@@ -697,6 +697,16 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
     if (!this.child && this.detect().state !== 'orphan') {
       throw new PgControlError('PG_NOT_RUNNING', `query on ${this.name}: postgres is not running`);
     }
+    // The HA loop, the agent API and the metrics all ask at once: one statement at a time on the
+    // shared connection, in order (node-postgres queued them too, but that is deprecated).
+    const run = this.adminTurn.then(() => this.adminQuery<R>(sql, params));
+    this.adminTurn = run.then(() => undefined, () => undefined);
+    return run;
+  }
+
+  private adminTurn: Promise<void> = Promise.resolve();
+
+  private async adminQuery<R extends pg.QueryResultRow>(sql: string, params?: readonly unknown[]): Promise<R[]> {
     const client = await this.adminClient();
     try {
       const res = await client.query<R>(sql, params as unknown[] | undefined);
