@@ -11,6 +11,7 @@ import type { Logger } from '../core/log.js';
 import type { AgentClient } from '../control-plane/agent-api/index.js';
 import { AlertEngine, type Alert, type Transition } from './alerting/engine.js';
 import { Notifier, type Deliver } from './alerting/notifier.js';
+import { fileNotificationLog } from './alerting/notification-log.js';
 import { alertRules, type AlertRule } from './alerting/rules.js';
 import type { MonitorView, SeriesAnswer } from './dashboard/api.js';
 import { metricRanges } from './promql/parse.js';
@@ -71,6 +72,7 @@ export class Monitor implements MonitorView {
     this.engine = new AlertEngine(this.rules, this.history.series, o.clock);
     this.notifier = new Notifier(o.spec.monitor.receivers, {
       clock: o.clock, externalUrl: o.spec.monitor.externalUrl ?? this.url, deliver: o.deliver,
+      log: fileNotificationLog(path.join(o.dir, 'notifications.json'), o.log),
       onDelivery: (d) => {
         if (d.ok) this.deliveries.ok++;
         else this.deliveries.failed++;

@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../../src/core/clock.js';
 import { AlertEngine, fingerprint, type Alert } from '../../src/observability/alerting/engine.js';
-import { Notifier, type WebhookPayload } from '../../src/observability/alerting/notifier.js';
+import { Notifier, type NotificationLog, type NotificationLogEntry, type WebhookPayload } from '../../src/observability/alerting/notifier.js';
+import { fileNotificationLog } from '../../src/observability/alerting/notification-log.js';
+import { silentLogger } from '../../src/core/log.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { alertRules, type AlertRule } from '../../src/observability/alerting/rules.js';
 import { parseExpr } from '../../src/observability/promql/parse.js';
 import { SeriesStore } from '../../src/observability/store/series-store.js';
@@ -132,12 +137,11 @@ const alert = (node: string, name = 'NodeDown', activeAt = 0): Alert => {
   return { rule: name, fingerprint: fingerprint(labels), labels, annotations: { summary: `${node} down` }, severity: 'critical', state: 'firing', activeAt, firedAt: activeAt, value: 0 };
 };
 
-function notifier(receivers: ReceiverSpec[], fail = 0) {
-  const clock = new ManualClock(0);
+function notifier(receivers: ReceiverSpec[], fail = 0, log?: NotificationLog, clock = new ManualClock(0)) {
   const sent: WebhookPayload[] = [];
   let failures = fail;
   const n = new Notifier(receivers, {
-    clock, externalUrl: 'https://mon:9443', backoffMs: 1000,
+    clock, externalUrl: 'https://mon:9443', backoffMs: 1000, ...(log && { log }),
     deliver: async (_r, p) => {
       if (failures > 0) {
         failures--;
@@ -243,5 +247,86 @@ describe('webhook notifications', () => {
     assert.equal(sent.length, 0);
     await advance(30_000);
     assert.equal(sent.length, 1, 'the next group_interval sends what was never delivered');
+  });
+});
+
+describe('notifications across a monitor restart (the notification log)', () => {
+  const memoryLog = (): NotificationLog & { entries: NotificationLogEntry[] } => {
+    const l = {
+      entries: [] as NotificationLogEntry[],
+      load: () => JSON.parse(JSON.stringify(l.entries)) as NotificationLogEntry[],
+      save: (e: readonly NotificationLogEntry[]) => void (l.entries = JSON.parse(JSON.stringify(e)) as NotificationLogEntry[]),
+    };
+    return l;
+  };
+  const r = receiver({ groupWaitMs: 5000, groupIntervalMs: 60_000, repeatIntervalMs: 600_000 });
+
+  it('does not repeat a firing notification after a restart, and says resolved when it ends', async () => {
+    const log = memoryLog();
+    const before = notifier([r], 0, log);
+    before.n.update([alert('web-1')]);
+    await before.advance(6000);
+    assert.equal(before.sent.length, 1);
+    before.n.stop();
+    // The monitor restarts 2 minutes later; the engine restores web-1's alert as still firing.
+    const after = notifier([r], 0, log, new ManualClock(120_000));
+    after.n.update([alert('web-1')]);
+    await after.advance(120_000);
+    assert.equal(after.sent.length, 0, 'nothing new, and repeat_interval (10 min) is not over');
+    after.n.update([]);
+    await after.advance(60_000);
+    assert.equal(after.sent.length, 1);
+    assert.equal(after.sent[0]!.status, 'resolved');
+    assert.deepEqual(after.sent[0]!.alerts.map((a) => [a.status, a.labels['node']]), [['resolved', 'web-1']]);
+    assert.deepEqual(log.entries, [], 'an all-clear group leaves the log');
+  });
+
+  it('an alert that ended while the monitor was down is still reported resolved', async () => {
+    const log = memoryLog();
+    const before = notifier([r], 0, log);
+    before.n.update([alert('web-1'), alert('web-2')]);
+    await before.advance(6000);
+    before.n.stop();
+    const after = notifier([r], 0, log, new ManualClock(60_000));
+    after.n.update([alert('web-2')]);
+    await after.advance(6000);
+    assert.equal(after.sent.length, 1);
+    assert.deepEqual(after.sent[0]!.alerts.map((a) => [a.status, a.labels['node']]), [['resolved', 'web-1'], ['firing', 'web-2']]);
+  });
+
+  it('a repeat stays due at its time: the last delivery survives the restart', async () => {
+    const log = memoryLog();
+    const before = notifier([receiver({ groupWaitMs: 0, groupIntervalMs: 10_000, repeatIntervalMs: 60_000 })], 0, log);
+    before.n.update([alert('web-1')]);
+    await before.advance(1000);
+    before.n.stop();
+    const after = notifier([receiver({ groupWaitMs: 0, groupIntervalMs: 10_000, repeatIntervalMs: 60_000 })], 0, log, new ManualClock(30_000));
+    after.n.update([alert('web-1')]);
+    await after.advance(20_000);
+    assert.equal(after.sent.length, 0, '50 s after the delivery');
+    await after.advance(20_000);
+    assert.equal(after.sent.length, 1, 'repeated once 60 s had passed since the delivery before the restart');
+  });
+
+  it('lives in a file, replaced whole; an unreadable one is set aside with a warning', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bwk-nflog-'));
+    try {
+      const file = path.join(dir, 'notifications.json');
+      const warnings: string[] = [];
+      const logger = silentLogger();
+      logger.warn = ((...args: unknown[]) => void warnings.push(String(args.at(-1)))) as typeof logger.warn;
+      const l = fileNotificationLog(file, logger);
+      assert.deepEqual(l.load(), [], 'no file yet');
+      const entry: NotificationLogEntry = { group: 'ops/{}:{}', receiver: 'ops', labels: {}, lastSentAt: 5, sent: [{ status: 'firing', alert: alert('web-1') }] };
+      l.save([entry]);
+      assert.deepEqual(l.load(), [entry]);
+      assert.deepEqual(fs.readdirSync(dir), ['notifications.json'], 'no temporary file left');
+      fs.writeFileSync(file, '{"half": ');
+      assert.deepEqual(l.load(), []);
+      assert.ok(fs.existsSync(`${file}.unreadable`));
+      assert.match(warnings.join('\n'), /notifications\.json is unreadable .*starting afresh/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

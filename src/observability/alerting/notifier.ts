@@ -8,7 +8,10 @@
  *     or if `repeat_interval` has passed since the last notification while something still fires;
  *   - resolved alerts go out once (when `send_resolved`), then leave the group;
  *   - a failed delivery is retried with doubling backoff; what it carried counts as sent only once
- *     delivered, so a later flush carries it again if every retry failed.
+ *     delivered, so a later flush carries it again if every retry failed;
+ *   - what each group last delivered is kept in a notification log (Alertmanager's nflog) that
+ *     survives a restart: a restarted monitor neither repeats a notification before its time nor
+ *     forgets to say "resolved" for an alert it reported firing before it went down.
  * Every timer is on the injected Clock.
  */
 import type { Clock, TimerHandle } from '../../core/clock.js';
@@ -38,6 +41,21 @@ export interface WebhookPayload {
   alerts: WebhookAlert[];
 }
 
+/** What one group last delivered (kept across restarts). */
+export interface NotificationLogEntry {
+  readonly group: string;
+  readonly receiver: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly lastSentAt: number;
+  readonly sent: readonly { readonly status: 'firing' | 'resolved'; readonly alert: Alert | ResolvedAlert }[];
+}
+
+/** Where the notification log lives (a file on the monitor; memory in tests). */
+export interface NotificationLog {
+  load(): NotificationLogEntry[];
+  save(entries: readonly NotificationLogEntry[]): void;
+}
+
 /** Delivers one payload; rejects on any failure (network, timeout, non-2xx). */
 export type Deliver = (receiver: ReceiverSpec, payload: WebhookPayload) => Promise<void>;
 
@@ -49,6 +67,7 @@ export interface NotifierOptions {
   readonly onDelivery?: (e: { receiver: string; groupKey: string; ok: boolean; attempt: number; error?: string; alerts: number; status: string }) => void;
   /** First retry delay; doubles per attempt. */
   readonly backoffMs?: number;
+  readonly log?: NotificationLog;
 }
 
 interface Member {
@@ -61,8 +80,8 @@ interface Group {
   readonly receiver: ReceiverSpec;
   readonly labels: Record<string, string>;
   readonly members: Map<string, Member>;
-  /** fingerprint → status, as last delivered. */
-  sent: Map<string, 'firing' | 'resolved'>;
+  /** fingerprint → the alert and its status, as last delivered. */
+  sent: Map<string, Member>;
   lastSentAt: number | undefined;
   timer: TimerHandle | undefined;
   delivering: boolean;
@@ -76,16 +95,48 @@ export class Notifier {
   private groups = new Map<string, Group>();
   private stopped = false;
 
-  constructor(private receivers: readonly ReceiverSpec[], private readonly o: NotifierOptions) {}
+  constructor(private receivers: readonly ReceiverSpec[], private readonly o: NotifierOptions) {
+    for (const e of o.log?.load() ?? []) this.restore(e);
+  }
+
+  /**
+   * A group as it was before a restart: what it reported firing is firing until the engine's next
+   * evaluation says otherwise (then it goes out as resolved); nothing is sent again before its
+   * group_interval or repeat_interval says so.
+   */
+  private restore(e: NotificationLogEntry): void {
+    const receiver = this.receivers.find((r) => r.name === e.receiver);
+    const firing = e.sent.filter((m) => m.status === 'firing');
+    if (!receiver || firing.length === 0 || this.groups.has(e.group)) return;
+    const g: Group = {
+      key: e.group, receiver, labels: { ...e.labels }, members: new Map(firing.map((m) => [m.alert.fingerprint, { ...m }])),
+      sent: new Map(e.sent.map((m) => [m.alert.fingerprint, { ...m }])), lastSentAt: e.lastSentAt, timer: undefined, delivering: false, started: true,
+    };
+    g.timer = this.o.clock.setTimeout(() => this.tick(g), receiver.groupWaitMs);
+    this.groups.set(g.key, g);
+  }
+
+  private persist(): void {
+    if (!this.o.log) return;
+    const entries: NotificationLogEntry[] = [];
+    for (const g of this.groups.values()) {
+      if (g.lastSentAt === undefined || g.sent.size === 0) continue;
+      entries.push({ group: g.key, receiver: g.receiver.name, labels: g.labels, lastSentAt: g.lastSentAt, sent: [...g.sent.values()] });
+    }
+    this.o.log.save(entries);
+  }
 
   setReceivers(receivers: readonly ReceiverSpec[]): void {
     this.receivers = receivers;
     const names = new Set(receivers.map((r) => r.name));
+    let dropped = false;
     for (const [key, g] of this.groups) {
       if (names.has(g.receiver.name)) continue;
       this.o.clock.clearTimeout(g.timer);
       this.groups.delete(key);
+      dropped = true;
     }
+    if (dropped) this.persist();
   }
 
   /**
@@ -137,8 +188,8 @@ export class Notifier {
     if (g.delivering) return;
     const now = this.o.clock.now();
     const toSend = [...g.members.values()].filter((m) => m.status === 'firing' || g.receiver.sendResolved);
-    const changed = toSend.some((m) => g.sent.get(m.alert.fingerprint) !== m.status)
-      || [...g.sent.keys()].some((fp) => !g.members.has(fp) && g.sent.get(fp) === 'firing');
+    const changed = toSend.some((m) => g.sent.get(m.alert.fingerprint)?.status !== m.status)
+      || [...g.sent].some(([fp, m]) => !g.members.has(fp) && m.status === 'firing');
     const anyFiring = toSend.some((m) => m.status === 'firing');
     const repeatDue = anyFiring && g.lastSentAt !== undefined && now - g.lastSentAt >= g.receiver.repeatIntervalMs;
     if (toSend.length > 0 && (changed || repeatDue)) void this.send(g, toSend);
@@ -150,12 +201,13 @@ export class Notifier {
     if (g.members.size === 0 && !g.delivering) {
       this.o.clock.clearTimeout(g.timer);
       this.groups.delete(g.key);
+      this.persist();
     }
   }
 
   private async send(g: Group, members: Member[]): Promise<void> {
     const payload = this.payload(g, members);
-    const snapshot = new Map(members.map((m) => [m.alert.fingerprint, m.status] as const));
+    const snapshot = new Map(members.map((m) => [m.alert.fingerprint, { alert: m.alert, status: m.status }] as const));
     const flushedAt = this.o.clock.now();
     g.delivering = true;
     let attempt = 0;
@@ -166,6 +218,7 @@ export class Notifier {
         g.sent = snapshot;
         // Repeats count from the flush, so they stay on the group_interval grid.
         g.lastSentAt = flushedAt;
+        this.persist();
         this.o.onDelivery?.({ receiver: g.receiver.name, groupKey: g.key, ok: true, attempt, alerts: members.length, status: payload.status });
         break;
       } catch (err) {
@@ -179,11 +232,12 @@ export class Notifier {
     }
     g.delivering = false;
     // Resolved alerts were told (or given up on): they leave the group.
-    for (const [fp, status] of snapshot) if (status === 'resolved' && g.members.get(fp)?.status === 'resolved') g.members.delete(fp);
+    for (const [fp, m] of snapshot) if (m.status === 'resolved' && g.members.get(fp)?.status === 'resolved') g.members.delete(fp);
     if (!g.receiver.sendResolved) for (const [fp, m] of g.members) if (m.status === 'resolved') g.members.delete(fp);
     if (g.members.size === 0 && this.groups.get(g.key) === g) {
       this.o.clock.clearTimeout(g.timer);
       this.groups.delete(g.key);
+      this.persist();
     }
   }
 
