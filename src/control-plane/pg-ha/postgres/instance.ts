@@ -15,7 +15,7 @@
  *
  * SQL goes over the member's own unix socket as the superuser (peer authentication through the
  * `bulwark` ident map), on one lazily opened admin connection that is dropped and reopened after
- * a connection-level failure. All waiting goes through the injected Clock.
+ * a connection-level failure (sql-connection.ts). All waiting goes through the injected Clock.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
@@ -43,102 +43,20 @@ import { PgControlError } from './errors.js';
 import { cloneMarker, isCloneIncomplete, isEmptyDir, tailFile, writeOwnedFile } from './files.js';
 import { agentUserName, giveTo, prepareDir, type ServiceUser } from './os-user.js';
 import { serverTlsSettings, writeMemberTls, type MemberTls, type TlsFiles } from './tls.js';
+import { SqlConnection } from './sql-connection.js';
 
 /** util-linux's setpriv (Debian: always present). */
 const SETPRIV = '/usr/bin/setpriv';
 
-export type StopMode = 'smart' | 'fast' | 'immediate';
+export type {
+  ExitInfo, InitdbOptions, InstanceEvents, PostgresInstanceOptions, PromoteResult, QueryOptions, RunState, StopMode, StopOptions, StopResult,
+} from './instance-types.js';
+import type {
+  ExitInfo, InitdbOptions, InstanceEvents, PostgresInstanceOptions, PromoteResult, QueryOptions, RunState, StopMode, StopOptions, StopResult,
+} from './instance-types.js';
 
 const STOP_SIGNALS: Record<StopMode, NodeJS.Signals> = { smart: 'SIGTERM', fast: 'SIGINT', immediate: 'SIGQUIT' };
 
-export interface PostgresInstanceOptions {
-  /** Member name: cluster_name, application_name of its walreceiver, log context. */
-  readonly name: string;
-  readonly binaries: PostgresBinaries;
-  readonly dataDir: string;
-  /** Per-member unix socket directory (owned by the service user). */
-  readonly socketDir: string;
-  /** Server stdout/stderr are appended here; without it they go to the logger line by line. */
-  readonly logFile?: string;
-  /** The member's address: listen_addresses. */
-  readonly listenAddress: string;
-  readonly port: number;
-  readonly user: ServiceUser;
-  /** Database superuser name (default `postgres`). */
-  readonly superuser?: string;
-  /** Extra settings for postgresql.bulwark.conf (override the member defaults). */
-  readonly settings?: Settings;
-  /** pg_hba rules; writeHba() without arguments writes these. */
-  readonly hba?: readonly HbaRule[];
-  /**
-   * The member's certificate, key and the cluster CA: the server runs with ssl = on, and the
-   * connections this member opens to others (replication, clone, rewind) verify and present them.
-   */
-  readonly tls?: MemberTls;
-  readonly clock: Clock;
-  readonly logger: Logger;
-}
-
-export interface InitdbOptions {
-  /** A file holding the superuser's password (first line). Without it the superuser has none. */
-  readonly superuserPasswordFile?: string;
-  /** initdb --no-sync (tests). */
-  readonly noSync?: boolean;
-  readonly timeoutMs?: number;
-}
-
-export interface ExitInfo {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  /** Clock time. */
-  readonly at: number;
-  /** True when stop()/kill() asked for it. */
-  readonly requested: boolean;
-}
-
-export interface StopOptions {
-  /** Wait this long for the exit before escalating (default 60 s). */
-  readonly timeoutMs?: number;
-  /** After the timeout: immediate, then SIGKILL (default true). Without: reject PG_STOP_TIMEOUT. */
-  readonly escalate?: boolean;
-}
-
-export interface StopResult extends ExitInfo {
-  readonly mode: StopMode | 'kill';
-  readonly durationMs: number;
-  /** Escalated to immediate/SIGKILL after a timeout. */
-  readonly escalated: boolean;
-  /** Nothing was running. */
-  readonly wasRunning: boolean;
-}
-
-export interface PromoteResult {
-  readonly durationMs: number;
-  /** The new timeline. */
-  readonly timeline: number;
-  /** It was already a primary (nothing done but the writability check). */
-  readonly alreadyPrimary: boolean;
-}
-
-export type RunState =
-  | { readonly state: 'stopped' }
-  | { readonly state: 'running'; readonly pid: number }
-  /** A postmaster not started by this agent object (e.g. survived an agent restart). */
-  | { readonly state: 'orphan'; readonly pid: number };
-
-export interface QueryOptions {
-  /** Server-side statement_timeout for a dedicated connection (withClient); 0 = none. */
-  readonly statementTimeoutMs?: number;
-  /** Database to connect to (default `postgres`). */
-  readonly database?: string;
-}
-
-export interface InstanceEvents {
-  exit: [ExitInfo];
-  ready: [{ pid: number; durationMs: number }];
-}
-
-const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
 const CONNECT_TIMEOUT_MS = 5_000;
 const POLL_MS = 50;
 
@@ -183,7 +101,7 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
   private exitWaiters: Array<(e: ExitInfo) => void> = [];
   private stopRequested = false;
   private lastExitInfo: ExitInfo | undefined;
-  private admin: Promise<pg.Client> | undefined;
+  private readonly sql: SqlConnection;
   private logOffsetAtStart = 0;
 
   constructor(opts: PostgresInstanceOptions) {
@@ -202,6 +120,7 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
     this.tls = opts.tls;
     this.clock = opts.clock;
     this.log = opts.logger.child({ component: 'postgres', member: opts.name });
+    this.sql = new SqlConnection((extra) => this.clientConfig(extra), this.clock, this.log);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -499,7 +418,7 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
   private onExit(child: ChildProcess, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.child !== child) return;
     this.child = undefined;
-    this.dropAdmin();
+    this.sql.drop();
     const info: ExitInfo = { code, signal, at: this.clock.now(), requested: this.stopRequested };
     this.lastExitInfo = info;
     if (info.requested) this.log.info({ code, signal }, `postgres exited (code ${code}, signal ${signal ?? 'none'})`);
@@ -569,7 +488,7 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
   async kill(): Promise<StopResult> {
     const t0 = this.clock.now();
     const child = this.child;
-    this.dropAdmin();
+    this.sql.drop();
     if (!child?.pid) {
       const orphan = this.detect();
       if (orphan.state === 'orphan') {
@@ -648,92 +567,22 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
     };
   }
 
-  private adminClient(): Promise<pg.Client> {
-    if (!this.admin) {
-      const client = new pg.Client(this.clientConfig({ statement_timeout: DEFAULT_STATEMENT_TIMEOUT_MS }));
-      const p = client.connect().then(() => client);
-      const drop = (): void => {
-        if (this.admin === p) this.admin = undefined;
-      };
-      client.on('error', (err) => {
-        this.log.debug({ err: err.message }, 'admin connection lost');
-        drop();
-      });
-      client.on('end', drop);
-      p.catch(drop);
-      this.admin = p;
-    }
-    return this.admin;
-  }
-
-  private dropAdmin(): void {
-    const p = this.admin;
-    this.admin = undefined;
-    p?.then((c) => c.end().catch(() => undefined)).catch(() => undefined);
-  }
-
   /** Close the shared admin connection (before a smart shutdown, and when done with the member). */
-  async closeAdmin(): Promise<void> {
-    const p = this.admin;
-    this.admin = undefined;
-    if (!p) return;
-    let c: pg.Client;
-    try {
-      c = await p;
-    } catch {
-      return; // never connected
-    }
-    // A hung server must not hang a stop: give the polite goodbye 2 s, then drop the socket.
-    const ended = await Promise.race([c.end().then(() => true, () => true), sleep(this.clock, 2_000).then(() => false)]);
-    if (!ended) (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  closeAdmin(): Promise<void> {
+    return this.sql.close();
   }
 
-  /**
-   * Run one statement on the shared admin connection (superuser, socket, statement_timeout
-   * 15 s) and return its rows. Parameters use the extended protocol; without them the simple
-   * protocol runs (several statements allowed, the last result's rows are returned).
-   */
+  /** One statement on the shared admin connection (sql-connection.ts); its rows. */
   async query<R extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<R[]> {
     if (!this.child && this.detect().state !== 'orphan') {
       throw new PgControlError('PG_NOT_RUNNING', `query on ${this.name}: postgres is not running`);
     }
-    // The HA loop, the agent API and the metrics all ask at once: one statement at a time on the
-    // shared connection, in order (node-postgres queued them too, but that is deprecated).
-    const run = this.adminTurn.then(() => this.adminQuery<R>(sql, params));
-    this.adminTurn = run.then(() => undefined, () => undefined);
-    return run;
-  }
-
-  private adminTurn: Promise<void> = Promise.resolve();
-
-  private async adminQuery<R extends pg.QueryResultRow>(sql: string, params?: readonly unknown[]): Promise<R[]> {
-    const client = await this.adminClient();
-    try {
-      const res = await client.query<R>(sql, params as unknown[] | undefined);
-      const last = Array.isArray(res) ? (res as pg.QueryResult<R>[])[(res as unknown[]).length - 1] : res;
-      return last?.rows ?? [];
-    } catch (err) {
-      // A server error (SQLSTATE) leaves the connection usable; anything else does not.
-      if (!(err instanceof Error && 'code' in err && typeof (err as { code?: unknown }).code === 'string' && /^[0-9A-Z]{5}$/.test((err as { code: string }).code))) {
-        this.dropAdmin();
-      }
-      throw err;
-    }
+    return this.sql.query<R>(sql, params);
   }
 
   /** A dedicated short-lived connection (for long or session-changing work). */
-  async withClient<T>(fn: (c: pg.Client) => Promise<T>, opts: QueryOptions = {}): Promise<T> {
-    const stm = opts.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
-    const client = new pg.Client(
-      this.clientConfig({ ...(stm > 0 ? { statement_timeout: stm } : {}), ...(opts.database ? { database: opts.database } : {}) }),
-    );
-    client.on('error', () => undefined);
-    await client.connect();
-    try {
-      return await fn(client);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
+  withClient<T>(fn: (c: pg.Client) => Promise<T>, opts: QueryOptions = {}): Promise<T> {
+    return this.sql.withClient(fn, opts);
   }
 
   /**
