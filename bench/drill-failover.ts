@@ -20,7 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { bulwark, demoAppYaml, REPO, tempCluster } from '../test/harness/cli.js';
 import { agentCall } from '../test/harness/agent-tls.js';
-import { startWriters, verifyAcks, type Ack, type Failure, type Writers } from '../src/cli/drill/writes.js';
+import { countReasons, startWriters, verifyAcks, type Ack, type Writers } from '../src/cli/drill/writes.js';
 import { formatTable, formatTrials, goalsOf, PATRONI, writeReliabilityDocs, type ClusterResult, type TrialResult } from './drill-report.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -306,12 +306,6 @@ function gapOf(acks: readonly Ack[], lo: number, hi: number, from: string, to: s
   const firstTo = minOf(slice.filter((a) => a.db === to && a.ackAt >= after).map((a) => a.ackAt));
   if (lastFrom === undefined || firstTo === undefined) return undefined;
   return firstTo - lastFrom;
-}
-
-function countReasons(fs: readonly Failure[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const f of fs) out[f.why] = (out[f.why] ?? 0) + 1;
-  return out;
 }
 
 async function runTrial(cl: Cluster, n: number, tag: string): Promise<TrialResult> {

@@ -1,6 +1,6 @@
 /** Running h2load (nghttp2's load generator) and reading its report, for the HTTP/2 figures. */
 import type { ProcessGroup } from './procs.js';
-import { durationMs, type WrkResult } from './wrk.js';
+import { durationMs, runTool, type WrkResult } from './wrk.js';
 
 /** What h2load says; latency is only a mean (h2load prints no percentiles): p50/p99 are NaN. */
 export interface H2loadResult extends WrkResult {
@@ -43,20 +43,5 @@ export interface H2loadOptions {
 /** Run h2load to completion (killed by PID if it overruns by 15 s) and parse its report. */
 export async function runH2load(group: ProcessGroup, o: H2loadOptions): Promise<H2loadResult> {
   const args = ['-t1', `-c${o.clients}`, `-m${o.streams}`, '-D', String(o.seconds), ...(o.h1 ? ['--h1'] : []), o.url];
-  const [cmd, argv] = o.cpu !== undefined ? ['taskset', ['-c', o.cpu, 'h2load', ...args]] : ['h2load', args];
-  const p = group.start('h2load', cmd, argv as string[]);
-  let out = '';
-  p.child.stdout?.on('data', (b: Buffer) => {
-    out += b.toString('utf8');
-  });
-  const drained = new Promise<void>((resolve) => {
-    if (!p.child.stdout || p.child.stdout.readableEnded) resolve();
-    else p.child.stdout.once('end', () => resolve()).once('close', () => resolve());
-  });
-  const timer = setTimeout(() => void group.stop(p, 500), (o.seconds + 15) * 1000);
-  const code = await p.exited;
-  await Promise.race([drained, new Promise((r) => setTimeout(r, 2000))]);
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`h2load exited with ${code}:\n${out}\n${p.output()}`);
-  return parseH2load(out);
+  return parseH2load(await runTool(group, 'h2load', args, o.seconds, o.cpu));
 }

@@ -56,8 +56,16 @@ export async function runWrk(group: ProcessGroup, o: WrkOptions): Promise<WrkRes
   const wrkArgs = ['-t1', `-c${o.connections}`, `-d${o.seconds}s`, '--latency', '--timeout', '5s'];
   if (o.close) wrkArgs.push('-H', 'Connection: close');
   wrkArgs.push(o.url);
-  const [cmd, args] = o.cpu !== undefined ? ['taskset', ['-c', o.cpu, 'wrk', ...wrkArgs]] : ['wrk', wrkArgs];
-  const p = group.start('wrk', cmd, args as string[]);
+  return parseWrk(await runTool(group, 'wrk', wrkArgs, o.seconds, o.cpu));
+}
+
+/**
+ * Run a load tool to completion (pinned to `cpu` with taskset when given; killed by PID if it
+ * overruns `seconds` by 15 s) and return its standard output; a non-zero exit throws.
+ */
+export async function runTool(group: ProcessGroup, tool: string, toolArgs: readonly string[], seconds: number, cpu: string | undefined): Promise<string> {
+  const [cmd, args] = cpu !== undefined ? ['taskset', ['-c', cpu, tool, ...toolArgs]] : [tool, [...toolArgs]];
+  const p = group.start(tool, cmd, args as string[]);
   let out = '';
   p.child.stdout?.on('data', (b: Buffer) => {
     out += b.toString('utf8');
@@ -67,10 +75,10 @@ export async function runWrk(group: ProcessGroup, o: WrkOptions): Promise<WrkRes
     if (!p.child.stdout || p.child.stdout.readableEnded) resolve();
     else p.child.stdout.once('end', () => resolve()).once('close', () => resolve());
   });
-  const timer = setTimeout(() => void group.stop(p, 500), (o.seconds + 15) * 1000);
+  const timer = setTimeout(() => void group.stop(p, 500), (seconds + 15) * 1000);
   const code = await p.exited;
   await Promise.race([drained, new Promise((r) => setTimeout(r, 2000))]);
   clearTimeout(timer);
-  if (code !== 0) throw new Error(`wrk exited with ${code}:\n${out}\n${p.output()}`);
-  return parseWrk(out);
+  if (code !== 0) throw new Error(`${tool} exited with ${code}:\n${out}\n${p.output()}`);
+  return out;
 }

@@ -16,7 +16,7 @@ export interface AgentReply<T = unknown> {
 const clients = new Map<string, Promise<AgentClient>>();
 
 /** The admin's client for this cluster, one per state folder for the life of the command. */
-export function adminAgents(spec: ClusterSpec): Promise<AgentClient> {
+function adminAgents(spec: ClusterSpec): Promise<AgentClient> {
   let c = clients.get(spec.stateDir);
   if (!c) {
     c = adminCredentials(spec).then((creds) => new AgentClient(creds));

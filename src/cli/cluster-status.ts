@@ -89,8 +89,7 @@ export async function collectStatus(spec: ClusterSpec, timeoutMs = 1500): Promis
   });
   const view: ClusterStatusView = { cluster: spec.cluster, nodes, alerts: [] };
   if (mon && alerts) {
-    const host = mon.address.includes(':') ? `[${mon.address}]` : mon.address;
-    view.monitor = { url: alerts.body?.url ?? `https://${host}:${spec.monitor.port}`, node: mon.name, reachable: alerts.ok, ...(!alerts.ok && { error: alerts.error ?? `HTTP ${alerts.status}` }) };
+    view.monitor = { url: alerts.body?.url ?? urlOf(mon.address, spec.monitor.port, 'https'), node: mon.name, reachable: alerts.ok, ...(!alerts.ok && { error: alerts.error ?? `HTTP ${alerts.status}` }) };
     if (alerts.ok) view.alerts = (alerts.body?.alerts ?? []).map((a) => ({ name: a.name, severity: a.severity, node: a.node, since: a.since, summary: a.summary ?? null }));
   }
   if (spec.nodes.some((n) => n.role === 'lb')) {

@@ -27,13 +27,3 @@ export async function serverOnLbs(spec: ClusterSpec, server: string): Promise<{ 
   }
   return { inflight, upEverywhere: upEverywhere && answered > 0, answered };
 }
-
-/** Poll until `done` says yes or `timeoutMs` passes; false on timeout. */
-export async function pollUntil(done: () => Promise<boolean>, timeoutMs: number, everyMs = 200): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await done()) return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}

@@ -63,11 +63,9 @@ export class Monitor implements MonitorView {
     this.url = dashboardUrl(o.spec, o.self);
     this.rules = alertRules(o.spec);
     this.charts = chartDefs(o.spec.monitor.scrapeIntervalMs);
-    const ranges = chartRanges(this.charts);
-    for (const r of this.rules) metricRanges(r.ast, ranges);
     this.history = new History({
       dir: path.join(o.dir, 'history'), retention: o.spec.monitor.retention, clock: o.clock,
-      intervalMs: o.spec.monitor.scrapeIntervalMs, ranges,
+      intervalMs: o.spec.monitor.scrapeIntervalMs, ranges: this.ranges(),
     });
     this.engine = new AlertEngine(this.rules, this.history.series, o.clock);
     this.notifier = new Notifier(o.spec.monitor.receivers, {
@@ -193,14 +191,19 @@ export class Monitor implements MonitorView {
     return () => this.listeners.delete(fn);
   }
 
+  /** How much history each metric needs: the longest window a chart or an alert rule reads it over. */
+  private ranges(): ReturnType<typeof chartRanges> {
+    const ranges = chartRanges(this.charts);
+    for (const r of this.rules) metricRanges(r.ast, ranges);
+    return ranges;
+  }
+
   /** Rules and receivers follow the file; the interval, port and retention need a restart. */
   reload(spec: ClusterSpec): string {
     const before = this.spec.monitor;
     this.rules = alertRules(spec);
     this.engine.setRules(this.rules);
-    const ranges = chartRanges(this.charts);
-    for (const r of this.rules) metricRanges(r.ast, ranges);
-    this.history.setRanges(ranges);
+    this.history.setRanges(this.ranges());
     this.notifier.setReceivers(spec.monitor.receivers);
     this.spec = { ...spec, monitor: { ...spec.monitor, scrapeIntervalMs: before.scrapeIntervalMs, port: before.port, retention: before.retention } };
     const later = before.scrapeIntervalMs !== spec.monitor.scrapeIntervalMs || before.port !== spec.monitor.port

@@ -10,7 +10,7 @@
  * write read back. The invariants of DESIGN.md §5 that apply become `violations`; the figures
  * are what a client saw.
  */
-import { LAB_DBS, LAB_HEALTH, LAB_LBS, LAB_STANDBY, LAB_VIP, at, sleep, type ClusterLab, type LabDb, type LabLb, type Steady } from './cluster-lab.js';
+import { LAB_AGENT_PORT, LAB_DBS, LAB_ETCD, LAB_HEALTH, LAB_LBS, LAB_STANDBY, LAB_VIP, at, sleep, type ClusterLab, type LabDb, type LabLb, type Steady } from './cluster-lab.js';
 import { overlaps, type LoadResult, type Period } from './lab-probe-client.js';
 import { eventually } from './eventually.js';
 import { countReasons, longestWriteGap } from '../../src/cli/drill/writes.js';
@@ -102,7 +102,7 @@ async function frame(cl: ClusterLab, name: string, log: (line: string) => void, 
   const st = await cl.steady(BOUNDS.steadyMs);
   const f: Frame = { st, violations: [], notes: [], figures: {}, faultAt: 0, repairAt: undefined };
   for (const l of LAB_LBS) await cl.probe(l).call('watch.start', { name: 'vip', watch: { kind: 'address', address: LAB_VIP, intervalMs: 20 } });
-  for (const m of LAB_DBS) await cl.probe(m).call('watch.start', { name: 'primary', watch: { kind: 'agent', address: at(m), agentPort: 7700, path: '/primary', intervalMs: 100 } });
+  for (const m of LAB_DBS) await cl.probe(m).call('watch.start', { name: 'primary', watch: { kind: 'agent', address: at(m), agentPort: LAB_AGENT_PORT, path: '/primary', intervalMs: 100 } });
   await cl.client.call('load.start', { base: cl.base, writers: WRITERS, paceMs: 50, readers: READERS, readPath: '/api/notes?limit=5', maxMs: 300_000, tag: `${name}-${Date.now()}` });
   let load: LoadResult | undefined;
   try {
@@ -341,7 +341,7 @@ export const DRILLS: readonly Drill[] = [
       f.notes.push(`killed ${leader}`);
       f.faultAt = Date.now();
       await cl.killEtcd(leader);
-      const rest = (['etcd-1', 'etcd-2', 'etcd-3'] as const).filter((e) => e !== leader);
+      const rest = LAB_ETCD.filter((e) => e !== leader);
       try {
         await cl.etcdHealthy(15_000, rest);
         f.figures.recoverMs = Date.now() - f.faultAt;
@@ -360,7 +360,7 @@ export const DRILLS: readonly Drill[] = [
     recovered: '– (nothing may change)',
     run: (cl, log) => frame(cl, 'etcd-outage', log, { noFailedReads: true, noRetriedReads: true, noFailedWrites: true }, async (f) => {
       f.faultAt = Date.now();
-      const members = ['etcd-1', 'etcd-2', 'etcd-3'] as const;
+      const members = LAB_ETCD;
       await Promise.all(members.map((e) => cl.killEtcd(e)));
       try {
         const before = (await progress(cl)).acks;

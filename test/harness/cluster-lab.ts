@@ -41,7 +41,7 @@ export type LabDb = (typeof LAB_DBS)[number];
 export const LAB_ETCD = ['etcd-1', 'etcd-2', 'etcd-3'] as const;
 export type LabEtcd = (typeof LAB_ETCD)[number];
 
-const AGENT_PORT = 7700;
+export const LAB_AGENT_PORT = 7700;
 // Timings for a lab whose 8 agents, 3 etcd members, 2 PostgreSQL and the client share 2 cores
 // with other work (load averages of 30+ were seen): the defaults (lease 600 ms, heartbeat 100 ms)
 // flapped there, as event-loop stalls outgrew the lease's safety margin (docs/standby.md). Real
@@ -64,7 +64,7 @@ export function clusterLabYaml(): string {
   return `# written by test/harness/cluster-lab.ts: one copy per host
 cluster: lab
 state_dir: state
-agent: { port: ${AGENT_PORT} }
+agent: { port: ${LAB_AGENT_PORT} }
 nodes:
 ${[node('lb-1', 'lb'), node('lb-2', 'lb'), node('web-1', 'web'), node('web-2', 'web'), node('web-3', 'web'), node('db-1', 'db'), node('db-2', 'db'), node('mon-1', 'monitor')].join('\n')}
 firewall:
@@ -197,12 +197,8 @@ export class ClusterLab {
    * SIGKILL a node's agent. `group`: its whole process group too (the app a web node runs is not
    * tied to its agent's life; PostgreSQL and the VIP guard are, and must clean up by themselves).
    */
-  async killAgent(n: LabNode, opts: { group?: boolean } = {}): Promise<void> {
-    const child = this.agents.get(n);
-    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) throw new Error(`agent ${n} is not running`);
-    const gone = new Promise((r) => child.once('exit', r));
-    process.kill(opts.group ? -child.pid : child.pid, 'SIGKILL');
-    await gone;
+  killAgent(n: LabNode, opts: { group?: boolean } = {}): Promise<void> {
+    return killChild(this.agents.get(n), `agent ${n}`, opts.group === true);
   }
 
   startEtcd(e: LabEtcd): void {
@@ -219,12 +215,8 @@ export class ClusterLab {
     ], e));
   }
 
-  async killEtcd(e: LabEtcd): Promise<void> {
-    const child = this.etcds.get(e);
-    if (!child?.pid || child.exitCode !== null || child.signalCode !== null) throw new Error(`${e} is not running`);
-    const gone = new Promise((r) => child.once('exit', r));
-    process.kill(child.pid, 'SIGKILL');
-    await gone;
+  killEtcd(e: LabEtcd): Promise<void> {
+    return killChild(this.etcds.get(e), e, false);
   }
 
   /** The etcd members that answer with a leader, and which member that leader is. */
@@ -262,12 +254,12 @@ export class ClusterLab {
 
   /** A db member's status, asked on its own host (answers during a cut too). */
   async db(m: LabDb): Promise<DbView | undefined> {
-    const r = await this.probe(m).agent<{ db?: DbView }>({ address: at(m), agentPort: AGENT_PORT }, 'GET', '/status', undefined, 1000);
+    const r = await this.probe(m).agent<{ db?: DbView }>({ address: at(m), agentPort: LAB_AGENT_PORT }, 'GET', '/status', undefined, 1000);
     return r?.status === 200 ? r.body.db : undefined;
   }
 
   async lb(l: LabLb): Promise<LbView | undefined> {
-    const r = await this.probe(l).agent<{ lb?: LbView }>({ address: at(l), agentPort: AGENT_PORT }, 'GET', '/status', undefined, 1000);
+    const r = await this.probe(l).agent<{ lb?: LbView }>({ address: at(l), agentPort: LAB_AGENT_PORT }, 'GET', '/status', undefined, 1000);
     return r?.status === 200 ? r.body.lb : undefined;
   }
 
@@ -278,7 +270,7 @@ export class ClusterLab {
 
   /** Nodes whose agent does not answer GET /status from the client host. */
   async silentNodes(): Promise<LabNode[]> {
-    const answers = await Promise.all(LAB_NODES.map((n) => this.client.agent({ address: at(n), agentPort: AGENT_PORT }, 'GET', '/status', undefined, 1500)));
+    const answers = await Promise.all(LAB_NODES.map((n) => this.client.agent({ address: at(n), agentPort: LAB_AGENT_PORT }, 'GET', '/status', undefined, 1500)));
     return LAB_NODES.filter((_, i) => answers[i]?.status !== 200);
   }
 
@@ -321,4 +313,12 @@ export class ClusterLab {
     if (opts.keep) this.log(`kept ${this.dir}`);
     else this.cleanupDir();
   }
+}
+
+/** SIGKILL a child this lab started (`group`: its whole process group) and wait for its exit. */
+async function killChild(child: ChildProcess | undefined, what: string, group: boolean): Promise<void> {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) throw new Error(`${what} is not running`);
+  const gone = new Promise((r) => child.once('exit', r));
+  process.kill(group ? -child.pid : child.pid, 'SIGKILL');
+  await gone;
 }

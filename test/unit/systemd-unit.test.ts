@@ -9,13 +9,13 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { BIN, REPO } from '../harness/cli.js';
 import { loadClusterFile } from '../../src/config/index.js';
 import type { ClusterSpec } from '../../src/config/types.js';
 import { capabilitiesOf, systemdUnit, unitName } from '../../src/cli/systemd-unit.js';
 import { missing, skipUnlessCi } from '../harness/requirements.js';
 
-const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../test/fixtures/firewall');
+const FIXTURES = path.join(REPO, 'test/fixtures/firewall');
 const spec = loadClusterFile(path.join(FIXTURES, 'cluster.yaml'));
 const node = (name: string) => spec.nodes.find((n) => n.name === name)!;
 const PATHS = { node: '/usr/bin/node', bin: '/opt/bulwark/dist/src/cli/main.js' };
@@ -70,21 +70,20 @@ describe('systemd units', () => {
   it('the CLI prints the unit, and --install writes it where asked', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-install-'));
     try {
-      const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../bin/bulwark.js');
       // A copy with its state folder inside the temp dir: --install creates the state folder.
       const cfg = path.join(dir, 'cluster.yaml');
       fs.writeFileSync(cfg, fs.readFileSync(path.join(FIXTURES, 'cluster.yaml'), 'utf8').replace(/^state_dir:.*$/m, '') + '\nstate_dir: state\n');
-      const printed = execFileSync(process.execPath, [bin, 'deploy', 'systemd', '--node', 'lb-1', '-c', cfg], { encoding: 'utf8' });
+      const printed = execFileSync(process.execPath, [BIN, 'deploy', 'systemd', '--node', 'lb-1', '-c', cfg], { encoding: 'utf8' });
       assert.match(printed, /^Description=Bulwark lb node lb-1/m);
       const units = path.join(dir, 'units');
-      const out = execFileSync(process.execPath, [bin, 'deploy', 'systemd', '--node', 'lb-1', '--install', '--unit-dir', units, '-c', cfg], { encoding: 'utf8' });
+      const out = execFileSync(process.execPath, [BIN, 'deploy', 'systemd', '--node', 'lb-1', '--install', '--unit-dir', units, '-c', cfg], { encoding: 'utf8' });
       assert.match(out, /wrote .*bulwark-lb-1\.service/);
       assert.equal(fs.readFileSync(path.join(units, 'bulwark-lb-1.service'), 'utf8'), printed);
       assert.ok(fs.statSync(path.join(dir, 'state')).isDirectory(), 'the state folder exists before the first start');
-      const usage = spawnSync(process.execPath, [bin, 'deploy', 'systemd', '-c', cfg], { encoding: 'utf8' });
+      const usage = spawnSync(process.execPath, [BIN, 'deploy', 'systemd', '-c', cfg], { encoding: 'utf8' });
       assert.equal(usage.status, 2);
       assert.match(usage.stderr, /--node NAME is required/);
-      const unknown = spawnSync(process.execPath, [bin, 'deploy', 'systemd', '--node', 'nope', '-c', cfg], { encoding: 'utf8' });
+      const unknown = spawnSync(process.execPath, [BIN, 'deploy', 'systemd', '--node', 'nope', '-c', cfg], { encoding: 'utf8' });
       assert.equal(unknown.status, 1);
       assert.match(unknown.stderr, /nope/);
     } finally {

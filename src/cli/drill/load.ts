@@ -65,22 +65,25 @@ export function startDrillLoad(o: DrillLoadOptions): DrillLoad {
     }
   };
   const readers = Array.from({ length: o.readers }, reader);
+  let stopped: Promise<DrillLoadResult> | undefined;
+  const stop = async (): Promise<DrillLoadResult> => {
+    running = false;
+    await Promise.all([...readers, writes?.stop()]);
+    const end = Date.now();
+    // A gap still open at the end counts up to now.
+    readOk();
+    agent.destroy();
+    const acked = writes?.acks ?? [];
+    const writeFailures = (writes?.failures ?? []).slice(0, 10).map((f) => `POST ${f.why}`);
+    return {
+      reads, writes: { ok: acked.length, failed: writes?.failures.length ?? 0 },
+      readGapMs: readGap.max, writeGapMs: writes ? longestWriteGap(acked, startedAt, end) : 0,
+      acked, failures: [...readFailures, ...writeFailures],
+    };
+  };
   return {
     lastOkAt: () => ({ read: readGap.last, write: writes ? (writes.acks.at(-1)?.ackAt ?? startedAt) : 0 }),
-    async stop() {
-      running = false;
-      await Promise.all([...readers, writes?.stop()]);
-      const end = Date.now();
-      // A gap still open at the end counts up to now.
-      readOk();
-      agent.destroy();
-      const acked = writes?.acks ?? [];
-      const writeFailures = (writes?.failures ?? []).slice(0, 10).map((f) => `POST ${f.why}`);
-      return {
-        reads, writes: { ok: acked.length, failed: writes?.failures.length ?? 0 },
-        readGapMs: readGap.max, writeGapMs: writes ? longestWriteGap(acked, startedAt, end) : 0,
-        acked, failures: [...readFailures, ...writeFailures],
-      };
-    },
+    // Once: the result stays what it was when the load stopped.
+    stop: () => (stopped ??= stop()),
   };
 }

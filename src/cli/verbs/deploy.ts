@@ -13,7 +13,8 @@ import { findNode, nodesWithRole } from '../../config/index.js';
 import type { ClusterSpec, NodeSpec } from '../../config/types.js';
 import { BulwarkError } from '../../core/errors.js';
 import { callAgent } from '../agent-client.js';
-import { drainOnEveryLb, pollUntil, serverOnLbs } from '../drain-ops.js';
+import { drainOnEveryLb, serverOnLbs } from '../drain-ops.js';
+import { pollUntil } from '../poll.js';
 import { systemdUnit, unitName } from '../systemd-unit.js';
 import { CLI_MAIN } from '../bin-path.js';
 

@@ -1,6 +1,7 @@
 import { CONFIG_OPTION, type Verb } from '../verb.js';
 import { loadSpec } from '../context.js';
-import { drainOnEveryLb, pollUntil, serverOnLbs } from '../drain-ops.js';
+import { drainOnEveryLb, serverOnLbs } from '../drain-ops.js';
+import { pollUntil } from '../poll.js';
 import { BulwarkError } from '../../core/errors.js';
 
 export const drain: Verb = {

@@ -10,11 +10,11 @@ import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
 import { loadSpec, printJson, table } from '../context.js';
 import type { ClusterSpec } from '../../config/types.js';
 import { BulwarkError } from '../../core/errors.js';
-import { collectStatus } from '../cluster-status.js';
+import { collectStatus, type ClusterStatusView } from '../cluster-status.js';
 import { layoutOf } from '../../node/local-cluster/layout.js';
 import { controlRequest } from '../../node/local-cluster/local-cluster.js';
 import { caCertPath, caDirOf } from '../../control-plane/certs/index.js';
-import { pollUntil } from '../drain-ops.js';
+import { pollUntil } from '../poll.js';
 import { DRILLS, drillNamed, type Drill } from '../drill/drills.js';
 import { startDrillLoad } from '../drill/load.js';
 import { verifyAcks } from '../drill/writes.js';
@@ -88,8 +88,8 @@ async function runRound(spec: ClusterSpec, d: Drill, say: (line: string) => void
   if (never) return never;
   // A drill starts from a healthy cluster with a victim to pick: right after the last round a
   // restarted member may be healthy but still catching up (not yet a streaming replica).
-  let before = await collectStatus(spec, 1000);
-  let pick = d.pick(spec, before);
+  let before!: ClusterStatusView;
+  let pick!: ReturnType<Drill['pick']>;
   const ready = await pollUntil(async () => {
     before = await collectStatus(spec, 1000);
     pick = d.pick(spec, before);

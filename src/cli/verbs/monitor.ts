@@ -7,7 +7,7 @@ import path from 'node:path';
 import { CONFIG_OPTION, type Verb } from '../verb.js';
 import { loadSpec } from '../context.js';
 import { BulwarkError } from '../../core/errors.js';
-import { adminCredentials, caCertPath, caDirOf, nodeCredentials } from '../../control-plane/certs/index.js';
+import { adminCertPaths, adminCredentials, caCertPath, caDirOf, nodeCertPaths, nodeCredentials } from '../../control-plane/certs/index.js';
 import { RULES_FILE, grafanaDashboard, ruleFile, scrapeConfig } from '../../observability/export/prometheus.js';
 
 export const monitor: Verb = {
@@ -32,7 +32,7 @@ export const monitor: Verb = {
     const out = path.resolve(typeof parsed.values['out'] === 'string' ? parsed.values['out'] : 'monitoring');
     const mon = spec.nodes.find((n) => n.role === 'monitor');
     const creds = mon ? await nodeCredentials(spec, mon) : await adminCredentials(spec);
-    const keyFile = creds.certPath.replace(/\.crt$/, '.key');
+    const keyFile = (mon ? nodeCertPaths(spec, mon.name) : adminCertPaths(spec)).key;
     fs.mkdirSync(out, { recursive: true });
     const files = {
       'prometheus.yml': scrapeConfig(spec, { caFile: caCertPath(caDirOf(spec)), certFile: creds.certPath, keyFile }),

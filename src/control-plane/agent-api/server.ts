@@ -13,13 +13,14 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../core/log.js';
 import { BulwarkError } from '../../core/errors.js';
 import { SampledLogger } from '../../core/sampled-log.js';
+import { ROLES } from '../../config/types.js';
 import { callerRoleOf, type CallerRole, type TlsCredentials } from '../certs/credentials.js';
 import { listenHttps } from './listen-http.js';
 
 /** Roles that may call a route besides admin. */
 export type Access = readonly Exclude<CallerRole, 'admin'>[];
 /** Every member of the cluster (peer calls such as /health and /status). */
-export const MEMBERS: Access = ['lb', 'web', 'db', 'monitor'];
+export const MEMBERS: Access = ROLES;
 
 export interface ApiRequest {
   /** The verified caller: its certificate's common name and role. */

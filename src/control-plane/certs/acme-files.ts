@@ -6,6 +6,7 @@
 import { X509Certificate, createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../../core/files.js';
 import { certificateNames } from '../../data-plane/tls/index.js';
 import type { HeldCertificate } from './acme-schedule.js';
 
@@ -70,8 +71,6 @@ export class AcmeFiles {
 
   private write(name: string, text: string, mode: number): void {
     fs.mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.file(name)}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, text, { mode });
-    fs.renameSync(tmp, this.file(name));
+    writeFileAtomic(this.file(name), text, { mode });
   }
 }

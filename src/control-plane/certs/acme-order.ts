@@ -33,7 +33,7 @@ export interface OrderResult {
 
 /** Loaded on first use: every lb imports this module, few of them speak ACME. */
 let lib: Promise<typeof Acme> | undefined;
-const agents = new Map<string, https.Agent>();
+const agents = new Map<string, { caPem: string; agent: https.Agent }>();
 
 function acmeLib(): Promise<typeof Acme> {
   lib ??= (async () => {
@@ -44,7 +44,7 @@ function acmeLib(): Promise<typeof Acme> {
     // The library shares one HTTP client: pick the trust per directory origin.
     acme.axios.interceptors.request.use((config) => {
       const origin = config.url ? safeOrigin(config.url) : undefined;
-      const agent = origin ? agents.get(origin) : undefined;
+      const agent = origin ? agents.get(origin)?.agent : undefined;
       if (agent) config.httpsAgent = agent;
       return config;
     });
@@ -63,7 +63,12 @@ function safeOrigin(url: string): string | undefined {
 
 export async function orderCertificate(req: OrderRequest): Promise<OrderResult> {
   const acme = await acmeLib();
-  if (req.caPem !== undefined) agents.set(new URL(req.directory).origin, new https.Agent({ ca: req.caPem, keepAlive: true }));
+  // One agent per directory, kept: retries and renewals reuse its connections.
+  const origin = new URL(req.directory).origin;
+  if (req.caPem !== undefined && agents.get(origin)?.caPem !== req.caPem) {
+    agents.get(origin)?.agent.destroy();
+    agents.set(origin, { caPem: req.caPem, agent: new https.Agent({ ca: req.caPem, keepAlive: true }) });
+  }
   await probeDirectory(req.directory, req.caPem);
   const client = new acme.Client({ directoryUrl: req.directory, accountKey: req.accountKeyPem, backoffAttempts: 12, backoffMin: 500, backoffMax: 10_000 });
   const names = req.names.join(', ');

@@ -8,7 +8,7 @@ import type * as X509 from '@peculiar/x509';
 import { X509Certificate, randomBytes, webcrypto } from 'node:crypto';
 import fs from 'node:fs';
 import { isIP } from 'node:net';
-import { systemClock, type Clock } from '../../core/clock.js';
+import { sleep, systemClock, type Clock } from '../../core/clock.js';
 import { certificateNames } from '../../data-plane/tls/index.js';
 import { caCertPath, caKeyPath } from './paths.js';
 
@@ -112,7 +112,7 @@ export class ClusterCa {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       // Another node created it first; wait until its certificate is in place too.
-      for (let i = 0; i < 100 && !fs.existsSync(certPath); i++) await new Promise<void>((r) => clock.setTimeout(r, 20));
+      for (let i = 0; i < 100 && !fs.existsSync(certPath); i++) await sleep(clock, 20);
     } finally {
       fs.rmSync(keyTmp, { force: true });
       fs.rmSync(certTmp, { force: true });

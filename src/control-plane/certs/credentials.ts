@@ -12,8 +12,9 @@
 import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ClusterSpec, NodeSpec } from '../../config/types.js';
+import { ROLES, type ClusterSpec, type NodeSpec, type Role } from '../../config/types.js';
 import { systemClock, type Clock } from '../../core/clock.js';
+import { writeFileAtomic } from '../../core/files.js';
 import { BulwarkError } from '../../core/errors.js';
 import { certificateNames } from '../../data-plane/tls/index.js';
 import { ClusterCa } from './ca.js';
@@ -29,7 +30,7 @@ export interface TlsCredentials {
 }
 
 /** Who may call what: the OU of a verified client certificate. */
-export type CallerRole = 'admin' | 'lb' | 'web' | 'db' | 'monitor';
+export type CallerRole = Role | 'admin';
 
 const NODE_DAYS = 365;
 const ADMIN_DAYS = 365;
@@ -83,12 +84,9 @@ async function ensure(spec: Pick<ClusterSpec, 'stateDir' | 'cluster'>, files: { 
   const ca = await ClusterCa.ensure(caDir, spec.cluster, clock);
   const issued = await ca.issue(want);
   fs.mkdirSync(path.dirname(files.cert), { recursive: true, mode: 0o755 });
-  // Written aside and renamed: a node reading them meanwhile sees the old pair or the new one.
-  const tmp = `.${process.pid}.tmp`;
-  fs.writeFileSync(files.key + tmp, issued.keyPem, { mode: 0o600 });
-  fs.writeFileSync(files.cert + tmp, issued.certPem, { mode: 0o644 });
-  fs.renameSync(files.key + tmp, files.key);
-  fs.renameSync(files.cert + tmp, files.cert);
+  // Each replaced atomically, key first: a node reading them meanwhile sees the old pair or the new one.
+  writeFileAtomic(files.key, issued.keyPem, { mode: 0o600 });
+  writeFileAtomic(files.cert, issued.certPem, { mode: 0o644 });
   return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem, certPath: files.cert };
 }
 
@@ -115,5 +113,5 @@ function keptIfGood(files: { cert: string; key: string }, caPem: string, want: W
 /** The role a verified peer certificate speaks for (its OU), or undefined when it names none. */
 export function callerRoleOf(subject: { OU?: string | string[] } | undefined): CallerRole | undefined {
   const ou = Array.isArray(subject?.OU) ? subject!.OU[0] : subject?.OU;
-  return ou === 'admin' || ou === 'lb' || ou === 'web' || ou === 'db' || ou === 'monitor' ? ou : undefined;
+  return ou === 'admin' || ROLES.includes(ou as Role) ? (ou as CallerRole) : undefined;
 }

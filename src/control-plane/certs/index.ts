@@ -5,4 +5,4 @@ export { AcmeCertificateSource, type AcmeCounters, type AcmeStatus } from './acm
 export { AcmePeers } from './acme-peers.js';
 export { mountAcmeApi } from './acme-api.js';
 export { caCertPath, caDirOf, caKeyPath } from './paths.js';
-export { adminCertPaths, adminCredentials, callerRoleOf, nodeCertPaths, nodeCredentials, type CallerRole, type TlsCredentials } from './credentials.js';
+export { adminCertPaths, adminCredentials, nodeCertPaths, nodeCredentials, type CallerRole, type TlsCredentials } from './credentials.js';

@@ -85,10 +85,11 @@ export class StandbyCandidate {
   status(): CandidateStatus {
     const now = this.o.clock.now();
     const until = this.ledger.validUntil();
-    const holder = this.mem.state === 'active' ? this.o.policy.name : this.holderNamed(now);
-    // A passive says what is true now once another lb holds a majority (as the voters answered),
-    // then why it last changed state.
-    const other = Object.entries(this.grantsByHolder(now)).find(([n, c]) => n !== this.o.policy.name && c >= this.ledger.majority)?.[0];
+    // Holders by grants, most first (as the voters answered).
+    const holders = Object.entries(this.grantsByHolder(now)).sort((a, b) => b[1] - a[1]);
+    const holder = this.mem.state === 'active' ? this.o.policy.name : holders[0]?.[0] ?? null;
+    // A passive says what is true now once another lb holds a majority, then why it last changed state.
+    const other = holders.find(([n, c]) => n !== this.o.policy.name && c >= this.ledger.majority)?.[0];
     const standingBy = this.mem.state === 'passive' && other !== undefined;
     return {
       state: this.mem.state, since: this.mem.since,
@@ -166,10 +167,6 @@ export class StandbyCandidate {
   private others(now: number): ReturnType<typeof mergeCandidates> {
     const fresh = [...this.replies.values()].filter((r) => now - r.at <= 2 * this.o.heartbeatMs);
     return mergeCandidates(fresh.map((r) => r.reply.candidates), this.o.policy.name);
-  }
-
-  private holderNamed(now: number): string | null {
-    return Object.entries(this.grantsByHolder(now)).sort((a, b) => b[1] - a[1])[0]?.[0] ?? null;
   }
 
 

@@ -29,8 +29,6 @@ export interface BackendEvents {
   sessionsCut?(backend: string, server: UpstreamServer, count: number, reason: string): void;
 }
 
-/** A check that got no answer at all (not `HTTP 503`): the server is gone or cut off. */
-const unanswered = (detail: string | undefined): boolean => !/^HTTP \d/.test(detail ?? '');
 
 export class BackendRuntime {
   spec: BackendSpec;
@@ -91,10 +89,11 @@ export class BackendRuntime {
       initial: previous?.riseFall,
       onResult: (r) => {
         server.lastCheckDetail = r.detail;
+        server.lastCheckAnswered = r.answered === true;
         // A server marked down for an answer (a promoted or lagging replica) keeps its sessions
         // to finish; once it stops answering at all, they would hang for as long as it is cut
         // off: cut them then.
-        if (!r.ok && server.checkState === 'down' && this.spec.onMarkedDown === 'shutdown-unreachable' && unanswered(r.detail) && server.sessions.size > 0) {
+        if (!r.ok && !r.answered && server.checkState === 'down' && this.spec.onMarkedDown === 'shutdown-unreachable') {
           this.cutSessions(server, `no answer while down (${r.detail})`);
         }
       },
@@ -104,7 +103,7 @@ export class BackendRuntime {
         server.lastChangeAt = this.clock.now();
         if (state === 'down') {
           server.closeIdle();
-          if (this.spec.onMarkedDown === 'shutdown' || (this.spec.onMarkedDown === 'shutdown-unreachable' && unanswered(server.lastCheckDetail))) {
+          if (this.spec.onMarkedDown === 'shutdown' || (this.spec.onMarkedDown === 'shutdown-unreachable' && !server.lastCheckAnswered)) {
             this.cutSessions(server, `marked down (${reason})`);
           }
         } else server.passive.reinstate();

@@ -96,6 +96,8 @@ export class UpstreamServer implements Pickable {
   /** Set by the active health check; 'unknown' until the first probe answers. */
   checkState: 'unknown' | 'up' | 'down' = 'unknown';
   lastCheckDetail = '';
+  /** The last check got an answer (any HTTP status): see ProbeResult.answered. */
+  lastCheckAnswered = false;
   lastChangeAt = 0;
   /** Requests served, for status. */
   total = 0;

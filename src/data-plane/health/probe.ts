@@ -6,6 +6,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import * as tls from 'node:tls';
 import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
 
 export interface ProbeResult {
@@ -13,6 +14,11 @@ export interface ProbeResult {
   /** Human and short: `HTTP 200`, `HTTP 503`, `connect ECONNREFUSED`, `timeout after 500ms`. */
   readonly detail: string;
   readonly durationMs: number;
+  /**
+   * The server answered (an HTTP status, a TCP connection); absent after a timeout, a refusal or
+   * an error, when it may be gone or cut off.
+   */
+  readonly answered?: true;
 }
 
 export type Probe = (signal: AbortSignal) => Promise<ProbeResult>;
@@ -103,13 +109,13 @@ class Attempt {
     return this.done;
   }
 
-  finish(ok: boolean, detail: string): void {
+  finish(ok: boolean, detail: string, answered = false): void {
     if (this.done) return;
     this.done = true;
     this.release();
     this.cleanup();
     // Date.now can step backwards under NTP; a negative duration would only confuse a graph.
-    this.resolve({ ok, detail, durationMs: Math.max(0, this.clock.now() - this.started) });
+    this.resolve({ ok, detail, durationMs: Math.max(0, this.clock.now() - this.started), ...(answered && { answered: true as const }) });
   }
 
   /** Drops the deadline and the abort listener without deciding anything. */
@@ -125,6 +131,8 @@ export function httpProbe(opts: HttpProbeOptions): Probe {
   const hostHeader = opts.hostHeader ?? defaultHostHeader(host, opts.port);
   const clock = opts.clock ?? systemClock;
   const expect = [...opts.expectStatus];
+  // Parsed once, not on every check.
+  const secureContext = opts.tls && tls.createSecureContext({ ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key });
 
   return (signal) => {
     const attempt = new Attempt(clock, signal, opts.timeoutMs);
@@ -135,7 +143,7 @@ export function httpProbe(opts: HttpProbeOptions): Probe {
     try {
       const request = opts.tls ? https.request : http.request;
       req = request({
-        ...(opts.tls && { ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key }),
+        ...(secureContext && { secureContext }),
         host,
         port: opts.port,
         path: opts.path,
@@ -155,7 +163,7 @@ export function httpProbe(opts: HttpProbeOptions): Probe {
         // well-behaved server finish cleanly instead of seeing a reset, while the deadline timer
         // is replaced by destroy-on-end so an endless body cannot hold the socket.
         attempt.cleanup = () => {};
-        attempt.finish(ok, `HTTP ${status}`);
+        attempt.finish(ok, `HTTP ${status}`, true);
         const r = req!;
         const kill = clock.setTimeout(() => r.destroy(), opts.timeoutMs);
         const done = (): void => {
@@ -186,7 +194,7 @@ export function tcpProbe(opts: TcpProbeOptions): Probe {
     attempt.cleanup = () => socket?.destroy();
     try {
       socket = net.connect({ host, port: opts.port });
-      socket.once('connect', () => attempt.finish(true, 'connected'));
+      socket.once('connect', () => attempt.finish(true, 'connected', true));
       socket.on('error', (err) => attempt.finish(false, `connect ${errorText(err)}`));
     } catch (err) {
       attempt.finish(false, `error ${errorText(err)}`);

@@ -103,8 +103,8 @@ function classify(text: string, start: number, length: number): Field {
   }
 }
 
-/** RFC 9110 tchar, by char code. */
-const TCHAR = new Uint8Array(128);
+/** RFC 9110 tchar, by char code (HTTP/2 header checks use it too). */
+export const TCHAR = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 
 /** What String.prototype.trim removes (ECMAScript WhiteSpace and LineTerminator). */

@@ -11,16 +11,12 @@
  * split or smuggle a request.
  */
 import type { OutgoingHttpHeaders } from 'node:http2';
-import { HeadError, type HeadLimits, type RequestHead, type ResponseHead } from '../http1/head.js';
+import { HeadError, TCHAR, type HeadLimits, type RequestHead, type ResponseHead } from '../http1/head.js';
 
 export interface H2RequestLimits extends HeadLimits {
   /** Counted as the HTTP/1 head would be: "name: value\r\n" per field, plus the request line. */
   readonly maxHeaderBytes: number;
 }
-
-/** RFC 9110 tchar, by char code. */
-const TCHAR = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") TCHAR[c.charCodeAt(0)] = 1;
 
 function isToken(s: string): boolean {
   if (s.length === 0) return false;

@@ -19,7 +19,7 @@ import { TICK_MS, coarseNow } from '../../core/coarse-tick.js';
 import type { HttpFrontendRuntime, HttpProxyShared } from './shared.js';
 import type { EdgeFirewall, Verdict } from '../edge-firewall/index.js';
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
+export const CRLFCRLF = Buffer.from('\r\n\r\n');
 const MAX_RESPONSE_HEAD = 64 * 1024;
 
 export const enum Req { Head, Body, Done }
@@ -91,7 +91,6 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
   protected abstract exchangeDone(): void;
   /** Something broke after the response started: the client cannot be told, only cut off. */
   protected abstract abortClient(): void;
-  protected abstract pauseClient(): void;
   protected abstract resumeClient(): void;
 
   // ── PickContext ────────────────────────────────────────────────────────────────────────────
@@ -376,7 +375,6 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
     return fw.onRequest(this.fwClient, this.fwClient !== this.clientIp, coarseNow());
   }
 
-  /** The edge firewall said no: its status, with Retry-After when it says when to come back. */
   /** A request head that failed to parse (either protocol): its status and a metric reason; anything else is rethrown. */
   protected refuseHead(err: unknown): void {
     if (!(err instanceof HeadError)) throw err;
@@ -384,6 +382,7 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
     this.refuse(err.status === 502 ? 400 : err.status, err.message, reason);
   }
 
+  /** The edge firewall said no: its status, with Retry-After when it says when to come back. */
   protected refuseVerdict(v: Verdict): void {
     this.refuse(v.status, v.message, v.reason, true, v.retryAfterS === undefined ? '' : `retry-after: ${v.retryAfterS}\r\n`);
   }

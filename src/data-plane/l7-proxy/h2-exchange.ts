@@ -293,10 +293,6 @@ export class H2Exchange extends Exchange {
     this.abandonExchange();
   }
 
-  protected pauseClient(): void {
-    if (this.reading) this.stream.pause();
-  }
-
   protected resumeClient(): void {
     if (this.reading) this.stream.resume();
   }

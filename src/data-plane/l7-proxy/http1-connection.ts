@@ -20,9 +20,8 @@ import { normalizeIp } from '../../core/cidr.js';
 import type { HttpProxyShared } from './shared.js';
 import type { Verdict } from '../edge-firewall/index.js';
 import { parseProxyHeader, type ProxyHeader } from '../proxy-protocol/index.js';
-import { Deadline, Exchange, Req, Res } from './exchange.js';
+import { CRLFCRLF, Deadline, Exchange, Req, Res } from './exchange.js';
 
-const CRLFCRLF = Buffer.from('\r\n\r\n');
 /** Request bodies up to this size that arrived with the head are kept to replay on a retry. */
 const REPLAYABLE_BODY = 64 * 1024;
 /** Body bytes (arrived with the response head) up to this size are copied to go out with the head in one write. */
@@ -430,10 +429,6 @@ export class Http1Connection extends Exchange {
   }
 
   // ── Flow control and shutdown ──────────────────────────────────────────────────────────────
-  protected pauseClient(): void {
-    this.pause();
-  }
-
   protected resumeClient(): void {
     this.resume();
   }

@@ -3,7 +3,8 @@
  * → the token's key authorization. Whoever orders certificates (the control plane) puts tokens in
  * and takes them out; the edge only looks them up, so it needs no knowledge of ACME.
  */
-const PREFIX = '/.well-known/acme-challenge/';
+import { ACME_CHALLENGE } from '../http1/canned.js';
+
 /** base64url, as RFC 8555 §8.3 makes tokens; anything else is not ours to answer. */
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 
@@ -19,15 +20,11 @@ export class ChallengeResponder {
     this.tokens.delete(token);
   }
 
-  get size(): number {
-    return this.tokens.size;
-  }
-
   /** The key authorization for a request target, when it asks for a token we hold. */
   answer(target: string): string | undefined {
-    if (this.tokens.size === 0 || !target.startsWith(PREFIX)) return undefined;
+    if (this.tokens.size === 0 || !target.startsWith(ACME_CHALLENGE)) return undefined;
     const end = target.search(/[?#]/);
-    return this.tokens.get(target.slice(PREFIX.length, end < 0 ? undefined : end));
+    return this.tokens.get(target.slice(ACME_CHALLENGE.length, end < 0 ? undefined : end));
   }
 }
 

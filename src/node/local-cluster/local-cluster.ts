@@ -6,17 +6,15 @@
  */
 import fs from 'node:fs';
 import http from 'node:http';
-import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { ClusterSpec, NodeSpec } from '../../config/types.js';
 import { findNode, loadClusterFile } from '../../config/index.js';
 import { BulwarkError } from '../../core/errors.js';
 import type { Logger } from '../../core/log.js';
 import { layoutOf, type Layout } from './layout.js';
 import { signalGroup, writePidFile } from './processes.js';
+import { CLI_MAIN } from '../../cli/bin-path.js';
 
-const CLI_MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
 
 export interface NodeProcess {
   readonly node: NodeSpec;

@@ -8,17 +8,14 @@
  * (written next to the node's files, readable by the app): the chain must lead to the cluster CA,
  * the name is not compared. docs/database.md ("TLS") weighs this against the alternatives.
  */
-import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../../core/files.js';
 import type { ClusterSpec, NodeSpec } from '../../config/types.js';
 
 /** Where the app's copy of the cluster CA goes (public: a CA certificate is no secret). */
 export function writeDatabaseCa(nodeDir: string, caPem: string): string {
   const file = path.join(nodeDir, 'database-ca.crt');
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, caPem, { mode: 0o644 });
-  fs.chmodSync(tmp, 0o644);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, caPem, { mode: 0o644 });
   return file;
 }
 

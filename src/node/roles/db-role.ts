@@ -106,6 +106,7 @@ export class DbRole implements RoleRuntime {
   /** The lock holder this replica last streamed from (reads go on while the lock has none). */
   private lastStreamed: LastStreamed | undefined;
 
+  /** The lock holder as the last HA cycle saw it, and the WAL position it published. */
   private leaderSeen(): LeaderSeen {
     const view = this.loop.current.view;
     const leader = view?.leader?.holder;
@@ -146,8 +147,7 @@ export class DbRole implements RoleRuntime {
     const st = this.loop.current;
     const view = st.view;
     const pg = st.pg;
-    const leader = view?.leader?.holder;
-    const leaderPos = leader ? memberOf(view!, leader)?.walPosition : undefined;
+    const { leader, leaderPos } = this.leaderSeen();
     return {
       role: pg?.state === 'running' ? pg.role : pg?.state,
       leader: leader ?? null,
@@ -177,8 +177,7 @@ export class DbRole implements RoleRuntime {
    */
   async reload(next: ClusterSpec): Promise<string> {
     const ch = memberChanges(this.spec, next, this.ctx.node.name);
-    const view = this.loop.current.view;
-    const leader = view?.leader?.holder;
+    const { leader } = this.leaderSeen();
     if (leader !== undefined && ch.removed.includes(leader)) {
       throw new Error(`${leader} is the primary: switch over first (bulwark switchover), then remove it from the file`);
     }
@@ -262,7 +261,7 @@ export class DbRole implements RoleRuntime {
       if (!Number.isFinite(maxLag) || maxLag < 0) throw new ApiError(400, `lag must be a number of bytes, got ${JSON.stringify(lagParam)}`);
       const pg = await this.member.observe().catch(() => undefined);
       const lag = replicaReadLag(pg, this.leaderSeen(), this.lastStreamed);
-      const ok = pg?.state === 'running' && pg.role === 'replica' && lag !== undefined && lag.bytes <= maxLag;
+      const ok = lag !== undefined && lag.bytes <= maxLag;
       return {
         status: ok ? 200 : 503,
         body: { replica: ok, streamingFrom: pg?.streamingFrom ?? null, lagBytes: lag?.bytes ?? null, maxLagBytes: maxLag, ...(lag?.leaderLost && { leaderLost: true as const }) },
@@ -328,18 +327,14 @@ export class DbRole implements RoleRuntime {
       timeline: () => running()?.timeline,
       streaming: () => {
         if (!replica()) return undefined;
-        const leader = loop.current.view?.leader?.holder;
+        const { leader } = this.leaderSeen();
         return leader !== undefined && running()?.streamingFrom === leader;
       },
       syncStandby: () => {
         const view = loop.current.view;
         return replica() && view ? (syncDocOf(view)?.members ?? []).includes(this.ctx.node.name) : undefined;
       },
-      leaderLsn: () => {
-        const view = loop.current.view;
-        const leader = view?.leader?.holder;
-        return leader && view ? memberOf(view, leader)?.walPosition : undefined;
-      },
+      leaderLsn: () => this.leaderSeen().leaderPos,
       query: <R>(sql: string) => this.member.pg.withClient(async (c) => (await c.query(sql)).rows as R[], { statementTimeoutMs: 2000 }),
       now: () => this.ctx.clock.now(),
     });

@@ -4,6 +4,7 @@
  * really answers.
  */
 import type { AppSpec, ClusterSpec } from '../../config/types.js';
+import { sleep } from '../../core/clock.js';
 import { ChildSupervisor } from '../supervisor.js';
 import { ActiveHealthCheck, httpProbe } from '../../data-plane/health/index.js';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
@@ -103,10 +104,14 @@ export class WebRole implements RoleRuntime {
     this.supervisor.start();
   }
 
+  /** The app's health probe on this node: the steady check and a restart's wait use the same. */
+  private appProbe(): ReturnType<typeof httpProbe> {
+    return httpProbe({ host: this.ctx.node.address, port: this.app.port, path: this.app.healthPath, timeoutMs: 1000, expectStatus: [] });
+  }
+
   private startCheck(): void {
-    const app = this.app;
     this.check = new ActiveHealthCheck({
-      probe: httpProbe({ host: this.ctx.node.address, port: app.port, path: app.healthPath, timeoutMs: 1000, expectStatus: [] }),
+      probe: this.appProbe(),
       intervalMs: 1000, timeoutMs: 1000, rise: 1, fall: 2, clock: this.ctx.clock,
       onChange: (state, reason) => {
         // At start-up the first probe usually beats the app's bind: that is not news.
@@ -155,13 +160,13 @@ export class WebRole implements RoleRuntime {
       if (!this.supervisor) throw new ApiError(409, 'the app is not started');
       await this.supervisor.restart();
       const app = this.app;
-      const probe = httpProbe({ host: this.ctx.node.address, port: app.port, path: app.healthPath, timeoutMs: 1000, expectStatus: [] });
+      const probe = this.appProbe();
       let last = 'no probe yet';
       while (clock.now() - started < RESTART_TIMEOUT_MS) {
         const r = await probe(new AbortController().signal);
         if (r.ok) return { status: 200, body: { node: this.ctx.node.name, pid: this.supervisor.status().pid, ms: clock.now() - started } };
         last = r.detail;
-        await new Promise<void>((resolve) => clock.setTimeout(resolve, 100));
+        await sleep(clock, 100);
       }
       throw new ApiError(504, `the app did not answer ${app.healthPath} within ${RESTART_TIMEOUT_MS / 1000}s of its restart (last: ${last})`);
     });

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import type { Logger } from '../../core/log.js';
+import { writeFileAtomic } from '../../core/files.js';
 import type { NotificationLog, NotificationLogEntry } from './notifier.js';
 
 export function fileNotificationLog(file: string, log: Logger): NotificationLog {
@@ -31,9 +32,7 @@ export function fileNotificationLog(file: string, log: Logger): NotificationLog 
     },
     save(entries: readonly NotificationLogEntry[]): void {
       try {
-        const tmp = `${file}.${process.pid}.tmp`;
-        fs.writeFileSync(tmp, `${JSON.stringify(entries)}\n`);
-        fs.renameSync(tmp, file);
+        writeFileAtomic(file, `${JSON.stringify(entries)}\n`, { mode: 0o644 });
       } catch (err) {
         log.warn({ file, err: (err as Error).message }, `cannot write the notification log ${file}: ${(err as Error).message}`);
       }

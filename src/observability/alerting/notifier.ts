@@ -85,8 +85,6 @@ interface Group {
   lastSentAt: number | undefined;
   timer: TimerHandle | undefined;
   delivering: boolean;
-  /** The first flush (after group_wait) has happened. */
-  started: boolean;
 }
 
 const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -110,7 +108,7 @@ export class Notifier {
     if (!receiver || firing.length === 0 || this.groups.has(e.group)) return;
     const g: Group = {
       key: e.group, receiver, labels: { ...e.labels }, members: new Map(firing.map((m) => [m.alert.fingerprint, { ...m }])),
-      sent: new Map(e.sent.map((m) => [m.alert.fingerprint, { ...m }])), lastSentAt: e.lastSentAt, timer: undefined, delivering: false, started: true,
+      sent: new Map(e.sent.map((m) => [m.alert.fingerprint, { ...m }])), lastSentAt: e.lastSentAt, timer: undefined, delivering: false,
     };
     g.timer = this.o.clock.setTimeout(() => this.tick(g), receiver.groupWaitMs);
     this.groups.set(g.key, g);
@@ -129,14 +127,7 @@ export class Notifier {
   setReceivers(receivers: readonly ReceiverSpec[]): void {
     this.receivers = receivers;
     const names = new Set(receivers.map((r) => r.name));
-    let dropped = false;
-    for (const [key, g] of this.groups) {
-      if (names.has(g.receiver.name)) continue;
-      this.o.clock.clearTimeout(g.timer);
-      this.groups.delete(key);
-      dropped = true;
-    }
-    if (dropped) this.persist();
+    for (const g of [...this.groups.values()]) if (!names.has(g.receiver.name)) this.drop(g);
   }
 
   /**
@@ -172,7 +163,7 @@ export class Notifier {
     const key = `${receiver.name}/{}:{${Object.entries(groupLabels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(', ')}}`;
     let g = this.groups.get(key);
     if (!g) {
-      g = { key, receiver, labels: groupLabels, members: new Map(), sent: new Map(), lastSentAt: undefined, timer: undefined, delivering: false, started: false };
+      g = { key, receiver, labels: groupLabels, members: new Map(), sent: new Map(), lastSentAt: undefined, timer: undefined, delivering: false };
       this.groups.set(key, g);
       const group = g;
       g.timer = this.o.clock.setTimeout(() => this.tick(group), receiver.groupWaitMs);
@@ -183,7 +174,6 @@ export class Notifier {
   /** group_wait ended or a group_interval passed: send if there is news or a repeat is due. */
   private tick(g: Group): void {
     if (this.stopped || this.groups.get(g.key) !== g) return;
-    g.started = true;
     g.timer = this.o.clock.setTimeout(() => this.tick(g), g.receiver.groupIntervalMs);
     if (g.delivering) return;
     const now = this.o.clock.now();
@@ -198,11 +188,7 @@ export class Notifier {
 
   private dropResolved(g: Group): void {
     for (const [fp, m] of g.members) if (m.status === 'resolved') g.members.delete(fp);
-    if (g.members.size === 0 && !g.delivering) {
-      this.o.clock.clearTimeout(g.timer);
-      this.groups.delete(g.key);
-      this.persist();
-    }
+    if (g.members.size === 0 && !g.delivering) this.drop(g);
   }
 
   private async send(g: Group, members: Member[]): Promise<void> {
@@ -234,11 +220,14 @@ export class Notifier {
     // Resolved alerts were told (or given up on): they leave the group.
     for (const [fp, m] of snapshot) if (m.status === 'resolved' && g.members.get(fp)?.status === 'resolved') g.members.delete(fp);
     if (!g.receiver.sendResolved) for (const [fp, m] of g.members) if (m.status === 'resolved') g.members.delete(fp);
-    if (g.members.size === 0 && this.groups.get(g.key) === g) {
-      this.o.clock.clearTimeout(g.timer);
-      this.groups.delete(g.key);
-      this.persist();
-    }
+    if (g.members.size === 0 && this.groups.get(g.key) === g) this.drop(g);
+  }
+
+  /** The group is over (all clear, or its receiver is gone): forget it, here and in the log. */
+  private drop(g: Group): void {
+    this.o.clock.clearTimeout(g.timer);
+    this.groups.delete(g.key);
+    this.persist();
   }
 
   private payload(g: Group, members: Member[]): WebhookPayload {

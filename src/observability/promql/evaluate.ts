@@ -5,7 +5,7 @@
  * binary operators match one-to-one on all labels but the metric name (or on()/ignoring()),
  * comparisons filter unless `bool`, a series of a target whose last scrape failed is absent.
  */
-import type { Expr, Matcher } from './parse.js';
+import { COMPARISONS, type Expr, type Matcher } from './parse.js';
 
 export type Labels = Readonly<Record<string, string>>;
 
@@ -153,8 +153,6 @@ function compare(op: string, a: number, b: number): boolean {
   }
   throw new Error(`not a comparison: ${op}`);
 }
-
-const COMPARISONS = new Set(['==', '!=', '>', '<', '>=', '<=']);
 
 function binary(e: Extract<Expr, { type: 'binary' }>, l: Value, r: Value): Value {
   const isCmp = COMPARISONS.has(e.op);

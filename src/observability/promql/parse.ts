@@ -152,7 +152,10 @@ export function parseRange(text: string): number | undefined {
   return ms > 0 ? ms : undefined;
 }
 
-const LEVELS: readonly (readonly string[])[] = [['or'], ['and', 'unless'], ['==', '!=', '>', '<', '>=', '<='], ['+', '-'], ['*', '/', '%']];
+/** The comparison operators (filters, or 0/1 with `bool`). */
+export const COMPARISONS: ReadonlySet<string> = new Set(['==', '!=', '>', '<', '>=', '<=']);
+
+const LEVELS: readonly (readonly string[])[] = [['or'], ['and', 'unless'], [...COMPARISONS], ['+', '-'], ['*', '/', '%']];
 
 class Parser {
   private i = 0;
@@ -200,7 +203,7 @@ class Parser {
   private modifiers(op: BinOp): { bool: boolean; matching: { on: boolean; labels: string[] } | undefined } {
     let bool = false;
     if (this.isOp('bool')) {
-      if (!['==', '!=', '>', '<', '>=', '<='].includes(op)) throw new ExprError(this.t.col, '"bool" only follows a comparison');
+      if (!COMPARISONS.has(op)) throw new ExprError(this.t.col, '"bool" only follows a comparison');
       bool = true;
       this.i++;
     }
@@ -398,7 +401,7 @@ function check(e: Expr): void {
       if (l === 'matrix' || r === 'matrix') throw new ExprError(1, `a range vector cannot be an operand of ${e.op}; wrap it in a function like rate()`);
       if (l === 'string' || r === 'string') throw new ExprError(1, `a string cannot be an operand of ${e.op}`);
       if (['and', 'or', 'unless'].includes(e.op) && (l !== 'vector' || r !== 'vector')) throw new ExprError(1, `${e.op} needs vectors on both sides`);
-      if (l === 'scalar' && r === 'scalar' && ['==', '!=', '>', '<', '>=', '<='].includes(e.op) && !e.bool) {
+      if (l === 'scalar' && r === 'scalar' && COMPARISONS.has(e.op) && !e.bool) {
         throw new ExprError(1, `comparing two numbers needs "bool" (like 1 > bool 0)`);
       }
       return;

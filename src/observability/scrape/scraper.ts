@@ -62,7 +62,7 @@ export async function scrapeNode(node: NodeSpec, o: ScrapeOptions, signal?: Abor
   if (metrics.value.status !== 200) return { node, up: false, error: `GET /metrics answered HTTP ${metrics.value.status}`, samples: null, durationMs, ...extra };
   try {
     const exp = parseTextFormat(metrics.value.text);
-    return { node, up: true, samples: exp.samples.map((s) => ({ name: s.name, labels: s.labels, value: s.value })), durationMs, ...extra };
+    return { node, up: true, samples: exp.samples, durationMs, ...extra };
   } catch (err) {
     return { node, up: false, error: `GET /metrics is not valid Prometheus text: ${(err as Error).message}`, samples: null, durationMs, ...extra };
   }

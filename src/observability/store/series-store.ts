@@ -70,7 +70,6 @@ class Ring {
 interface Series {
   readonly name: string;
   readonly labels: Labels;
-  readonly target: string;
   readonly ring: Ring;
 }
 
@@ -132,7 +131,7 @@ export class SeriesStore implements SeriesSource {
       let byKey = this.byName.get(s.name);
       if (!byKey) this.byName.set(s.name, (byKey = new Map()));
       let series = byKey.get(key);
-      if (!series) byKey.set(key, (series = { name: s.name, labels: s.labels, target, ring: new Ring(this.capacityOf(s.name)) }));
+      if (!series) byKey.set(key, (series = { name: s.name, labels: s.labels, ring: new Ring(this.capacityOf(s.name)) }));
       series.ring.push(t, s.value, false);
       now.set(key, series);
     }

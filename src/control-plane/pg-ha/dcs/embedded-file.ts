@@ -7,6 +7,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomic } from '../../../core/files.js';
 import { isDocKey, isPlainObject, isValidName } from './common.js';
 import type { DocKey, MemberData } from './types.js';
 
@@ -43,16 +44,7 @@ export interface PersistedState {
 
 export function writeStateFile(file: string, state: PersistedState, fsync: boolean): void {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.tmp`);
-  const text = JSON.stringify(state);
-  const fd = fs.openSync(tmp, 'w', 0o600);
-  try {
-    fs.writeSync(fd, text);
-    if (fsync) fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, JSON.stringify(state), { mode: 0o600, fsync });
   if (fsync) {
     // The rename is durable only once the folder's entry is on disk.
     let dfd: number | undefined;

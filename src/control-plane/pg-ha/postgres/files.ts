@@ -6,19 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { giveTo, type ServiceUser } from './os-user.js';
+import { writeFileAtomic } from '../../../core/files.js';
 
 export function writeOwnedFile(file: string, content: string | Buffer, owner: ServiceUser, mode = 0o600): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fd = fs.openSync(tmp, 'w', mode);
-  try {
-    fs.writeFileSync(fd, content);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.chmodSync(tmp, mode);
-  giveTo(tmp, owner);
-  fs.renameSync(tmp, file);
+  writeFileAtomic(file, content, { mode, fsync: true, prepare: (tmp) => giveTo(tmp, owner) });
 }
 
 /** True when `dir` does not exist or has no entries. */

@@ -9,7 +9,7 @@ import { sleep, type Clock } from '../../../core/clock.js';
 import type { Logger } from '../../../core/log.js';
 import type { QueryOptions } from './instance-types.js';
 
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
+const DEFAULT_STATEMENT_TIMEOUT_MS = 15_000;
 
 export class SqlConnection {
   private admin: Promise<pg.Client> | undefined;
