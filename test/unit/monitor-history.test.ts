@@ -90,6 +90,25 @@ describe('monitor history', () => {
     }
   });
 
+  it('an alert that fires longer than the retention is still restored (each segment repeats the alerts in force)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-hist-'));
+    try {
+      const clock = new ManualClock(1_700_000_000_000);
+      const a = history(dir, clock, 8 * 60_000);
+      a.restore();
+      feed(a, clock, 1);
+      a.recordAlerts([{ rule: 'NodeDown', fingerprint: 'f', labels: { alertname: 'NodeDown' }, annotations: {}, severity: 'critical', state: 'firing', activeAt: 1, firedAt: 2, value: 0 }]);
+      feed(a, clock, 20 * 60, 1);
+      a.close();
+      const b = history(dir, clock, 8 * 60_000);
+      b.restore();
+      assert.equal(b.restoredAlerts()[0]?.rule, 'NodeDown');
+      b.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('grows a metric\'s ring when a reload starts reading it over a range', () => {
     const store = new SeriesStore({ intervalMs: 1000, ranges: new Map() });
     const feedStore = (from: number, n: number) => {

@@ -116,7 +116,9 @@ export class History {
     this.dict = new Map();
     this.written = new Map();
     this.down = new Set();
-    this.pending.unshift({ k: 'h', t });
+    // Every segment starts with the alerts in force: an alert that fires longer than the
+    // retention must not be forgotten when the segment that recorded its start is deleted.
+    this.pending.unshift({ k: 'h', t }, { k: 'a', t, alerts: this.alerts });
   }
 
   /** One target's scrape at `t` (null: it failed). Memory now; disk at the next flush(). */
