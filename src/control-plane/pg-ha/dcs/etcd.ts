@@ -463,7 +463,7 @@ export class EtcdDcs implements Dcs {
       return await Promise.race([this.connect().then(() => fn(o)), late]);
     } catch (err) {
       if (err instanceof DcsUnavailableError) throw err;
-      const why = lib && err instanceof lib.GRPCDeadlineExceededError ? `no answer within ${this.timeoutMs} ms` : (err as Error).message;
+      const why = deadlineExceeded(err) ? `no answer within ${this.timeoutMs} ms` : (err as Error).message;
       throw new DcsUnavailableError(`${this.description}: ${what} failed: ${why}`, { cause: err });
     } finally {
       this.clock.clearTimeout(timer);
@@ -537,4 +537,12 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
     const oldest = map.keys().next().value;
     if (oldest !== undefined) map.delete(oldest);
   }
+}
+
+/**
+ * The RPC's gRPC deadline passed: etcd3's own error class, or grpc-js's raw status 4
+ * (DEADLINE_EXCEEDED) when etcd3 passes it on uncast — it races the call's own timer.
+ */
+function deadlineExceeded(err: unknown): boolean {
+  return (lib !== undefined && err instanceof lib.GRPCDeadlineExceededError) || (err as { code?: unknown } | null)?.code === 4;
 }
