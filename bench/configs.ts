@@ -13,6 +13,7 @@ export interface Ports {
   nginxHttps: number;
   bulwarkHttps: number;
   bulwarkHttpNoMetrics: number;
+  bulwarkHttpMetrics: number;
 }
 
 export function portsFrom(base: number): Ports {
@@ -29,8 +30,10 @@ export function portsFrom(base: number): Ports {
     nginxProxy: base + 30,
     nginxHttps: base + 31,
     bulwarkHttps: base + 16,
-    // base + 17 / 18: the http proxy with metrics off (bulwark-http-nometrics), its own process
+    // base + 17 / 18: the http proxy with metrics off (bulwark-http-nometrics), its own process;
+    // base + 6 / 7: its twin with metrics on (bulwark-http-metrics)
     bulwarkHttpNoMetrics: base + 17,
+    bulwarkHttpMetrics: base + 6,
   };
 }
 

@@ -181,7 +181,7 @@ export function interpret(rows: readonly Row[], runs: readonly Run[] = []): stri
     out.push(`${s} — goal under 5 % slower ${goal(rpsCost < 5)}.`);
   }
   for (const mode of MODES) {
-    const on = get('bulwark-http', mode);
+    const on = get('bulwark-http-metrics', mode);
     const off = get('bulwark-http-nometrics', mode);
     if (on === undefined || off === undefined) continue;
     const rpsCost = (1 - on.rps / off.rps) * 100;

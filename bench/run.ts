@@ -20,7 +20,7 @@ import { runH2load, type H2loadResult } from './h2load.js';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ALL_TARGETS = [
-  'direct', 'bulwark-http', 'bulwark-http-nometrics', 'bulwark-http-fw', 'bulwark-tcp', 'bulwark-https', 'haproxy-http', 'haproxy-tcp', 'haproxy-https', 'nginx', 'nginx-https',
+  'direct', 'bulwark-http', 'bulwark-http-metrics', 'bulwark-http-nometrics', 'bulwark-http-fw', 'bulwark-tcp', 'bulwark-https', 'haproxy-http', 'haproxy-tcp', 'haproxy-https', 'nginx', 'nginx-https',
   'direct-h2load', 'bulwark-h2', 'haproxy-h2', 'nginx-h2',
 ] as const;
 /**
@@ -35,6 +35,8 @@ const isH2 = (t: string): boolean => H2_TARGETS.has(t);
 /** With --compare DIR: the same proxy built from another tree, for interleaved before/after runs. */
 const BASE_TARGETS = ['base-http', 'base-tcp'] as const;
 type TargetName = (typeof ALL_TARGETS)[number] | (typeof BASE_TARGETS)[number];
+/** The metrics on/off twins: their own processes (see where they start). */
+const TWINS = new Set<string>(['bulwark-http-metrics', 'bulwark-http-nometrics']);
 const isNodeProxy = (t: string): boolean => t.startsWith('bulwark') || t.startsWith('base');
 
 /** Whole-run bounds from the brief: default < 6 min, --quick < 90 s (wrk time + fixed overhead). */
@@ -307,7 +309,7 @@ async function main(): Promise<void> {
       { name: 'direct', port: ports.backendA, pids: () => [], proc: undefined },
       { name: 'direct-h2load', port: ports.backendA, pids: () => [], proc: undefined },
     ];
-    if (targets.some((t) => t.startsWith('bulwark'))) {
+    if (targets.some((t) => t.startsWith('bulwark') && !TWINS.has(t))) {
       const profDir = join(dir, 'prof');
       // BULWARK_BENCH_NODE_FLAGS: extra node flags for the proxy (e.g. --perf-basic-prof for perf).
       const extra = (process.env.BULWARK_BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
@@ -319,7 +321,7 @@ async function main(): Promise<void> {
         // The same http frontend with an edge firewall, in the same process (bulwark-http-fw).
         '--firewall-port', String(ports.bulwarkHttp + 4),
         '--https-port', String(ports.bulwarkHttps),
-        // Scraped every second like a monitored node (bulwark-http-nometrics is the same without metrics).
+        // Scraped every second like a monitored node.
         '--scrape-ms', '1000',
       ]), { cwd: REPO });
       await waitForPort(ports.bulwarkHttp, 15_000, p);
@@ -331,16 +333,21 @@ async function main(): Promise<void> {
       // The same HTTPS frontend: clients that offer h2 by ALPN get HTTP/2.
       all.push({ name: 'bulwark-h2', port: ports.bulwarkHttps, secure: true, pids: () => [p.pid], proc: p });
     }
-    if (targets.includes('bulwark-http-nometrics')) {
-      // The same proxy with the per-request metrics turned off: what metrics cost on the hot path.
-      const p = group.start('bulwark (no metrics)', ...pinned(proxyCpu, process.execPath, [
-        join(REPO, 'dist/bench/bulwark-proxy.js'), '--no-metrics',
-        '--http-port', String(ports.bulwarkHttpNoMetrics), '--tcp-port', String(ports.bulwarkHttpNoMetrics + 1),
+    // The metrics cost is measured between two twin processes that differ only in metrics: the
+    // main proxy above also serves TLS, HTTP/2 and the firewall frontend, whose code paths make
+    // the shared request path's call sites polymorphic, which would be charged to metrics.
+    const twin = async (name: 'bulwark-http-metrics' | 'bulwark-http-nometrics', port: number, flags: string[]): Promise<void> => {
+      const p = group.start(name, ...pinned(proxyCpu, process.execPath, [
+        join(REPO, 'dist/bench/bulwark-proxy.js'), ...flags,
+        '--http-port', String(port), '--tcp-port', String(port + 1),
         '--servers', `127.0.0.1:${ports.backendA},127.0.0.1:${ports.backendB}`, '--dir', dir,
       ]), { cwd: REPO });
-      await waitForPort(ports.bulwarkHttpNoMetrics, 15_000, p);
-      all.push({ name: 'bulwark-http-nometrics', port: ports.bulwarkHttpNoMetrics, pids: () => [p.pid], proc: p });
-    }
+      await waitForPort(port, 15_000, p);
+      all.push({ name, port, pids: () => [p.pid], proc: p });
+    };
+    // Scraped every second like a monitored node: the scrape is part of what metrics cost.
+    if (targets.includes('bulwark-http-metrics')) await twin('bulwark-http-metrics', ports.bulwarkHttpMetrics, ['--scrape-ms', '1000']);
+    if (targets.includes('bulwark-http-nometrics')) await twin('bulwark-http-nometrics', ports.bulwarkHttpNoMetrics, ['--no-metrics']);
     if (opts.compare !== undefined) {
       const script = join(opts.compare, 'dist/bench/bulwark-proxy.js');
       if (!existsSync(script)) throw new Error(`--compare: ${script} does not exist`);

@@ -26,7 +26,7 @@ export interface ClusterStatusView {
     httpsUrl?: string;
     active: string | null;
     /** What each lb serves over HTTPS. */
-    certificates: { node: string; names: string[]; notAfter: string; source: string; issuer?: string; serial?: string }[];
+    certificates: { node: string; names: string[]; notAfter: string; source: string; issuer?: string; serial?: string; reloadError?: string }[];
     /** Each lb's side of the VIP election: state, since when (ISO time) and why. */
     standby: { node: string; state: string; since: string | null; reason: string }[];
     frontends: { name: string; mode: string; url: string }[];
@@ -59,7 +59,7 @@ type DbStatus = {
 };
 
 type StandbyStatus = { state: string; since: number; reason: string };
-type CertStatus = { names: string[]; notAfter: string; source: string; issuer?: string; serial?: string };
+type CertStatus = { names: string[]; notAfter: string; source: string; issuer?: string; serial?: string; reloadError?: string };
 type AgentStatus = { healthy?: boolean; detail?: string; pid?: number; lb?: EdgeStatus & { holdsVip?: boolean; standby?: StandbyStatus; certificates?: CertStatus[] }; db?: DbStatus };
 
 /** A certificate's expiry for tables: the minute in UTC (ACME test CAs issue certificates that live minutes). */

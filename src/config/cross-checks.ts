@@ -18,6 +18,26 @@ export function crossCheck(spec: ClusterSpec, issues: Issues): void {
     notAbove(issues, 'web.app.restart_backoff', ['initial', b.initial], ['max', b.max]);
   }
   if (issues.given('edge')) checkEdge(spec, issues);
+  checkFirewallReach(spec, issues);
+}
+
+/**
+ * Host firewall settings that would cut people off: under `enforce` (applied with no one asked to
+ * confirm) SSH closes when no admin network is named unless the file says `admin_networks: []` on
+ * purpose; an empty `client_networks` closes every frontend to everyone.
+ */
+function checkFirewallReach(spec: ClusterSpec, issues: Issues): void {
+  const fw = spec.firewall;
+  if (fw.host === 'enforce' && !issues.given('firewall.admin_networks')) {
+    issues.check('firewall.host', 'enforce with no firewall.admin_networks closes SSH, and the agent API to the bulwark CLI, on every host, '
+      + 'with no confirmation asked: list the networks you administer from (admin_networks: [10.9.0.0/16]), '
+      + 'or write admin_networks: [] to keep them closed on purpose (console access only)', ['firewall.admin_networks']);
+  }
+  const lbs = nodesWithRole(spec, 'lb').map((n) => n.name);
+  if (lbs.length > 0 && fw.clientNetworks.length === 0) {
+    issues.check('firewall.client_networks', `is empty, so the host firewall of ${lbs.join(', ')} admits no client to any frontend: the site would be unreachable; `
+      + 'list the networks clients come from, or leave the key out for everyone (0.0.0.0/0 and ::/0)');
+  }
 }
 
 /** `nodes[1] (line 12)`: where the other half of a clash is (`line` of `at`, default `path`). */

@@ -37,6 +37,7 @@ export const DEFAULTS = {
     mode: 'sync',
     strict: false,
     port: 5432,
+    etcdPeerPort: 2380,
     name: 'app',
     user: 'app',
     ttlMs: 3000,

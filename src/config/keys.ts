@@ -39,7 +39,7 @@ export const KEYS = {
     'mode', 'strict', 'port', 'name', 'user', 'bin_dir', 'ttl', 'loop', 'maximum_lag_on_failover', 'failsafe', 'dcs', 'router',
     'parameters',
   ],
-  dcs: ['type', 'node', 'endpoints'],
+  dcs: ['type', 'node', 'endpoints', 'peer_port'],
   router: ['rw_port', 'ro_port', 'max_lag', 'check_interval'],
   monitor: ['port', 'scrape_interval', 'scrape_timeout', 'retention', 'rules', 'receivers', 'external_url'],
   retention: ['age', 'size'],

@@ -7,24 +7,31 @@ import { crossCheck } from './cross-checks.js';
 import { deepFreeze } from './freeze.js';
 import { Issues } from './issues.js';
 import { readCluster } from './schema.js';
+import { checkTlsFiles } from './tls-checks.js';
 import type { ClusterSpec } from './types.js';
 import { parseYamlWithPositions } from './yaml-positions.js';
+
+export interface LoadOptions {
+  /** Also check that the files the cluster file names (edge.tls) exist and load on this machine. */
+  readonly files?: boolean;
+}
 
 /**
  * Parses cluster-file text. `sourcePath` names the file in messages (as given) and anchors
  * relative paths (state_dir, web.app.cwd) to its folder; `spec.sourcePath` is its absolute form.
  */
-export function parseClusterText(text: string, sourcePath: string): ClusterSpec {
+export function parseClusterText(text: string, sourcePath: string, o: LoadOptions = {}): ClusterSpec {
   const root = parseYamlWithPositions(text, sourcePath);
   const issues = new Issues(sourcePath);
   const spec = readCluster(root, resolve(sourcePath), issues);
   if (spec) crossCheck(spec, issues);
+  if (spec && o.files) checkTlsFiles(spec, issues);
   issues.throwIfAny();
   return deepFreeze(spec!);
 }
 
 /** Reads and parses a cluster file (relative paths resolve against the current directory). */
-export function loadClusterFile(path: string): ClusterSpec {
+export function loadClusterFile(path: string, o: LoadOptions = {}): ClusterSpec {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -36,7 +43,7 @@ export function loadClusterFile(path: string): ClusterSpec {
       'pass another file with -c FILE, or create bulwark.yaml (see examples/local.yaml)',
     ], { cause: err });
   }
-  return parseClusterText(text, path);
+  return parseClusterText(text, path, o);
 }
 
 /** The repository root, from dist/src/config/ (three levels up). */

@@ -67,9 +67,10 @@ function readDcs(m: MapView | undefined, nodes: readonly NodeSpec[]): DcsSpec {
       else endpoints.push(text);
     }
     if (m?.has('node')) m.reader.issues.add(m.at('node'), '"node" is for the embedded store; etcd takes "endpoints"');
-    return { type: 'etcd', endpoints };
+    return { type: 'etcd', endpoints, peerPort: m?.port('peer_port') ?? DEFAULTS.database.etcdPeerPort };
   }
   if (m?.has('endpoints')) m.reader.issues.add(m.at('endpoints'), '"endpoints" is for etcd; the embedded store takes "node"');
+  if (m?.has('peer_port')) m.reader.issues.add(m.at('peer_port'), '"peer_port" is for etcd; the embedded store is served on its node\'s agent port');
   const node = (m && label(m, 'node')) ?? fallbackHost;
   const host = nodes.find((n) => n.name === node);
   if (m?.has('node') && !host) m.reader.issues.add(m.at('node'), `no node named ${JSON.stringify(node)} to host the embedded DCS`);

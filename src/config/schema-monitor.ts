@@ -12,7 +12,7 @@ import { label } from './value-rules.js';
 
 /** The alerts every cluster gets (docs/monitoring.md); a rule of the same name tunes one. */
 export const BUILT_IN_ALERTS = [
-  'NodeDown', 'ServerDown', 'BackendNoHealthyServer', 'NoPrimary', 'ReplicaNotStreaming', 'ReplicationLagHigh',
+  'NodeDown', 'NodeUnhealthy', 'ServerDown', 'BackendNoHealthyServer', 'NoPrimary', 'ReplicaNotStreaming', 'ReplicationLagHigh',
   'FailoverHappened', 'VipTakeover', 'Http5xxRatioHigh', 'P99LatencyHigh', 'CertificateExpiring', 'DiskNearlyFull',
 ] as const;
 export type BuiltInAlert = (typeof BUILT_IN_ALERTS)[number];

@@ -16,7 +16,11 @@ export function readEdgeTls(edge: MapView, baseDir: string): EdgeTlsSpec | undef
   const names: string[] = [];
   for (const item of m.list('names') ?? []) {
     const n = r.string(item.node, item.path);
-    if (n !== undefined) names.push(n);
+    if (n === undefined) continue;
+    // The cluster CA can sign a wildcard; an ACME HTTP-01 challenge cannot prove one.
+    const problem = nameProblem(n, true);
+    if (problem) r.issues.add(item.path, problem);
+    else names.push(n.toLowerCase());
   }
   const certificates: { cert: string; key: string }[] = [];
   for (const item of m.list('certificates') ?? []) {
@@ -54,8 +58,8 @@ function readAcme(tls: MapView, baseDir: string): AcmeSpec | undefined {
   for (const item of items) {
     const n = r.string(item.node, item.path);
     if (n === undefined) continue;
-    if (n.startsWith('*.')) r.issues.add(item.path, `${JSON.stringify(n)} is a wildcard: HTTP-01 (the challenge the edge answers) cannot prove one; list each name`);
-    else if (isIP(n) === 0 && !HOSTNAME.test(n)) r.issues.add(item.path, `expected a DNS name like www.example.com or an IP address, got ${JSON.stringify(n)}`);
+    const problem = n.startsWith('*.') ? `${JSON.stringify(n)} is a wildcard: HTTP-01 (the challenge the edge answers) cannot prove one; list each name` : nameProblem(n, false);
+    if (problem) r.issues.add(item.path, problem);
     else names.push(n.toLowerCase());
   }
   const renewAt = m.number('renew_at') ?? d.renewAt;
@@ -68,6 +72,13 @@ function readAcme(tls: MapView, baseDir: string): AcmeSpec | undefined {
     ...(caFile !== undefined && { caFile: path.resolve(baseDir, caFile) }),
     ...(accountKey !== undefined && { accountKey: path.resolve(baseDir, accountKey) }),
   };
+}
+
+/** Why `n` cannot be a certificate name (a DNS name or an IP address), or undefined. */
+function nameProblem(n: string, wildcard: boolean): string | undefined {
+  const bare = wildcard && n.startsWith('*.') ? n.slice(2) : n;
+  if (isIP(bare) !== 0 || HOSTNAME.test(bare)) return undefined;
+  return `expected a DNS name like www.example.com${wildcard ? ' (or *.example.com)' : ''} or an IP address, got ${JSON.stringify(n)}`;
 }
 
 /** `hsts: 365d` (a max-age) or `hsts: false` (no header). */

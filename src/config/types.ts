@@ -268,7 +268,12 @@ export interface AppSpec {
 
 export type DcsSpec =
   | { readonly type: 'embedded'; /** The node that hosts the store (its agent API serves it). */ readonly node: string }
-  | { readonly type: 'etcd'; readonly endpoints: readonly string[] };
+  | {
+    readonly type: 'etcd';
+    readonly endpoints: readonly string[];
+    /** The members' peer (raft) port: the host firewall opens it between the endpoint hosts. */
+    readonly peerPort: number;
+  };
 
 export interface DatabaseSpec {
   /** `sync`: a commit is acknowledged once a sync standby has it; only sync standbys promote. */

@@ -8,11 +8,11 @@ import type { ClusterSpec, NodeSpec } from '../config/types.js';
 import { loadClusterFile, findNode, nodesWithRole } from '../config/index.js';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
-import { isBulwarkError } from '../core/errors.js';
+import { BulwarkError, isBulwarkError } from '../core/errors.js';
 import { createRegistry } from '../observability/registry.js';
 import { AgentApi, AgentClient, MEMBERS } from '../control-plane/agent-api/index.js';
 import { nodeCredentials, type TlsCredentials } from '../control-plane/certs/index.js';
-import type { RoleContext, RoleRuntime } from './roles/role.js';
+import type { RoleContext, RoleHealth, RoleRuntime } from './roles/role.js';
 import { LbRole } from './roles/lb-role.js';
 import { VoteBook, mountVoteApi } from '../control-plane/standby/index.js';
 import { FirewallEnforcer, hostRuleset, mountProbeApi } from '../control-plane/host-firewall/index.js';
@@ -66,13 +66,13 @@ export class NodeAgent {
     const voteBook = this.mountVote(spec, clock);
     this.role = createRole({ spec, node: this.node, clock, log, registry, dir, credentials, agents: this.agents, ...(voteBook && { voteBook }) });
     this.startedAt = clock.now();
-    const role = this.role;
+    const health = (): RoleHealth => this.health();
     new Gauge({ name: 'bulwark_node_healthy', help: '1 when the node does its job', registers: [registry],
       collect(): void {
-        this.set(role.health().healthy ? 1 : 0);
+        this.set(health().healthy ? 1 : 0);
       } });
     this.api.route('GET', '/health', () => {
-      const h = this.role.health();
+      const h = this.health();
       return { status: h.healthy ? 200 : 503, body: { node: this.node.name, role: this.node.role, ...h } };
     }, MEMBERS);
     // Metrics say a lot about the cluster: the monitor (and admin) only.
@@ -101,8 +101,15 @@ export class NodeAgent {
     return book;
   }
 
-  status(): Record<string, unknown> {
+  /** The role's health, and unhealthy while the enforced host firewall could not be applied. */
+  private health(): RoleHealth {
     const h = this.role.health();
+    const fw = this.enforcer?.status().error;
+    return fw ? { healthy: false, detail: `host firewall not applied: ${fw}; ${h.detail}` } : h;
+  }
+
+  status(): Record<string, unknown> {
+    const h = this.health();
     return {
       cluster: this.spec.cluster, node: this.node.name, role: this.node.role, address: this.node.address,
       agentPort: this.node.agentPort, pid: process.pid, healthy: h.healthy, detail: h.detail,
@@ -132,12 +139,21 @@ export class NodeAgent {
       if (me.role !== this.node.role || me.address !== this.node.address || me.agentPort !== this.node.agentPort) {
         throw new Error(`node ${me.name} changed role, address or agent port: restart the node to apply that`);
       }
-      let result = await this.role.reload(next);
+      // The firewall first: when nft refuses the new ruleset nothing has changed yet, and the
+      // reload fails as a whole (the previous rules stay applied and enforced).
+      let firewall = '';
       if (next.firewall.host === 'enforce') {
         this.enforcer ??= new FirewallEnforcer(this.clock, this.log);
-        await this.enforcer.enforce(hostRuleset(next, me));
-        result += '; host firewall re-applied';
-      } else if (this.enforcer) {
+        try {
+          await this.enforcer.enforce(hostRuleset(next, me));
+        } catch (err) {
+          throw new BulwarkError('BWK_RELOAD_FAILED', `${(err as Error).message} (the previous rules stay in place)`);
+        }
+        firewall = '; host firewall re-applied';
+      }
+      let result = await this.role.reload(next);
+      result += firewall;
+      if (next.firewall.host !== 'enforce' && this.enforcer) {
         this.enforcer.stop();
         this.enforcer = undefined;
         result += '; host firewall no longer enforced (its rules stay until changed by hand)';

@@ -8,6 +8,13 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/**
+ * The refusal reasons that are the edge firewall's verdicts (lists, bans, rates, connection caps,
+ * the trusted-proxy check); the edge's other refusals (bad-request, no-server, queue-full …) are
+ * about the request or the backends. `ban` is not a refusal but a client getting banned.
+ */
+export const FIREWALL_REASONS: ReadonlySet<string> = new Set(['denied', 'not-allowed', 'banned', 'rate-limited', 'too-many-connections', 'untrusted-proxy']);
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 type RequestLabels = { frontend: string; backend: string; server: string };
@@ -151,6 +158,8 @@ export class EdgeMetrics {
   private readonly retries: Counter<'backend'>;
   private readonly ejections: Counter<'backend' | 'server'>;
   private readonly refused: Counter<'frontend' | 'reason'>;
+  private readonly firewallRefused: Counter<'frontend' | 'reason'>;
+  private readonly firewallBans: Counter<'frontend'>;
   private readonly transitions: Counter<'backend' | 'server' | 'to'>;
   private readonly handshakes: Counter<'frontend' | 'protocol' | 'alpn'>;
   private readonly handshakeFailures: Counter<'frontend' | 'reason'>;
@@ -203,8 +212,17 @@ export class EdgeMetrics {
       name: 'bulwark_backend_ejections_total', help: 'Servers ejected by passive health', labelNames: ['backend', 'server'], registers: [registry],
     });
     this.refused = new Counter({
-      name: 'bulwark_edge_refused_total', help: 'Requests or connections refused by the edge itself, by reason',
+      name: 'bulwark_edge_refused_total', help: 'Requests or connections refused by the edge itself, by reason (firewall verdicts included; ban counts new bans)',
       labelNames: ['frontend', 'reason'], registers: [registry],
+    });
+    // The firewall's share of the above under its own subsystem, so a dashboard of the firewall
+    // need not know which edge reasons are its.
+    this.firewallRefused = new Counter({
+      name: 'bulwark_firewall_refused_total', help: 'Requests or connections the edge firewall refused, by reason (denied, not-allowed, banned, rate-limited, too-many-connections, untrusted-proxy)',
+      labelNames: ['frontend', 'reason'], registers: [registry],
+    });
+    this.firewallBans = new Counter({
+      name: 'bulwark_firewall_bans_total', help: 'Clients the edge firewall banned', labelNames: ['frontend'], registers: [registry],
     });
     this.transitions = new Counter({
       name: 'bulwark_backend_server_transitions_total', help: 'Server health transitions', labelNames: ['backend', 'server', 'to'], registers: [registry],
@@ -323,6 +341,8 @@ export class EdgeMetrics {
 
   refusal(frontend: string, reason: string): void {
     this.refused.inc({ frontend, reason });
+    if (reason === 'ban') this.firewallBans.inc({ frontend });
+    else if (FIREWALL_REASONS.has(reason)) this.firewallRefused.inc({ frontend, reason });
   }
 
   handshake(frontend: string, protocol: string, alpn: string): void {

@@ -55,14 +55,44 @@ interface Row {
 /**
  * Seconds a replica is behind, such that an idle primary does not make it look lagged: 0 when it
  * has replayed everything the primary has written (its replay position has reached the primary's),
- * else the time since the last transaction it replayed was committed on the primary. Undefined
- * when either position is unknown, or when it is behind but has never replayed a transaction.
+ * else the time since the last transaction it replayed was committed on the primary, bounded by
+ * the time since it was last seen caught up. Without that bound the first write after a quiet
+ * spell would read as the whole spell: the last replayed commit is hours old while the replica
+ * is a few bytes behind for a moment. Everything it lacks was written after it was last caught
+ * up (give or take how stale the primary's published position was), so that is a true upper
+ * bound; the commit age is the other one (a busy primary: the replica is never seen caught up,
+ * but replays a commit every few ms). Undefined when either position is unknown, or when it is
+ * behind with neither bound known.
  */
-export function replicationLagSeconds(o: { primaryLsn: number | undefined; replayLsn: number | undefined; lastReplayedCommitAt: number | undefined; now: number }): number | undefined {
+export function replicationLagSeconds(o: {
+  primaryLsn: number | undefined;
+  replayLsn: number | undefined;
+  lastReplayedCommitAt: number | undefined;
+  /** When the replica was last seen with its replay position at the primary's (undefined: never). */
+  caughtUpAt?: number | undefined;
+  now: number;
+}): number | undefined {
   if (o.primaryLsn === undefined || o.replayLsn === undefined) return undefined;
   if (o.replayLsn >= o.primaryLsn) return 0;
-  if (o.lastReplayedCommitAt === undefined) return undefined;
-  return Math.max(0, (o.now - o.lastReplayedCommitAt) / 1000);
+  const since = [o.lastReplayedCommitAt, o.caughtUpAt].filter((t): t is number => t !== undefined);
+  if (since.length === 0) return undefined;
+  return Math.max(0, (o.now - Math.max(...since)) / 1000);
+}
+
+/**
+ * The lag in seconds across scrapes: remembers when the replica was last seen caught up, which
+ * bounds the lag after a quiet spell (replicationLagSeconds). The memory is per process: after a
+ * restart, or when nobody scraped for a long time, the commit age alone answers until the
+ * replica is seen caught up once.
+ */
+export class ReplicationLag {
+  private caughtUpAt: number | undefined;
+
+  observe(o: { primaryLsn: number | undefined; replayLsn: number | undefined; lastReplayedCommitAt: number | undefined; now: number }): number | undefined {
+    const lag = replicationLagSeconds({ ...o, caughtUpAt: this.caughtUpAt });
+    if (o.replayLsn !== undefined && o.primaryLsn !== undefined && o.replayLsn >= o.primaryLsn) this.caughtUpAt = o.now;
+    return lag;
+  }
 }
 
 const ROLES = ['primary', 'replica', 'starting', 'stopped', 'absent'] as const;
@@ -111,11 +141,12 @@ export function registerPgMetrics(registry: Registry, src: PgMetricsSource): voi
       const primary = src.leaderLsn();
       setOrAbsent(this, r?.recovery && r.lsn !== null && primary !== undefined ? Math.max(0, primary - r.lsn) : undefined);
     } });
-  new Gauge({ name: 'bulwark_pg_replication_lag_seconds', help: 'Replica: 0 when caught up with the primary, else seconds since the last replayed commit was made', registers: reg,
+  const lagSeconds = new ReplicationLag();
+  new Gauge({ name: 'bulwark_pg_replication_lag_seconds', help: 'Replica: 0 when caught up with the primary, else seconds since the last replayed commit was made (at most since it was last caught up)', registers: reg,
     async collect() {
       const r = await sample();
       setOrAbsent(this, r?.recovery
-        ? replicationLagSeconds({ primaryLsn: src.leaderLsn(), replayLsn: r.lsn ?? undefined, lastReplayedCommitAt: r.replay_at ?? undefined, now: src.now() })
+        ? lagSeconds.observe({ primaryLsn: src.leaderLsn(), replayLsn: r.lsn ?? undefined, lastReplayedCommitAt: r.replay_at ?? undefined, now: src.now() })
         : undefined);
     } });
   new Gauge({ name: 'bulwark_pg_replica_streaming', help: 'Replica: 1 while streaming from the current primary', registers: reg,

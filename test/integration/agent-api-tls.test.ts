@@ -121,7 +121,7 @@ describe('agent APIs: mutual TLS and per-role access', { skip, timeout: 120_000 
       assert.equal((JSON.parse(ok.stdout) as { nodes: { healthy: boolean }[] }).nodes.length, 2);
       const usage = await bulwark(['certs', 'issue', '-c', c.file]);
       assert.equal(usage.code, 2);
-      assert.match(usage.stderr, /exactly one of --node NAME or --admin/);
+      assert.match(usage.stderr, /exactly one of --node NAME, --admin or --edge/);
     } finally {
       host.cleanup();
     }

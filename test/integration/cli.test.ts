@@ -1,7 +1,20 @@
-/** The CLI's contract: help for every verb, exit codes 0/1/2, clear errors naming what is wrong. */
-import { describe, it } from 'node:test';
+/**
+ * The CLI's contract: help for every verb, exit codes 0/1/2, clear errors naming what is wrong;
+ * and HTTPS out of the box: `bulwark up` on a file with `edge.tls: { source: local }` (the
+ * example's default) creates the cluster CA once, serves HTTPS that curl trusts with --cacert,
+ * redirects plain HTTP, reports edge.httpsUrl, explains the CA (`certs ca`) and keeps it across
+ * a restart.
+ */
+import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bulwark, tempCluster } from '../harness/cli.js';
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { caCertPath, caDirOf } from '../../src/control-plane/certs/index.js';
+import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
+import { eventually } from '../harness/eventually.js';
+import { samplesOf, scrapeNode } from '../harness/metrics.js';
 
 const VERBS = ['up', 'down', 'status', 'agent', 'validate', 'plan', 'kill', 'start', 'drain', 'reload'];
 
@@ -101,5 +114,117 @@ web: { app: { command: [node, app.js], port: 3000 } }
     } finally {
       c.cleanup();
     }
+  });
+});
+
+const TLS_NET = '127.0.13';
+const TLS_AGENT = 17713;
+const HTTP_PORT = 18013;
+const HTTPS_PORT = 18413;
+const HTTPS_URL = `https://${TLS_NET}.100:${HTTPS_PORT}`;
+
+/** curl's exit code and what it printed (headers with -D -); never throws. */
+function curl(args: readonly string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    execFile('curl', ['-sS', '--max-time', '5', ...args], { timeout: 10_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0, out: stdout + stderr }));
+  });
+}
+
+const fingerprint = (file: string): string => new X509Certificate(fs.readFileSync(file)).fingerprint256;
+
+describe('HTTPS out of the box: bulwark up with edge.tls source local', { timeout: 180_000 }, () => {
+  const c = tempCluster(`
+cluster: tls-up
+state_dir: state
+agent: { port: ${TLS_AGENT} }
+nodes:
+  - { name: lb-1,  role: lb,  address: ${TLS_NET}.1 }
+  - { name: web-1, role: web, address: ${TLS_NET}.11 }
+web:
+${demoAppYaml(13013)}edge:
+  vip: ${TLS_NET}.100
+  tls: { source: local }
+  frontends:
+    - { name: www, mode: http, port: ${HTTP_PORT}, https_port: ${HTTPS_PORT}, routes: [ { path_prefix: /, backend: app } ] }
+  backends:
+    - { name: app, health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 1, fall: 2 }, servers: [ { node: web-1 } ] }
+`);
+  const stateDir = path.join(c.dir, 'state');
+  const ca = caCertPath(caDirOf({ stateDir }));
+  let upOut = '';
+
+  const up = async (): Promise<string> => {
+    const r = await bulwark(['up', '--detach', '-c', c.file, '--timeout', '60s'], { timeoutMs: 90_000 });
+    assert.equal(r.code, 0, `up failed:\n${r.stdout}\n${r.stderr}`);
+    return r.stdout;
+  };
+  const served = (): Promise<void> => eventually(async () => {
+    const r = await curl(['-D', '-', '--cacert', ca, `${HTTPS_URL}/api/whoami`]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^HTTP\/(1\.1|2) 200/, r.out);
+    assert.match(r.out, /"node":"web-1"/);
+  }, { timeoutMs: 20_000, intervalMs: 250, message: `curl --cacert ${ca} ${HTTPS_URL}/api/whoami` });
+
+  before(async () => {
+    assert.equal(fs.existsSync(ca), false, 'a fresh state folder has no CA yet');
+    upOut = await up();
+  });
+
+  after(async () => {
+    await bulwark(['down', '-c', c.file]);
+    c.cleanup();
+  });
+
+  it('creates the cluster CA in the state folder and says where the site is', () => {
+    assert.ok(fs.existsSync(ca), `no CA at ${ca} after bulwark up`);
+    assert.match(upOut, new RegExp(`The site: ${HTTPS_URL.replace(/\./g, '\\.')}/ +\\(try: curl --cacert ${ca.replace(/\./g, '\\.')} `), upOut);
+  });
+
+  it('serves HTTPS that curl trusts with --cacert (and only with it); plain HTTP answers 308 to HTTPS', async () => {
+    await served();
+    const untrusted = await curl([`${HTTPS_URL}/api/whoami`]);
+    assert.notEqual(untrusted.code, 0, 'curl without the cluster CA must refuse the certificate');
+    const plain = await curl(['-D', '-', '-o', '/dev/null', `http://${TLS_NET}.100:${HTTP_PORT}/api/whoami?x=1`]);
+    assert.match(plain.out, /^HTTP\/1\.1 308 /, plain.out);
+    assert.match(plain.out, new RegExp(`^location: ${HTTPS_URL.replace(/\./g, '\\.')}/api/whoami\\?x=1\r$`, 'mi'), plain.out);
+  });
+
+  it('status --json has edge.httpsUrl; the lb reports its certificate and TLS metrics', async () => {
+    const r = await bulwark(['status', '--json', '-c', c.file]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = JSON.parse(r.stdout) as { edge: { url: string; httpsUrl?: string } };
+    assert.equal(s.edge.httpsUrl, HTTPS_URL);
+    assert.equal(s.edge.url, `http://${TLS_NET}.100:${HTTP_PORT}`);
+    await served();
+    const m = await scrapeNode(stateDir, { address: `${TLS_NET}.1`, agentPort: TLS_AGENT });
+    const expiry = samplesOf(m, 'bulwark_tls_certificate_expiry_seconds');
+    // A 90-day certificate issued moments ago, from the cluster CA.
+    assert.ok(expiry.length === 1 && expiry[0]!.value > 89 * 86_400 && expiry[0]!.value <= 90 * 86_400, JSON.stringify(expiry));
+    assert.ok(samplesOf(m, 'bulwark_tls_handshakes_total', { frontend: 'www' }).some((x) => x.value > 0), 'no TLS handshake counted');
+  });
+
+  it('certs ca prints the CA path and how to trust it: curl --cacert, the system store, a browser', async () => {
+    const r = await bulwark(['certs', 'ca', '-c', c.file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.includes(ca), r.stdout);
+    assert.ok(r.stdout.includes(`--cacert ${ca} ${HTTPS_URL}/`), r.stdout);
+    assert.match(r.stdout, /update-ca-certificates/);
+    assert.match(r.stdout, /^ +(Firefox|Chromium|Chrome|browser)\b.*(Import|Authorities)/mi);
+    const j = await bulwark(['certs', 'ca', '--json', '-c', c.file]);
+    assert.equal(j.code, 0, j.stdout + j.stderr);
+    assert.equal((JSON.parse(j.stdout) as { path: string }).path, ca);
+  });
+
+  it('keeps the same CA across a restart: the old --cacert file still verifies', async () => {
+    const before = fingerprint(ca);
+    const down = await bulwark(['down', '-c', c.file]);
+    assert.equal(down.code, 0, down.stderr);
+    await up();
+    assert.equal(fingerprint(ca), before, 'bulwark up made a new CA');
+    await served();
+    const again = await bulwark(['certs', 'ca', '-c', c.file]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(fingerprint(ca), before, 'bulwark certs ca made a new CA');
   });
 });

@@ -2,9 +2,11 @@
  * The monitor's dashboard in real Chromium (Debian's, driven by playwright-core) against a real
  * cluster started with `bulwark up --detach`: HTTPS verified by the browser against the cluster
  * CA (names included), the topology with the VIP holder and the primary marked, charts with
- * data, first render under a second, a phone screen without horizontal scrolling, and live
- * updates without a reload: a killed web node, a failover after killing the primary, and the
- * stream coming back after the monitor restarts. Screenshots go to test-artifacts/dashboard/.
+ * data, first render (topology and first chart with data) under a second, the replica's lag on
+ * its card, a phone screen without horizontal scrolling, and live updates without a reload: a
+ * killed web node (down, and NodeDown among the open alerts), a failover after killing the
+ * primary, a switchover on the timeline after `bulwark switchover`, and the stream coming back
+ * after the monitor restarts. Screenshots go to test-artifacts/dashboard/.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -35,6 +37,8 @@ const YAML = stackYaml({
   extra: `monitor:
   port: ${MON_PORT}
   scrape_interval: 1s
+  rules:
+    - { name: NodeDown, for: 2s }
 `,
 });
 
@@ -72,12 +76,13 @@ describe('the dashboard in real Chromium against a live cluster', { skip, timeou
     return s;
   }, { timeoutMs: 90_000, intervalMs: 500, message: 'cluster settling' });
 
-  const openPage = async (viewport: { width: number; height: number }, phoneLike: boolean): Promise<{ page: Page; loadMs: number }> => {
+  const openPage = async (viewport: { width: number; height: number }, phoneLike: boolean): Promise<{ page: Page; loadMs: number; chartMs: Promise<number> }> => {
     const ctx = await tb.browser.newContext({
       viewport, isMobile: phoneLike, hasTouch: phoneLike, deviceScaleFactor: phoneLike ? 2 : 1, ignoreHTTPSErrors: false,
     });
     contexts.push(ctx);
     const page = await ctx.newPage();
+    await page.addInitScript(markFirstChart);
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     // The dashboard's content security policy allows nothing inline: a violation is a bug.
@@ -89,7 +94,10 @@ describe('the dashboard in real Chromium against a live cluster', { skip, timeou
     // From the start of navigation (the page's time origin) to the paint of the first topology.
     const loadMs = await page.evaluate(() => performance.getEntriesByName('bulwark:topology')[0]?.startTime ?? -1);
     assert.deepEqual(errors, [], 'the page threw');
-    return { page, loadMs };
+    const chartMs = page.waitForFunction(() => performance.getEntriesByName('test:first-chart')[0]?.startTime ?? false, undefined, { timeout: 10_000 })
+      .then((h) => h.jsonValue() as Promise<number>);
+    chartMs.catch(() => undefined); // awaited by the tests that want it; a closed page must not be an unhandled rejection
+    return { page, loadMs, chartMs };
   };
 
   const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: true });
@@ -128,19 +136,23 @@ describe('the dashboard in real Chromium against a live cluster', { skip, timeou
     await ctx.close();
   });
 
-  it('paints the topology in under a second after navigation', async (t) => {
+  it('paints the topology, and a chart with data, in under a second after navigation', async (t) => {
     await settled();
     // Three cold loads (a fresh browser context each: no cache, new TLS connections); the median
     // is held to the budget, so one scheduling hiccup of a busy machine does not decide it.
     const loads: number[] = [];
+    const charts: number[] = [];
     for (let i = 0; i < 3; i++) {
       const opened = await openPage({ width: 1440, height: 1000 }, false);
       loads.push(Math.round(opened.loadMs));
+      // The page is loaded when a visitor sees both: the topology and a chart drawing data.
+      charts.push(Math.round(Math.max(opened.loadMs, await opened.chartMs)));
       await opened.page.context().close();
     }
-    const median = [...loads].sort((a, b) => a - b)[1]!;
-    t.diagnostic(`navigation → first topology paint: ${loads.join(', ')} ms (median ${median} ms; budget ${LOAD_BUDGET_MS} ms)`);
-    assert.ok(median < LOAD_BUDGET_MS, `first topology paint after ${loads.join(', ')} ms`);
+    const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[1]!;
+    t.diagnostic(`navigation → first topology paint: ${loads.join(', ')} ms (median ${median(loads)} ms); → topology and first chart with data: ${charts.join(', ')} ms (median ${median(charts)} ms); budget ${LOAD_BUDGET_MS} ms`);
+    assert.ok(median(loads) < LOAD_BUDGET_MS, `first topology paint after ${loads.join(', ')} ms`);
+    assert.ok(median(charts) < LOAD_BUDGET_MS, `topology and a chart with data after ${charts.join(', ')} ms`);
   });
 
   it('renders every node, and marks the VIP holder and the primary', async () => {
@@ -159,6 +171,12 @@ describe('the dashboard in real Chromium against a live cluster', { skip, timeou
     }, { timeoutMs: 15_000, intervalMs: 250 });
     assert.match(await desktop.textContent(`[data-node="${s.edge.active}"]`) ?? '', /VIP/);
     assert.match(await desktop.textContent(`[data-node="${s.database.primary}"]`) ?? '', /primary/);
+    // The replica's card carries its lag (bytes, and seconds: 0 ms on an idle primary).
+    const replica = s.database.members.find((m) => m.role === 'replica')!.name;
+    await eventually(async () => {
+      const facts = await desktop.textContent(`#tiers [data-node="${replica}"] .facts`, { timeout: 1000 }).catch(() => null);
+      assert.match(facts ?? '', /\blag \d+(\.\d+)? (B|KiB|MiB|GiB)\b.*\d+(\.\d+)? (µs|ms|s)\b/, `${replica}'s card shows no lag: ${JSON.stringify(facts)}`);
+    }, { timeoutMs: 15_000, intervalMs: 250 });
   });
 
   it('draws every chart with data', async () => {
@@ -195,6 +213,11 @@ describe('the dashboard in real Chromium against a live cluster', { skip, timeou
     assert.equal(killed.code, 0, killed.stderr);
     await desktop.waitForSelector('#tiers [data-node="web-1"][data-status="down"]', { timeout: 20_000 });
     await desktop.waitForSelector('#events li[data-node="web-1"]:is([data-kind="node_down"], [data-kind="server_down"], [data-kind="ejection"])', { timeout: 20_000 });
+    // The open-alerts panel: NodeDown for web-1 firing (for: 2s here), critical.
+    const alert = desktop.locator('#alerts-body li.alert[data-alert="NodeDown"][data-state="firing"]').filter({ hasText: 'node=web-1' });
+    await alert.first().waitFor({ timeout: 20_000 });
+    assert.equal(await alert.first().getAttribute('data-severity'), 'critical');
+    assert.match(await desktop.textContent('#alerts-count') ?? '', /\(\d+\)/);
     await shot(desktop, 'desktop-web-down');
     assert.equal((await bulwark(['start', 'web-1', '-c', c.file])).code, 0);
     await desktop.waitForSelector('#tiers [data-node="web-1"][data-status="up"]', { timeout: 30_000 });
@@ -224,6 +247,33 @@ describe('the dashboard in real Chromium against a live cluster', { skip, timeou
     assert.equal((await bulwark(['start', old, '-c', c.file])).code, 0);
   });
 
+  it('shows a switchover on the timeline after `bulwark switchover`, and marks the new primary', async (t) => {
+    const before = await settled();
+    const old = before.database.primary!;
+    const next = old === 'db-1' ? 'db-2' : 'db-1';
+    const sw = await bulwark(['switchover', '--to', next, '-c', c.file], { timeoutMs: 60_000 });
+    assert.equal(sw.code, 0, sw.stdout + sw.stderr);
+    const t0 = Date.now();
+    await desktop.waitForSelector(`#tiers [data-node="${next}"][data-primary]`, { timeout: 30_000 });
+    // The planned change's entry: the newest primary change naming the new primary. A switchover,
+    // not a failover (the old primary handed over and still answers).
+    const entry = await eventually(async () => {
+      const items = await desktop.$$eval('#events li[data-kind]', (els) => els.map((e) => ({
+        kind: (e as HTMLElement).dataset['kind'], node: (e as HTMLElement).dataset['node'], text: e.textContent ?? '',
+      })));
+      const change = items.find((x) => (x.kind === 'switchover' || x.kind === 'failover') && x.node === next && x.text.includes(old));
+      assert.ok(change, `no primary change ${old} → ${next} on the timeline yet: ${JSON.stringify(items.slice(0, 8))}`);
+      return change;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    t.diagnostic(`switchover ${old} → ${next} on the page ${Date.now() - t0} ms after the command returned: ${entry.kind}: ${entry.text}`);
+    assert.equal(entry.kind, 'switchover', `the planned switchover is shown as "${entry.kind}": ${entry.text}`);
+    assert.match(entry.text, /switchover/i);
+    assert.equal(await desktop.locator('[data-primary]').count(), 1);
+    assert.notEqual(await desktop.getAttribute(`#tiers [data-node="${old}"]`, 'data-status'), 'down', 'the old primary keeps answering through a switchover');
+    await shot(desktop, 'desktop-after-switchover');
+    assert.equal(await desktop.evaluate(() => (window as unknown as { bulwarkTestMark?: number }).bulwarkTestMark), 42, 'the page reloaded');
+  });
+
   it('reconnects to the live stream when the monitor restarts', async () => {
     assert.equal((await bulwark(['kill', 'mon-1', '-c', c.file])).code, 0);
     await desktop.waitForSelector('#connection:is([data-state="reconnecting"], [data-state="stale"])', { timeout: 20_000 });
@@ -238,6 +288,22 @@ describe('the dashboard in real Chromium against a live cluster', { skip, timeou
     assert.equal(await desktop.evaluate(() => (window as unknown as { bulwarkTestMark?: number }).bulwarkTestMark), 42, 'the page reloaded');
   });
 });
+
+/**
+ * Runs in the page before its own scripts: marks `test:first-chart` once a chart has data points
+ * and a drawn line, after the next paint (as the page marks its topology), so the load test can
+ * time navigation → first chart with data from the same time origin.
+ */
+function markFirstChart(): void {
+  const drawn = (): boolean => [...document.querySelectorAll('figure.chart[data-points]')]
+    .some((f) => Number((f as HTMLElement).dataset['points']) > 0 && f.querySelector('svg path.line, svg circle.dot') !== null);
+  const watch = new MutationObserver(() => {
+    if (!drawn()) return;
+    watch.disconnect();
+    requestAnimationFrame(() => setTimeout(() => performance.mark('test:first-chart'), 0));
+  });
+  watch.observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ['data-points'] });
+}
 
 /** A light, paced client load through the edge (about 20 requests/s) so the charts have traffic. */
 async function trickle(url: string, signal: AbortSignal): Promise<number> {

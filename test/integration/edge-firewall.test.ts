@@ -7,11 +7,15 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
+import fs from 'node:fs';
+import path from 'node:path';
 import { Registry } from 'prom-client';
 import { HttpBackend, echoServer, type RawBackend } from '../harness/backends.js';
 import { edgeSpec, startEdge, type RunningEdge } from '../harness/edge-fixture.js';
 import { request } from '../harness/http-client.js';
 import { HOST } from '../harness/ports.js';
+import { bulwark, demoAppYaml, tempCluster } from '../harness/cli.js';
+import { eventually } from '../harness/eventually.js';
 
 const FLOODER = '127.0.0.2';
 const NEIGHBOUR = '127.0.0.3';
@@ -122,6 +126,29 @@ describe('the edge firewall', { timeout: 60_000 }, () => {
     assert.match(answer, /^HTTP\/1\.1 429 /);
     assert.match(answer, /more than 3 open connections/);
     for (const s of sockets) s.destroy();
+  });
+
+  it('a ban reaches a keep-alive connection opened before it: 403 on its next request, and closed', async () => {
+    const CLIENT = '127.0.0.9';
+    const keep = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: CLIENT });
+    const viaKeep = (): Promise<{ status: number; port: number; connection: string | undefined }> => new Promise((resolve, reject) => {
+      http.get({ host: HOST, port: e.port, path: '/', agent: keep }, (res) => {
+        const port = res.socket.localPort ?? 0;
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, port, connection: res.headers.connection }));
+      }).on('error', reject);
+    });
+    try {
+      const first = await viaKeep();
+      assert.equal(first.status, 200);
+      // Banned over other connections while this one stays open (20 oversized heads).
+      for (let i = 0; i < 20; i++) assert.equal((await request(e.port, '/', { localAddress: CLIENT, headers: { 'x-big': 'x'.repeat(3000) } })).status, 431);
+      assert.deepEqual(e.edge.bans(Date.now()).filter((b) => b.client === CLIENT).length, 1);
+      const second = await viaKeep();
+      assert.deepEqual([second.status, second.port, second.connection], [403, first.port, 'close'], 'refused on the same connection, which closes');
+    } finally {
+      keep.destroy();
+    }
   });
 
   it('counts limit breaches (431) towards a ban', async () => {
@@ -248,5 +275,98 @@ describe('the PROXY protocol', { timeout: 30_000 }, () => {
     assert.equal(await exchange(e.port + 1, PROXY, 'PROXY TCP4 192.0.2.7 127.0.0.1 5555 80\r\nping', 'ping'), 'ping');
     assert.equal(await exchange(e.port + 1, '127.0.0.10', 'PROXY TCP4 192.0.2.7 127.0.0.1 5555 80\r\nping'), '');
     assert.equal(await exchange(e.port + 1, PROXY, 'PROXY TCP4 198.51.100.5 127.0.0.1 5555 80\r\nping'), '', 'the named client is on the deny list');
+  });
+});
+
+/**
+ * `bulwark firewall bans` through the real CLI and the lbs' agent APIs (mutual TLS): a ban made
+ * by the edge is listed (table and --json), lifted with --lift (an IPv4-mapped spelling of the
+ * address works), a bad address exits 2, and an lb that cannot be asked makes it exit 1, by name.
+ */
+describe('bulwark firewall bans', { timeout: 180_000 }, () => {
+  const NET = '127.0.23';
+  const EDGE_PORT = 18023;
+  const BANNED = `${NET}.50`;
+  const cluster = (extraLb: string): string => `
+cluster: fw-bans
+state_dir: state
+agent: { port: 17723 }
+nodes:
+  - { name: lb-1,  role: lb,  address: ${NET}.1 }
+${extraLb}  - { name: web-1, role: web, address: ${NET}.11 }
+web:
+${demoAppYaml(13023)}edge:
+  vip: ${NET}.100
+  frontends:
+    - name: www
+      port: ${EDGE_PORT}
+      limits: { max_header_bytes: 1KiB }
+      firewall: { ban: { after: 3, within: 10s, for: 10m } }
+      routes: [ { path_prefix: /, backend: app } ]
+  backends:
+    - { name: app, health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 1, fall: 2 }, servers: [ { node: web-1 } ] }
+`;
+  const c = tempCluster(cluster(''));
+  // The same cluster with a second lb that is not running: `bans` cannot ask it.
+  const withGhost = path.join(c.dir, 'with-ghost.yaml');
+  const site = (opts: { localAddress?: string; headers?: Record<string, string> } = {}): Promise<number> => new Promise((resolve, reject) => {
+    http.get({ host: `${NET}.100`, port: EDGE_PORT, path: '/', agent: false, ...opts }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    }).on('error', reject);
+  });
+
+  before(async () => {
+    fs.writeFileSync(withGhost, cluster(`  - { name: lb-2,  role: lb,  address: ${NET}.2 }\n`));
+    const r = await bulwark(['up', '--detach', '-c', c.file, '--timeout', '60s'], { timeoutMs: 90_000 });
+    assert.equal(r.code, 0, `up failed:\n${r.stdout}\n${r.stderr}`);
+    await eventually(async () => assert.equal(await site(), 200), { timeoutMs: 20_000, intervalMs: 250 });
+    // Three oversized heads: banned.
+    for (let i = 0; i < 3; i++) assert.equal(await site({ localAddress: BANNED, headers: { 'x-big': 'x'.repeat(2000) } }), 431);
+    assert.equal(await site({ localAddress: BANNED }), 403);
+  });
+  after(async () => {
+    await bulwark(['down', '-c', c.file]);
+    c.cleanup();
+  });
+
+  it('lists the ban on each lb, as a table and as JSON', async () => {
+    const r = await bulwark(['firewall', 'bans', '-c', c.file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /LB\s+FRONTEND\s+CLIENT\s+BANNED UNTIL/);
+    assert.match(r.stdout, new RegExp(`lb-1\\s+www\\s+${BANNED.replaceAll('.', '\\.')}\\s+\\d{4}-`));
+    const j = await bulwark(['firewall', 'bans', '--json', '-c', c.file]);
+    assert.equal(j.code, 0, j.stderr);
+    const body = JSON.parse(j.stdout) as { bans: { lb: string; frontend: string; client: string }[]; unreachable: unknown[] };
+    assert.deepEqual(body.bans.map((b) => [b.lb, b.frontend, b.client]), [['lb-1', 'www', BANNED]]);
+    assert.deepEqual(body.unreachable, []);
+  });
+
+  it('exits 1 and names the lb it could not ask', async () => {
+    const r = await bulwark(['firewall', 'bans', '-c', withGhost]);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /lb-1\s+www/, 'the bans of the lb that answered are still listed');
+    assert.match(r.stderr, /lb-2: could not list its bans/);
+    const j = await bulwark(['firewall', 'bans', '--json', '-c', withGhost]);
+    assert.equal(j.code, 1);
+    assert.deepEqual((JSON.parse(j.stdout) as { unreachable: { lb: string }[] }).unreachable.map((u) => u.lb), ['lb-2']);
+  });
+
+  it('--lift refuses what is not an IP address, with exit 2', async () => {
+    const r = await bulwark(['firewall', 'bans', '--lift', 'not-an-ip', '-c', c.file]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--lift takes a client IP address \(IPv4 or IPv6\), not "not-an-ip"/);
+  });
+
+  it('--lift lifts it (given in IPv4-mapped IPv6 form), and the client is served again', async () => {
+    const r = await bulwark(['firewall', 'bans', '--lift', `::FFFF:${BANNED}`, '-c', c.file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`lifted the ban on ${BANNED.replaceAll('.', '\\.')} on lb-1`));
+    assert.equal(await site({ localAddress: BANNED }), 200);
+    const after = await bulwark(['firewall', 'bans', '-c', c.file]);
+    assert.match(after.stdout, /no client is banned/);
+    const again = await bulwark(['firewall', 'bans', '--lift', BANNED, '-c', c.file]);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is not banned on any lb/);
   });
 });

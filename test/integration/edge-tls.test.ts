@@ -113,6 +113,35 @@ describe('HTTPS at the edge', { timeout: 120_000 }, () => {
       assert.match(text, /bulwark_tls_certificate_expiry_seconds\{certificate="127\.0\.0\.1",source="cluster CA"\} 77\d{5}\n/);
     });
 
+    it('refuses a suite outside the intermediate profile (CBC with SHA-1 MACs, no forward secrecy)', async () => {
+      const before = (await registry.metrics()).match(/bulwark_tls_handshake_failures_total\{frontend="www",reason="no shared cipher"\} (\d+)/)?.[1] ?? '0';
+      const r = await run('openssl', ['s_client', '-tls1_2', '-cipher', 'AES128-SHA', '-connect', `${HOST}:${e.port + 1}`, '-CAfile', ca.certPath], 'Q\n');
+      assert.match(r.out, /handshake failure|no shared cipher/i, r.out);
+      assert.doesNotMatch(r.out, /Cipher is AES128-SHA|Cipher *: AES128-SHA/, r.out);
+      // The same client with an intermediate suite gets through, so the suite is what was refused.
+      const ok = await run('openssl', ['s_client', '-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256', '-connect', `${HOST}:${e.port + 1}`, '-CAfile', ca.certPath], 'Q\n');
+      assert.match(ok.out, /Cipher is ECDHE-ECDSA-AES128-GCM-SHA256/, ok.out);
+      await eventually(async () => {
+        const now = (await registry.metrics()).match(/bulwark_tls_handshake_failures_total\{frontend="www",reason="no shared cipher"\} (\d+)/)?.[1];
+        assert.equal(Number(now), Number(before) + 1);
+      });
+    });
+
+    it('sends no Strict-Transport-Security with hsts: false', async () => {
+      const off = await startEdge((port) => ({
+        tls: { source: 'local', hsts: false },
+        frontends: [{ name: 'www', port, https_port: port + 1, default_backend: 'app' }],
+        backends: [{ name: 'app', servers: [{ name: 'a', address: `${HOST}:${backend.port}` }] }],
+      }), { certificates: store });
+      try {
+        const r = await run('curl', ['-sS', '-D', '-', '-o', '/dev/null', '--cacert', ca.certPath, `https://${HOST}:${off.port + 1}/`]);
+        assert.match(r.out, /^HTTP\/\S+ 200/, r.out);
+        assert.doesNotMatch(r.out, /strict-transport-security/i);
+      } finally {
+        await off.stop();
+      }
+    });
+
     it('resumes sessions', async () => {
       const sess = path.join(dir, 'session.pem');
       await run('openssl', ['s_client', '-tls1_2', '-connect', `${HOST}:${e.port + 1}`, '-CAfile', ca.certPath, '-sess_out', sess], 'Q\n');

@@ -2,9 +2,10 @@
  * The host firewall across real hosts: network namespaces on one bridge (client, two lbs, a web
  * server, a db member running PostgreSQL, a monitor hosting the embedded DCS), each with its
  * node's ruleset applied before its agent starts. Under default-drop the lb pair still elects
- * and the site answers; PostgreSQL is reachable from the web host and not from the client; the
- * agent API and the app are closed to the client. `bulwark firewall verify` is clean, and
- * reports the hole when one is opened by hand.
+ * and the site answers; PostgreSQL is reachable from the web host and from the lbs (a tcp
+ * frontend forwards to it) and not from the client; the agent API and the app are closed to the
+ * client. `bulwark firewall verify` is clean, and reports the holes when they are opened by hand,
+ * also on a port the host does not open at all.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,10 +38,14 @@ ${demoAppYaml(3000)}edge:
   standby: { interface: eth0 }
   frontends:
     - { name: www, port: 80, default_backend: app }
+    - { name: pg, mode: tcp, port: 5433, default_backend: pg }
   backends:
     - name: app
       health_check: { path: /healthz, interval: 300ms, timeout: 250ms, rise: 2, fall: 2 }
       servers: [ { node: web-1 } ]
+    - name: pg
+      health_check: { interval: 300ms, timeout: 250ms, rise: 1, fall: 2 }
+      servers: [ { name: db-1, address: "${at('db-1')}:5432" } ]
 database:
   mode: async
 `;
@@ -90,6 +95,19 @@ describe('the host firewall across hosts', { skip, timeout: 300_000 }, () => {
     assert.equal(reach('client', at('web-1'), 3000), 'timeout');
     assert.equal(reach('lb-1', at('web-1'), 3000), 'open', 'the lbs reach the app');
     assert.equal(reach('mon-1', at('db-1'), 5432), 'timeout', 'the monitor has no business with PostgreSQL');
+    assert.equal(reach('lb-1', at('db-1'), 5432), 'open', 'the lbs reach the pg backend server');
+    assert.equal(reach('lb-2', at('db-1'), 5432), 'open');
+  });
+
+  it('the tcp frontend carries the client to PostgreSQL through the active lb', async () => {
+    // An SSLRequest, answered by PostgreSQL itself ('S' or 'N') before any authentication.
+    const sslRequest = (): string => lab.run('client', [process.execPath, '-e', `
+      const s = require('net').connect({ host: '${VIP}', port: 5433 }, () => s.write(Buffer.from([0, 0, 0, 8, 4, 210, 22, 47])));
+      const t = setTimeout(() => { console.log('timeout'); process.exit(0); }, 1000);
+      s.once('data', (d) => { console.log(d.toString('latin1', 0, 1)); process.exit(0); });
+      s.on('close', () => { console.log('closed'); process.exit(0); });
+      s.on('error', (e) => { console.log(e.code); process.exit(0); });`]).trim();
+    await eventually(() => assert.match(sslRequest(), /^[SN]$/), { timeoutMs: 30_000, intervalMs: 300, message: 'PostgreSQL through lb → db-1:5432' });
   });
 
   it('bulwark firewall verify is clean, then reports a hole opened by hand', async () => {
@@ -99,10 +117,19 @@ describe('the host firewall across hosts', { skip, timeout: 300_000 }, () => {
       return r.stdout;
     }, { timeoutMs: 30_000, intervalMs: 1000 });
     assert.match(clean, /^clean: \d+ probes between 5 nodes/);
-    lab.run('db-1', ['nft', 'insert', 'rule', 'inet', 'bulwark', 'input', 'tcp', 'dport', '5432', 'accept']);
+    // A stray service on a port db-1 does not open at all (the app port): dropped, so still clean.
+    lab.spawn('db-1', [process.execPath, '-e', `require('net').createServer((c) => c.end()).listen(3000, '${at('db-1')}')`], 'stray-3000');
+    await eventually(() => assert.equal(reach('db-1', at('db-1'), 3000), 'open'), { timeoutMs: 10_000, intervalMs: 100 });
+    assert.equal(reach('lb-1', at('db-1'), 3000), 'timeout');
+    // 22 (SSH, closed: no admin networks) has no listener in the lab: opened, it refuses.
+    lab.run('db-1', ['nft', 'insert', 'rule', 'inet', 'bulwark', 'input', 'tcp', 'dport', '{ 22, 3000, 5432 }', 'accept']);
     const holed = bulwarkIn('mon-1', ['firewall', 'verify']);
     assert.equal(holed.status, 1, holed.stdout);
     assert.match(holed.stdout, /mon-1 +db-1 +5432 +closed +open/);
-    assert.match(holed.stdout, /lb-1 +db-1 +5432 +closed +open/);
+    assert.doesNotMatch(holed.stdout, /lb-1 +db-1 +5432/, 'the lbs may reach the pg backend server: no difference there');
+    for (const from of ['lb-1', 'lb-2', 'web-1', 'mon-1']) {
+      assert.match(holed.stdout, new RegExp(`${from} +db-1 +3000 +closed +open +db-1 does not open 3000`));
+      assert.match(holed.stdout, new RegExp(`${from} +db-1 +22 +closed +refused \\(not dropped: nothing listens\\)`));
+    }
   });
 });

@@ -278,7 +278,7 @@ describe('a file with every key (golden)', () => {
       database: {
         mode: 'async', strict: true, port: 5433, name: 'shop', user: 'shopper', binDir: '/usr/lib/postgresql/15/bin',
         ttlMs: 10_000, loopMs: 2000, maximumLagOnFailoverBytes: 4 * 1024 * 1024, failsafe: false,
-        dcs: { type: 'etcd', endpoints: ['10.0.0.41:2379', '10.0.0.42:2379'] },
+        dcs: { type: 'etcd', endpoints: ['10.0.0.41:2379', '10.0.0.42:2379'], peerPort: 2380 },
         router: { rwPort: 7432, roPort: 7433, maxLagBytes: 64 * 1024, checkIntervalMs: 1000 },
         parameters: { max_connections: '200', shared_buffers: '256MB' },
       },

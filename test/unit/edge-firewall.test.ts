@@ -74,4 +74,18 @@ describe('EdgeFirewall', () => {
     fw.prune(5000);
     assert.equal(fw.size(), 0);
   });
+  it('a ban moves the epoch, so connections admitted before it know to check their client again', () => {
+    const fw = new EdgeFirewall(spec({ ban: { after: 2, withinMs: 10_000, forMs: 60_000 } }));
+    assert.equal(fw.onAccept('a', 0), undefined);
+    const admittedAt = fw.epoch;
+    fw.onRefused('b', 429, 0);
+    assert.equal(fw.epoch, admittedAt, 'a refusal short of a ban changes nothing');
+    assert.equal(fw.banCheck('a', 0), undefined);
+    fw.onRefused('a', 429, 1000);
+    fw.onRefused('a', 429, 2000);
+    assert.notEqual(fw.epoch, admittedAt, 'banned: open connections must look again');
+    assert.deepEqual([fw.banCheck('a', 3000)?.status, fw.banCheck('a', 3000)?.reason], [403, 'banned']);
+    assert.equal(fw.banCheck('b', 3000), undefined, 'only the banned client');
+    assert.equal(fw.banCheck('a', 62_001), undefined, 'the ban ran out');
+  });
 });

@@ -119,10 +119,10 @@ describe('alert rules with for:', () => {
       '    - { name: Mine, expr: "up == 0" }',
     ].join('\n'), 'c.yaml');
     const rules = alertRules(spec);
-    assert.deepEqual(rules.map((r) => r.name), ['NodeDown', 'CertificateExpiring', 'Mine']);
+    assert.deepEqual(rules.map((r) => r.name), ['NodeDown', 'NodeUnhealthy', 'CertificateExpiring', 'Mine']);
     assert.equal(rules[0]!.forMs, 2000);
     assert.deepEqual(rules[0]!.labels, { team: 'ops' });
-    assert.equal(rules[2]!.severity, 'warning');
+    assert.equal(rules[3]!.severity, 'warning');
   });
 });
 

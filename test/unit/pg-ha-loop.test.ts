@@ -230,6 +230,7 @@ describe('HA loop (3 members, manual clock, simulated PostgreSQL)', () => {
     }
     assert.ok(promotedAt !== undefined, 'nobody was promoted');
     assert.deepEqual(world.primaries(), ['db-2']); // equal positions: the lower name wins
+    assert.equal(members[1]!.loop.current.promotion?.planned, false, 'a promotion nobody asked for is a failover');
     assert.ok(promotedAt - diedAt >= CONFIG.ttlMs - CONFIG.loopMs, 'promoted before the lock could have expired');
     assert.ok(promotedAt - diedAt <= CONFIG.ttlMs + 2 * CONFIG.loopMs, `promotion took ${promotedAt - diedAt}ms`);
     await rounds(2);
@@ -241,6 +242,16 @@ describe('HA loop (3 members, manual clock, simulated PostgreSQL)', () => {
     assert.deepEqual(world.primaries(), ['db-2']);
     assert.equal((await world.pgs.get('db-1')!.observe()).streamingFrom, 'db-2');
     assert.deepEqual(dead.pg.rejoins, ['follow'], 'every write of the old primary reached db-2: it follows with its data');
+  });
+
+  it('a switchover: the target promotes and remembers it was a planned hand-over from the old primary', async () => {
+    await rounds(4);
+    assert.equal(members[0]!.loop.current.promotion, undefined, 'the bootstrap primary was never promoted');
+    const primary = members[0]!;
+    await primary.dcs.setDoc('failover', { from: 'db-1', to: 'db-3', requestedAt: clock.now() }, null);
+    for (let i = 0; i < 20 && world.primaries()[0] !== 'db-3'; i++) await round();
+    assert.deepEqual(world.primaries(), ['db-3']);
+    assert.deepEqual(members[2]!.loop.current.promotion, { at: members[2]!.loop.current.promotion!.at, planned: true, from: 'db-1' });
   });
 
   it('an old primary with WAL the new primary never had is re-cloned, not followed', async () => {

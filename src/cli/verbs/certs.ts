@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { ClusterSpec } from '../../config/types.js';
 import { findNode } from '../../config/index.js';
 import {
-  ClusterCa, adminCertPaths, adminCredentials, caCertPath, caDirOf, caKeyPath, describeCertificate, nodeCertPaths, nodeCredentials,
+  ClusterCa, adminCertPaths, adminCredentials, caCertPath, caDirOf, caKeyPath, describeCertificate, edgeCertNames, ensureEdgeCertificate, nodeCertPaths, nodeCredentials,
 } from '../../control-plane/certs/index.js';
 import { collectStatus, expiry, urlOf } from '../cluster-status.js';
 
@@ -24,6 +24,7 @@ export const certs: Verb = {
     config: CONFIG_OPTION, json: JSON_OPTION,
     node: { type: 'string', description: 'certs issue: the node to issue a certificate for', valueName: 'NAME' },
     admin: { type: 'boolean', description: 'certs issue: the admin (CLI) certificate' },
+    edge: { type: 'boolean', description: 'certs issue: the edge certificate of tls: local, for lbs on hosts without the CA key' },
     out: { type: 'string', description: 'certs issue: also copy CA certificate, certificate and key to DIR/pki/ (for another host\'s state folder)', valueName: 'DIR' },
   },
   details: [
@@ -31,6 +32,8 @@ export const certs: Verb = {
     'certs issue --node NAME | --admin [--out DIR] makes (or renews) an agent-API certificate from the CA on this machine;',
     'copy DIR/pki/ into the state folder of the host that runs the node (or the CLI). Agent APIs accept only',
     'certificates from the cluster CA (mutual TLS); a node certificate can call what its role needs, the admin certificate everything.',
+    'certs issue --edge [--out DIR] makes (or renews) the edge certificate of tls: local (pki/edge.crt, for the VIP, every lb\'s',
+    'address, localhost and tls.names); copy DIR/pki/ into the state folder of every lb host that lacks the CA key.',
   ].join('\n'),
   async run(parsed) {
     const spec = loadSpec(parsed);
@@ -50,7 +53,7 @@ export const certs: Verb = {
         `  curl:     curl --cacert ${ca.certPath} ${url}`,
         `  Debian:   sudo cp ${ca.certPath} /usr/local/share/ca-certificates/bulwark-${spec.cluster}.crt && sudo update-ca-certificates`,
         `  Firefox:  Settings → Privacy & Security → Certificates → View Certificates → Authorities → Import ${ca.certPath}`,
-        `  Chromium: Settings → Privacy and security → Security → Manage certificates → Authorities → Import`,
+        `  Chromium: Settings → Privacy and security → Security → Manage certificates → Authorities → Import ${ca.certPath}`,
         `  Node:     NODE_EXTRA_CA_CERTS=${ca.certPath} node app.js`,
         '',
         'Its key (ca.key beside it) signs every certificate of the cluster: keep it readable by its owner only.',
@@ -79,12 +82,17 @@ export const certs: Verb = {
 async function issue(spec: ClusterSpec, values: Parsed['values']): Promise<number> {
   const nodeName = values['node'];
   const admin = values['admin'] === true;
-  if ((typeof nodeName === 'string') === admin) throw new BulwarkError('BWK_USAGE', 'bulwark certs issue: give exactly one of --node NAME or --admin');
+  const edge = values['edge'] === true;
+  if ([typeof nodeName === 'string', admin, edge].filter(Boolean).length !== 1) throw new BulwarkError('BWK_USAGE', 'bulwark certs issue: give exactly one of --node NAME, --admin or --edge');
+  if (edge && spec.edge?.tls?.source !== 'local') {
+    throw new BulwarkError('BWK_USAGE', `bulwark certs issue --edge: the edge certificate is for edge.tls source: local (this cluster file has ${spec.edge?.tls ? `source: ${spec.edge.tls.source}` : 'no edge.tls'})`);
+  }
   if (!fs.existsSync(caKeyPath(caDirOf(spec)))) {
     throw new BulwarkError('BWK_CREDENTIALS_MISSING', `bulwark certs issue: the cluster CA key is not on this machine (${caKeyPath(caDirOf(spec))}); run it where the CA lives`);
   }
-  const creds = admin ? await adminCredentials(spec) : await nodeCredentials(spec, findNode(spec, nodeName as string));
-  const files = admin ? adminCertPaths(spec) : nodeCertPaths(spec, nodeName as string);
+  const made = edge ? await ensureEdgeCertificate(spec) : undefined;
+  const creds = made ? { cert: made.certPem } : admin ? await adminCredentials(spec) : await nodeCredentials(spec, findNode(spec, nodeName as string));
+  const files = made ?? (admin ? adminCertPaths(spec) : nodeCertPaths(spec, nodeName as string));
   const out = values['out'];
   const copied: string[] = [];
   if (typeof out === 'string') {
@@ -101,7 +109,8 @@ async function issue(spec: ClusterSpec, values: Parsed['values']): Promise<numbe
     printJson({ subject: d.subject, names: d.names, notAfter: d.notAfter.toISOString(), cert: files.cert, key: files.key, copied });
     return 0;
   }
-  console.log(`${admin ? 'admin' : `node ${String(nodeName)}`}: ${files.cert} (${d.subject.replace(/\n/g, ', ')}; valid until ${d.notAfter.toISOString().slice(0, 10)})`);
+  const who = edge ? `edge (every lb: ${edgeCertNames(spec).join(', ')})` : admin ? 'admin' : `node ${String(nodeName)}`;
+  console.log(`${who}: ${files.cert} (${d.subject.replace(/\n/g, ', ')}; valid until ${d.notAfter.toISOString().slice(0, 10)})`);
   if (copied.length > 0) console.log(`copied to ${path.join(out as string, 'pki')}/: copy that folder into the state folder of the host (${copied.length} files, the key readable by its owner only)`);
   return 0;
 }

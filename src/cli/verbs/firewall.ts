@@ -1,15 +1,17 @@
-/** `bulwark firewall plan|apply`: the host firewall derived from the cluster file. */
+/** `bulwark firewall plan|apply|verify|bans`: the host firewall derived from the cluster file, and the edge firewall's bans. */
+import { constants } from 'node:os';
 import { CONFIG_OPTION, type Verb } from '../verb.js';
 import { loadSpec, printJson, table } from '../context.js';
 import { callAgent } from '../agent-client.js';
 import { BulwarkError } from '../../core/errors.js';
 import { formatDuration } from '../../core/units.js';
+import { canonicalIp } from '../../core/ip-address.js';
 import { findNode, nodesWithRole, type ClusterSpec, type NodeSpec } from '../../config/index.js';
-import { checkRuleset, currentTable, expectations, hostRuleset, loadRuleset, restoreTable, type ProbeResult } from '../../control-plane/host-firewall/index.js';
+import { RollbackGuard, checkRuleset, currentTable, expectations, hostRuleset, loadRuleset, restoreTable, type ProbeResult } from '../../control-plane/host-firewall/index.js';
 
 export const firewall: Verb = {
   name: 'firewall',
-  summary: 'The host firewall (nftables) derived from the topology: print it (plan), apply it here (apply); the edge firewall\'s bans (bans).',
+  summary: 'The host firewall (nftables) derived from the topology: print it (plan), apply it here (apply), probe it (verify); the edge firewall\'s bans (bans).',
   args: 'plan|apply|verify|bans',
   minArgs: 1,
   maxArgs: 1,
@@ -17,11 +19,13 @@ export const firewall: Verb = {
     config: CONFIG_OPTION,
     node: { type: 'string', description: 'the node whose ruleset to print or apply (plan: default every node)', valueName: 'NAME' },
     yes: { type: 'boolean', description: 'apply: keep the new rules without asking (no automatic rollback)' },
-    json: { type: 'boolean', description: 'verify: print the probes as JSON' },
+    json: { type: 'boolean', description: 'verify, bans: print JSON' },
     lift: { type: 'string', description: 'bans: lift the ban on this client address (on every lb)', valueName: 'ADDRESS' },
   },
   details: 'apply (root) loads the ruleset in one nft transaction, then keeps it only if you confirm within firewall.confirm_timeout;\n'
-    + 'otherwise (no answer: your session may have been cut off) the previous bulwark table is restored. Other tables are never touched.',
+    + 'otherwise (another answer, end of input, Ctrl-C, SIGHUP/SIGTERM, or no answer: your session may have been cut off) the previous\n'
+    + 'bulwark table is restored, even if this process is killed outright (a detached guard does it). Other tables are never touched.\n'
+    + 'bans lists every lb\'s bans (exit 1 when an lb cannot be asked); bans --lift ADDRESS lifts one on every lb.',
   async run(parsed) {
     const spec = loadSpec(parsed);
     const what = parsed.positionals[0];
@@ -35,9 +39,9 @@ export const firewall: Verb = {
       if (typeof name !== 'string') throw new BulwarkError('BWK_USAGE', 'bulwark firewall apply: --node NAME is required (the node this host runs)');
       return apply(spec, findNode(spec, name), parsed.values['yes'] === true);
     }
-    if (what === 'bans') return bans(spec, parsed.values['lift']);
+    if (what === 'bans') return bans(spec, parsed.values['lift'], parsed.values['json'] === true);
     if (what === 'verify') return verify(spec, parsed.values['json'] === true);
-    throw new BulwarkError('BWK_USAGE', `bulwark firewall: unknown subcommand ${JSON.stringify(what)} (use plan, apply or bans)`);
+    throw new BulwarkError('BWK_USAGE', `bulwark firewall: unknown subcommand ${JSON.stringify(what)} (use plan, apply, verify or bans)`);
   },
 };
 
@@ -55,9 +59,13 @@ async function verify(spec: ClusterSpec, json: boolean): Promise<number> {
       spec, from, 'POST', '/firewall/probe', { targets: mine.map((e) => ({ host: e.to.address, port: e.port })), timeoutMs: 800 }, 15_000,
     );
     mine.forEach((e, i) => {
-      const got = r.ok ? r.body!.results[i]!.result : `not probed (${r.error ?? `HTTP ${r.status}`})`;
-      // Closed means not reachable: dropped (timeout) or refused. Open must connect.
-      const ok = r.ok && (e.open ? got === 'open' : got !== 'open');
+      const result = r.ok ? r.body!.results[i]!.result : undefined;
+      // Closed means dropped: the rules drop, they never reject, so a refusal came from the
+      // host's TCP stack. The packet got through and only the missing listener stopped it: a
+      // hole the next service on that port falls into.
+      const got = result === undefined ? `not probed (${r.error ?? `HTTP ${r.status}`})`
+        : result === 'refused' && !e.open ? 'refused (not dropped: nothing listens)' : result;
+      const ok = result !== undefined && (e.open ? result === 'open' : result === 'timeout');
       rows.push({ from: from.name, to: e.to.name, port: e.port, expected: e.open ? 'open' : 'closed', got, ok, why: e.why });
     });
   }));
@@ -73,63 +81,107 @@ async function verify(spec: ClusterSpec, json: boolean): Promise<number> {
 }
 
 /** Every lb's current bans, or lift one everywhere. */
-async function bans(spec: ClusterSpec, lift: string | boolean | undefined): Promise<number> {
+async function bans(spec: ClusterSpec, lift: string | boolean | undefined, json: boolean): Promise<number> {
   const lbs = nodesWithRole(spec, 'lb');
   if (typeof lift === 'string') {
-    const replies = await Promise.all(lbs.map((n) => callAgent<{ frontends: string[] }>(spec, n, 'POST', '/firewall/bans/lift', { client: lift })));
+    // The edge keys clients by their canonical address: ::ffff:10.0.0.7 is banned as 10.0.0.7.
+    const client = canonicalIp(lift);
+    if (client === undefined) throw new BulwarkError('BWK_USAGE', `bulwark firewall bans: --lift takes a client IP address (IPv4 or IPv6), not ${JSON.stringify(lift)}`);
+    const replies = await Promise.all(lbs.map((n) => callAgent<{ frontends: string[] }>(spec, n, 'POST', '/firewall/bans/lift', { client })));
     const done = lbs.filter((_, i) => replies[i]!.ok);
-    if (done.length === 0) {
-      console.error(`${lift} was not banned (${replies.map((r, i) => `${lbs[i]!.name}: ${r.error ?? `HTTP ${r.status}`}`).join('; ')})`);
-      return 1;
-    }
-    console.log(`lifted the ban on ${lift} on ${done.map((n) => n.name).join(', ')}`);
-    return 0;
+    // 404 means "not banned there"; anything else means the lb could not be asked.
+    const failed = lbs.flatMap((n, i) => (replies[i]!.ok || replies[i]!.status === 404 ? [] : [`${n.name}: ${replies[i]!.error ?? `HTTP ${replies[i]!.status}`}`]));
+    if (json) printJson({ client, liftedOn: done.map((n) => n.name), unreachable: failed });
+    else if (done.length > 0) console.log(`lifted the ban on ${client} on ${done.map((n) => n.name).join(', ')}`);
+    else if (failed.length === 0) console.error(`${client} is not banned on any lb`);
+    if (!json && failed.length > 0) console.error(`could not ask ${failed.join('; ')}`);
+    return done.length > 0 && failed.length === 0 ? 0 : 1;
   }
-  const rows: string[][] = [];
-  for (const n of lbs) {
-    const r = await callAgent<{ bans: { frontend: string; client: string; until: string }[] }>(spec, n, 'GET', '/firewall/bans');
-    if (!r.ok) rows.push([n.name, '-', '-', r.error ?? `HTTP ${r.status}`]);
-    else for (const b of r.body!.bans) rows.push([n.name, b.frontend, b.client, b.until]);
+  const replies = await Promise.all(lbs.map((n) => callAgent<{ bans: { frontend: string; client: string; until: string }[] }>(spec, n, 'GET', '/firewall/bans')));
+  const list = lbs.flatMap((n, i) => (replies[i]!.ok ? replies[i]!.body!.bans.map((b) => ({ lb: n.name, ...b })) : []));
+  const unreachable = lbs.flatMap((n, i) => (replies[i]!.ok ? [] : [{ lb: n.name, error: replies[i]!.error ?? `HTTP ${replies[i]!.status}` }]));
+  if (json) printJson({ bans: list, unreachable });
+  else {
+    console.log(list.length === 0 ? 'no client is banned' : table([['LB', 'FRONTEND', 'CLIENT', 'BANNED UNTIL'], ...list.map((b) => [b.lb, b.frontend, b.client, b.until])]));
+    // A silent gap would read as "nobody is banned there".
+    for (const u of unreachable) console.error(`${u.lb}: could not list its bans: ${u.error}`);
   }
-  console.log(rows.length === 0 ? 'no client is banned' : table([['LB', 'FRONTEND', 'CLIENT', 'BANNED UNTIL'], ...rows]));
-  return 0;
+  return unreachable.length === 0 ? 0 : 1;
 }
+
+/** How long after the confirmation deadline the detached guard rolls back: the CLI itself normally has by then. */
+const GUARD_GRACE_MS = 2000;
 
 async function apply(spec: ClusterSpec, node: NodeSpec, yes: boolean): Promise<number> {
   const script = hostRuleset(spec, node);
   await checkRuleset(script);
   const saved = await currentTable();
-  await loadRuleset(script);
-  console.log(`applied the ruleset of ${node.name} (table inet bulwark; other tables untouched)`);
-  if (yes) return 0;
   const within = spec.firewall.confirmTimeoutMs;
-  if (await confirmed(`keep it? type "yes" within ${formatDuration(within)}, or it is rolled back: `, within)) {
-    console.log('kept.');
-    return 0;
+  // Armed before the rules go in: from then on something undoes them unless the operator says
+  // yes, even if this process is SIGKILLed or its session vanishes.
+  const guard = yes ? undefined : RollbackGuard.arm(saved, within + GUARD_GRACE_MS);
+  try {
+    await loadRuleset(script);
+  } catch (err) {
+    guard?.disarm();
+    throw err;
   }
+  console.log(`applied the ruleset of ${node.name} (table inet bulwark; other tables untouched)`);
+  if (!guard) return 0;
+  const answer = await confirmation(`keep it? type "yes" within ${formatDuration(within)}, or it is rolled back: `, within);
+  if (answer === 'yes') {
+    if (guard.disarm()) {
+      console.log('kept.');
+      return 0;
+    }
+    console.error('confirmed, but the rollback guard had already run: the previous bulwark table is back');
+    return 1;
+  }
+  guard.disarm();
+  // Restore before saying anything: after SIGHUP the terminal may be gone, and a failed write must not stop the rollback.
   await restoreTable(saved);
-  console.error(`not confirmed within ${formatDuration(within)}: ${saved === undefined ? 'removed the bulwark table again' : 'restored the previous bulwark table'}`);
-  return 1;
+  const why = answer === 'timeout' ? `not confirmed within ${formatDuration(within)}`
+    : answer === 'end' ? 'not confirmed (end of input)'
+      : answer === 'other' ? 'not confirmed (the answer was not "yes")' : `interrupted by ${answer}`;
+  console.error(`${why}: ${saved === undefined ? 'removed the bulwark table again' : 'restored the previous bulwark table'}`);
+  return answer.startsWith('SIG') ? 128 + (constants.signals[answer as NodeJS.Signals] ?? 0) : 1;
 }
 
-/** True when the operator types "yes" in time; false on timeout, another answer or end of input. */
-function confirmed(question: string, timeoutMs: number): Promise<boolean> {
+type Answer = 'yes' | 'other' | 'end' | 'timeout' | 'SIGINT' | 'SIGHUP' | 'SIGTERM';
+const SIGNALS = ['SIGINT', 'SIGHUP', 'SIGTERM'] as const;
+
+/**
+ * The operator's answer: "yes", another line, end of input, no answer in time, or a signal. The
+ * signals are caught while asking so that Ctrl-C or a dropped session rolls back instead of
+ * killing the process with the new rules in place.
+ */
+function confirmation(question: string, timeoutMs: number): Promise<Answer> {
   process.stdout.write(question);
   return new Promise((resolve) => {
     let text = '';
-    const done = (ok: boolean): void => {
+    let finished = false;
+    const onSignal = SIGNALS.map((sig) => [sig, (): void => done(sig)] as const);
+    const done = (answer: Answer): void => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
-      process.stdin.off('data', onData).off('end', onEnd).pause();
-      if (!ok) process.stdout.write('\n');
-      resolve(ok);
+      process.stdin.off('data', onData).off('end', onEnd).off('error', onEnd).pause();
+      for (const [sig, fn] of onSignal) process.off(sig, fn);
+      // Stop reading (a held-open stdin must not keep the process alive); a gone terminal must not throw.
+      process.stdin.destroy();
+      process.stdout.on('error', () => {});
+      process.stderr.on('error', () => {});
+      if (answer !== 'yes') process.stdout.write('\n');
+      resolve(answer);
     };
     const onData = (chunk: Buffer): void => {
       text += chunk.toString('utf8');
       const nl = text.indexOf('\n');
-      if (nl >= 0) done(text.slice(0, nl).trim().toLowerCase() === 'yes');
+      if (nl >= 0) done(text.slice(0, nl).trim().toLowerCase() === 'yes' ? 'yes' : 'other');
     };
-    const onEnd = (): void => done(text.trim().toLowerCase() === 'yes');
-    const timer = setTimeout(() => done(false), timeoutMs);
-    process.stdin.on('data', onData).on('end', onEnd).resume();
+    const onEnd = (): void => done(text.trim().toLowerCase() === 'yes' ? 'yes' : 'end');
+    const timer = setTimeout(() => done('timeout'), timeoutMs);
+    for (const [sig, fn] of onSignal) process.once(sig, fn);
+    process.stdin.on('data', onData).on('end', onEnd).on('error', onEnd).resume();
   });
 }

@@ -19,6 +19,8 @@ export function renderStatus(view: ClusterStatusView): string {
       out.push('', 'certificates');
       out.push(table([['LB', 'NAMES', 'EXPIRES', 'SOURCE', 'ISSUER'], ...certs.map((c) => [c.node, c.names.join(', '), expiry(c.notAfter), c.source, c.issuer ?? '-'])])
         .split('\n').map((l) => '  ' + l).join('\n'));
+      // A changed certificate file that did not load: the old certificates are still served.
+      for (const [node, why] of new Map(certs.filter((c) => c.reloadError).map((c) => [c.node, c.reloadError!]))) out.push(`  ${node}: RELOAD FAILED, still serving the previous certificates: ${why}`);
     }
     for (const b of view.edge.backends) {
       out.push('', `backend ${b.name} (${b.policy})${b.queue ? `, ${b.queue} queued` : ''}`);

@@ -1,13 +1,15 @@
 import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
-import { configPathOf, loadSpec, printJson } from '../context.js';
+import { configPathOf, printJson } from '../context.js';
+import { loadClusterFile } from '../../config/index.js';
 import { ROLES } from '../../config/types.js';
 
 export const validate: Verb = {
   name: 'validate',
-  summary: 'Check the cluster file: schema, units, references and cross-checks. Exit 0 when valid.',
+  summary: 'Check the cluster file: schema, units, references, cross-checks, and the edge.tls files on this machine. Exit 0 when valid.',
   options: { config: CONFIG_OPTION, json: JSON_OPTION },
   async run(parsed) {
-    const spec = loadSpec(parsed);
+    // The certificate files too: run it on an lb host (other hosts do not need them).
+    const spec = loadClusterFile(configPathOf(parsed), { files: true });
     const counts = ROLES.map((r) => [r, spec.nodes.filter((n) => n.role === r).length] as const).filter(([, n]) => n > 0);
     if (parsed.values['json']) {
       printJson({ valid: true, file: spec.sourcePath, cluster: spec.cluster, nodes: spec.nodes.length, frontends: spec.edge?.frontends.length ?? 0, backends: spec.edge?.backends.length ?? 0 });

@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import type { AcmeSpec } from '../../config/types.js';
-import type { Clock } from '../../core/clock.js';
+import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import { BulwarkError } from '../../core/errors.js';
 import type { CertificateStore, ChallengeResponder } from '../../data-plane/tls/index.js';
@@ -22,6 +22,10 @@ import { AcmeSchedule, renewalTime, shortfall, type HeldCertificate, type Schedu
 import { ClusterCa } from './ca.js';
 
 const SOURCE = 'ACME';
+const STAND_IN_DAYS = 7;
+/** A stand-in is replaced when two thirds of its life have passed; a failed one is retried hourly. */
+const STAND_IN_RENEW_MS = (STAND_IN_DAYS * 86_400_000 * 2) / 3;
+const STAND_IN_RETRY_MS = 3_600_000;
 
 export interface AcmeCounters {
   issued(kind: 'issue' | 'renew'): void;
@@ -59,6 +63,8 @@ export class AcmeCertificateSource {
   private accountKey: { pem: string; path: string } | undefined;
   private caPem: string | undefined;
   private accountUrl: string | null = null;
+  private standInTimer: TimerHandle | undefined;
+  private stopped = false;
 
   constructor(private readonly o: AcmeSourceOptions) {
     this.files = new AcmeFiles(o.dir);
@@ -105,6 +111,8 @@ export class AcmeCertificateSource {
 
   stop(): void {
     this.schedule.stop();
+    this.stopped = true;
+    this.o.clock.clearTimeout(this.standInTimer);
   }
 
   status(): AcmeStatus {
@@ -173,16 +181,25 @@ export class AcmeCertificateSource {
     if (best && (!this.current || best.held.notAfter > this.current.held.notAfter)) this.adopt(best.certificate, `from peer ${best.from}`, true);
   }
 
+  /** A certificate from the cluster CA while ACME has none, replaced before it expires for as long as that lasts. */
   private async standIn(): Promise<void> {
-    const { log, spec } = this.o;
+    const { log, spec, clock } = this.o;
+    if (this.current || this.stopped) return;
+    let next = STAND_IN_RETRY_MS;
     try {
-      const ca = await ClusterCa.ensure(this.o.caDir, this.o.cluster, this.o.clock);
-      const issued = await ca.issue({ commonName: spec.names[0]!, names: spec.names, usage: 'server', days: 7 });
+      const ca = await ClusterCa.ensure(this.o.caDir, this.o.cluster, clock);
+      const issued = await ca.issue({ commonName: spec.names[0]!, names: spec.names, usage: 'server', days: STAND_IN_DAYS });
+      // An ACME certificate may have arrived while this one was being made.
+      if (this.current || this.stopped) return;
       this.o.store.set([{ certPem: issued.certPem, keyPem: issued.keyPem, source: 'cluster CA (until ACME issues)' }]);
-      log.info({ names: spec.names }, `no ACME certificate yet: serving a stand-in from the cluster CA for ${spec.names.join(', ')} until the first one is issued`);
+      log.info({ names: spec.names, notAfter: issued.notAfter.toISOString() },
+        `no ACME certificate yet: serving a stand-in from the cluster CA for ${spec.names.join(', ')}, valid until ${issued.notAfter.toISOString()}, until the first one is issued`);
+      next = STAND_IN_RENEW_MS;
     } catch (err) {
-      log.warn({ err: (err as Error).message }, `no ACME certificate yet and no stand-in (${(err as Error).message}): HTTPS handshakes fail until the first one is issued`);
+      log.warn({ err: (err as Error).message }, `no ACME certificate yet and no new stand-in (${(err as Error).message}): ${this.o.store.served().length > 0 ? 'the previous stand-in stays until it expires' : 'HTTPS handshakes fail until the first one is issued'}; trying again in an hour`);
     }
+    this.o.clock.clearTimeout(this.standInTimer);
+    this.standInTimer = this.o.clock.setTimeout(() => void this.standIn(), next);
   }
 
   private async order(kind: 'issue' | 'renew', why: string): Promise<void> {

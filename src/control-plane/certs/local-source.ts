@@ -1,27 +1,55 @@
 /**
  * `tls: local`: the edge's certificate comes from the cluster CA, for the VIP, every lb's own
- * address, localhost and the configured names. It is kept in the node's folder and reissued when
- * two thirds of its 90 days have passed (checked hourly) or when the names change.
+ * address, localhost and the configured names (edgeCertNames).
+ *
+ * Where the CA key is (or on the first machine, which creates the CA), each lb issues its own,
+ * keeps it in its node folder and reissues it when two thirds of its 90 days have passed (checked
+ * hourly), when the names change, or when the kept pair does not load. A host with the CA
+ * certificate but not its key never issues: it serves a good certificate kept in its node folder
+ * or the one `bulwark certs issue --edge` made (`pki/edge.crt|key`, copied here), and says which
+ * files to copy (BWK_TLS_LOCAL) when there is none, or in the log when the one it serves ages.
  */
+import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Clock, TimerHandle } from '../../core/clock.js';
+import { nodesWithRole } from '../../config/find-node.js';
+import type { ClusterSpec } from '../../config/types.js';
+import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
+import { BulwarkError } from '../../core/errors.js';
+import { writeFileAtomic } from '../../core/files.js';
 import type { Logger } from '../../core/log.js';
-import type { CertificateStore } from '../../data-plane/tls/index.js';
-import { ClusterCa, describeCertificate } from './ca.js';
+import { certificateNames, type CertificateStore } from '../../data-plane/tls/index.js';
+import { ClusterCa, type IssuedCertificate } from './ca.js';
+import { caCertPath, caDirOf, caKeyPath, edgeCertPaths } from './paths.js';
 
 const DAYS = 90;
 const CHECK_MS = 3_600_000;
+const ISSUE_EDGE = 'bulwark certs issue --edge';
+
+/** The names on a `tls: local` certificate: the VIP, every lb's address, localhost, then tls.names. */
+export function edgeCertNames(spec: Pick<ClusterSpec, 'edge' | 'nodes'>): string[] {
+  return [...new Set([spec.edge.vip, ...nodesWithRole(spec, 'lb').map((n) => n.address), 'localhost', ...(spec.edge.tls?.names ?? [])])];
+}
 
 export interface LocalSourceOptions {
   readonly caDir: string;
   readonly cluster: string;
-  /** Where this node keeps its issued certificate. */
+  /** Where this node keeps the certificate it issued itself. */
   readonly dir: string;
   readonly names: readonly string[];
   readonly store: CertificateStore;
   readonly clock: Clock;
   readonly log: Logger;
+}
+
+/** A kept pair that chains to the CA and is for exactly the wanted names. */
+interface Kept {
+  readonly cert: string;
+  readonly key: string;
+  readonly file: string;
+  readonly serial: string;
+  readonly notAfter: number;
+  readonly renewAt: number;
 }
 
 export class LocalCertificateSource {
@@ -30,11 +58,11 @@ export class LocalCertificateSource {
 
   constructor(private readonly o: LocalSourceOptions) {}
 
+  /** Serve a certificate now; throws BWK_TLS_LOCAL when there is none and no CA key to issue one. */
   async start(): Promise<void> {
-    this.ca = await ClusterCa.ensure(this.o.caDir, this.o.cluster, this.o.clock);
     await this.refresh();
     const tick = (): void => {
-      this.refresh().catch((err: Error) => this.o.log.error({ err: err.message }, `certificate renewal failed (will retry): ${err.message}`));
+      this.refresh().catch((err: Error) => this.o.log.error({ err: err.message }, `edge certificate renewal failed (will retry in an hour): ${err.message}`));
       this.timer = this.o.clock.setTimeout(tick, CHECK_MS);
     };
     this.timer = this.o.clock.setTimeout(tick, CHECK_MS);
@@ -44,33 +72,118 @@ export class LocalCertificateSource {
     this.o.clock.clearTimeout(this.timer);
   }
 
-  /** Serve the kept certificate if it is still good for our names, else issue a new one. */
   private async refresh(): Promise<void> {
-    const certPath = path.join(this.o.dir, 'edge.crt');
-    const keyPath = path.join(this.o.dir, 'edge.key');
-    const kept = this.kept(certPath, keyPath);
-    if (kept) {
-      if (this.o.store.served().length === 0) this.o.store.set([{ certPem: kept.cert, keyPem: kept.key, source: 'cluster CA' }]);
+    const { caDir, dir, names, clock, log } = this.o;
+    const now = clock.now();
+    const caPem = readIfThere(caCertPath(caDir));
+    // No CA at all: this is the cluster's first machine, which creates it.
+    const canIssue = caPem === undefined || fs.existsSync(caKeyPath(caDir));
+    const own = { cert: path.join(dir, 'edge.crt'), key: path.join(dir, 'edge.key') };
+    const shared = edgeCertPaths(caDir);
+    const found = caPem === undefined ? [] : [own, shared].map((f) => inspectEdge(f, caPem, names, now));
+    const kept = found.filter((k): k is Kept => typeof k !== 'string').sort((a, b) => b.notAfter - a.notAfter);
+    // Without the CA key an ageing certificate is still better than none.
+    for (const k of kept.filter((x) => !canIssue || now < x.renewAt)) {
+      if (!this.serve(k)) continue;
+      if (now >= k.renewAt) {
+        log.error({ cert: k.file, notAfter: new Date(k.notAfter).toISOString() },
+          `the edge certificate ${k.file} expires on ${new Date(k.notAfter).toISOString()} and this host cannot renew it (no CA key): ${howToCopy(caDir)}`);
+      }
       return;
     }
-    const issued = await this.ca!.issue({ commonName: this.o.names[0] ?? 'bulwark edge', names: this.o.names, usage: 'server', days: DAYS });
-    fs.writeFileSync(keyPath, issued.keyPem, { mode: 0o600 });
-    fs.writeFileSync(certPath, issued.certPem);
-    this.o.store.set([{ certPem: issued.certPem, keyPem: issued.keyPem, source: 'cluster CA' }]);
-    this.o.log.info({ names: this.o.names, notAfter: issued.notAfter.toISOString() },
-      `edge certificate issued by the cluster CA for ${this.o.names.join(', ')}, valid until ${issued.notAfter.toISOString().slice(0, 10)}`);
+    if (!canIssue) {
+      const why = found.find((x): x is string => typeof x === 'string' && x.startsWith(shared.cert)) ?? `the certificate at ${shared.cert} does not load`;
+      throw new BulwarkError('BWK_TLS_LOCAL',
+        `edge.tls (source: local): no usable edge certificate: ${why}. This host has the cluster CA certificate but not its key (${caKeyPath(caDir)}), so it cannot issue one: ${howToCopy(caDir)}`);
+    }
+    await this.issue(own);
   }
 
-  private kept(certPath: string, keyPath: string): { cert: string; key: string } | undefined {
-    if (!fs.existsSync(certPath) || !fs.existsSync(keyPath)) return undefined;
-    const cert = fs.readFileSync(certPath, 'utf8');
-    const info = describeCertificate(cert);
-    const lifetime = DAYS * 86_400_000;
-    const renewAt = info.notAfter.getTime() - lifetime / 3;
-    const sameNames = info.names.length === this.o.names.length && this.o.names.every((n) => info.names.includes(n));
+  /** Put a kept pair in the store unless it is already there; false when the store refuses it. */
+  private serve(k: Kept): boolean {
+    if (this.o.store.served()[0]?.serial === k.serial) return true;
+    try {
+      this.o.store.set([{ certPem: k.cert, keyPem: k.key, source: 'cluster CA' }]);
+    } catch (err) {
+      this.o.log.warn({ cert: k.file, err: (err as Error).message }, `kept edge certificate ${k.file} does not load, not serving it: ${(err as Error).message}`);
+      return false;
+    }
+    this.o.log.info({ cert: k.file, names: this.o.names, notAfter: new Date(k.notAfter).toISOString() },
+      `serving the edge certificate ${k.file} (cluster CA), valid until ${new Date(k.notAfter).toISOString().slice(0, 10)}`);
+    return true;
+  }
+
+  private async issue(files: { cert: string; key: string }): Promise<void> {
+    const { caDir, cluster, names, clock, store, log } = this.o;
+    this.ca ??= await ClusterCa.ensure(caDir, cluster, clock);
+    const issued = await issueEdge(this.ca, names);
+    writeEdge(files, issued);
+    store.set([{ certPem: issued.certPem, keyPem: issued.keyPem, source: 'cluster CA' }]);
+    log.info({ names, notAfter: issued.notAfter.toISOString() },
+      `edge certificate issued by the cluster CA for ${names.join(', ')}, valid until ${issued.notAfter.toISOString().slice(0, 10)}`);
+  }
+}
+
+/**
+ * `bulwark certs issue --edge`: the edge certificate for every lb, in `pki/edge.crt|key`, kept
+ * when it is still good (as for node certificates). Needs the CA key on this machine.
+ */
+export async function ensureEdgeCertificate(spec: Pick<ClusterSpec, 'stateDir' | 'cluster' | 'edge' | 'nodes'>, clock: Clock = systemClock): Promise<{ cert: string; key: string; certPem: string; kept: boolean }> {
+  const caDir = caDirOf(spec);
+  const files = edgeCertPaths(caDir);
+  const names = edgeCertNames(spec);
+  const ca = await ClusterCa.ensure(caDir, spec.cluster, clock);
+  const k = inspectEdge(files, ca.certPem, names, clock.now());
+  if (typeof k !== 'string' && clock.now() < k.renewAt) return { ...files, certPem: k.cert, kept: true };
+  const issued = await issueEdge(ca, names);
+  writeEdge(files, issued);
+  return { ...files, certPem: issued.certPem, kept: false };
+}
+
+function issueEdge(ca: ClusterCa, names: readonly string[]): Promise<IssuedCertificate> {
+  return ca.issue({ commonName: names[0] ?? 'bulwark edge', names, usage: 'server', days: DAYS });
+}
+
+function writeEdge(files: { cert: string; key: string }, issued: IssuedCertificate): void {
+  fs.mkdirSync(path.dirname(files.cert), { recursive: true, mode: 0o755 });
+  // Each replaced atomically, key first: a reader meanwhile sees the old pair or the new one.
+  writeFileAtomic(files.key, issued.keyPem, { mode: 0o600 });
+  writeFileAtomic(files.cert, issued.certPem, { mode: 0o644 });
+}
+
+function howToCopy(caDir: string): string {
+  const f = edgeCertPaths(caDir);
+  return `on the machine that holds the cluster CA run \`${ISSUE_EDGE}\` (--out DIR collects the files) and copy ${caCertPath(caDir)}, ${f.cert} and ${f.key} here`;
+}
+
+/** The pair at `files` when it chains to the CA, is for exactly `names` and has not expired; else why not. */
+function inspectEdge(files: { cert: string; key: string }, caPem: string, names: readonly string[], now: number): Kept | string {
+  if (!fs.existsSync(files.cert)) return `${files.cert} does not exist`;
+  if (!fs.existsSync(files.key)) return `${files.cert} has no key at ${files.key}`;
+  try {
+    const cert = fs.readFileSync(files.cert, 'utf8');
+    const key = fs.readFileSync(files.key, 'utf8');
+    const c = new X509Certificate(cert);
     // A certificate from another CA (the state folder was reset) does not chain to ours.
-    const fromOurCa = cert.includes(this.ca!.certPem.trim());
-    if (!sameNames || !fromOurCa || this.o.clock.now() >= renewAt) return undefined;
-    return { cert, key: fs.readFileSync(keyPath, 'utf8') };
+    if (!c.verify(new X509Certificate(caPem).publicKey)) return `${files.cert} is not from the cluster CA`;
+    const sans = certificateNames(c);
+    if (sans.length !== names.length || !names.every((n) => sans.includes(n))) {
+      return `${files.cert} is for ${sans.join(', ')}, not ${names.join(', ')} (the VIP, the lbs' addresses, localhost and tls.names)`;
+    }
+    const from = Date.parse(c.validFrom);
+    const to = Date.parse(c.validTo);
+    if (now >= to) return `${files.cert} expired on ${new Date(to).toISOString()}`;
+    return { cert, key, file: files.cert, serial: c.serialNumber, notAfter: to, renewAt: from + ((to - from) * 2) / 3 };
+  } catch (err) {
+    return `${files.cert} does not load: ${(err as Error).message}`;
+  }
+}
+
+function readIfThere(file: string): string | undefined {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
   }
 }

@@ -7,11 +7,16 @@
  * exists), deletes it, and defines it again, all in one transaction; other tables (Docker's,
  * the distribution's) are left alone.
  */
-import { isIPv6 } from 'node:net';
+import { isIP, isIPv6 } from 'node:net';
 import { nodesWithRole, type ClusterSpec, type NodeSpec, type Role } from '../../config/index.js';
 import { parseHostPort } from '../../config/value-rules.js';
+import { compileCidrs, inCidrs } from '../../core/cidr.js';
 
 export const TABLE = 'bulwark';
+
+/** Per host, all sources together: packets beyond the limit fall through to the drop policy. */
+const ICMP_ERRORS = 'limit rate 100/second burst 200 packets';
+const NEIGHBOUR_DISCOVERY = 'limit rate 1000/second burst 1000 packets';
 
 export interface Opening {
   /** Source addresses or CIDRs. */
@@ -36,10 +41,17 @@ export function openings(spec: ClusterSpec, node: NodeSpec): Opening[] {
     const peers = [...of('web'), ...of('db').filter((a) => a !== node.address)];
     rules.push({ from: peers, ports: [spec.database.port], why: 'PostgreSQL from web nodes (db routers) and the other db members (replication, cloning)' });
   }
+  addEdgeBackends(spec, node, rules);
   const dcs = spec.database?.dcs;
   if (dcs?.type === 'etcd') {
-    const here = dcs.endpoints.map((e) => parseHostPort(e)).filter((hp) => hp?.host === node.address).map((hp) => hp!.port);
-    if (here.length > 0) rules.push({ from: members, ports: here, why: 'etcd clients from cluster members' });
+    const hosts = dcs.endpoints.flatMap((e) => parseHostPort(e) ?? []);
+    const here = hosts.filter((hp) => sameAddress(hp.host, node.address)).map((hp) => hp.port);
+    if (here.length > 0) {
+      rules.push({ from: members, ports: here, why: 'etcd clients from cluster members' });
+      // Raft traffic between the members; a member named by a DNS name cannot be a source here.
+      const peers = hosts.filter((hp) => isIP(hp.host) !== 0 && !sameAddress(hp.host, node.address)).map((hp) => hp.host);
+      if (peers.length > 0) rules.push({ from: peers, ports: [dcs.peerPort], why: 'etcd peers (raft) from the other etcd members' });
+    }
   }
   if (node.role === 'monitor' && spec.firewall.adminNetworks.length > 0) {
     // The dashboard authenticates nobody: only admin networks reach it.
@@ -49,6 +61,49 @@ export function openings(spec: ClusterSpec, node: NodeSpec): Opening[] {
     rules.push({ from: spec.firewall.adminNetworks, ports: [spec.firewall.sshPort, node.agentPort], why: 'SSH and the agent API (bulwark CLI, admin certificate) from admin networks' });
   }
   return rules;
+}
+
+/**
+ * Edge backend servers that run on this node (a `node:` reference, or an `address:` whose host is
+ * this node's address) take connections from the lbs: traffic on the server's port, health checks
+ * on the check port. A port some rule already opens to every lb (the app on a web node, the agent
+ * port as a check port) needs nothing more; the rest share one rule from the lbs.
+ */
+function addEdgeBackends(spec: ClusterSpec, node: NodeSpec, rules: Opening[]): void {
+  const lbs = nodesWithRole(spec, 'lb').map((n) => n.address);
+  if (lbs.length === 0) return;
+  const uses = new Map<number, string[]>();
+  const use = (port: number, what: string): void => {
+    const list = uses.get(port) ?? [];
+    if (!list.includes(what)) list.push(what);
+    uses.set(port, list);
+  };
+  for (const b of spec.edge.backends) {
+    for (const s of b.servers) {
+      if (s.node !== node.name && !sameAddress(s.host, node.address)) continue;
+      use(s.port, `${b.name}/${s.name}`);
+      const check = b.healthCheck.port;
+      if (check !== undefined && check !== s.port) use(check, `${b.name}/${s.name} health check`);
+    }
+  }
+  const admitsLbs = (r: Opening): boolean => {
+    const from = compileCidrs(r.from);
+    return lbs.every((a) => inCidrs(from, a));
+  };
+  const own: [number, string[]][] = [];
+  for (const [port, what] of [...uses].sort((a, b) => a[0] - b[0])) {
+    if (!rules.some((r) => r.ports.includes(port) && admitsLbs(r))) own.push([port, what]);
+  }
+  if (own.length > 0) {
+    const list = own.map(([port, what]) => `${port} ${what.join(', ')}`).join('; ');
+    rules.push({ from: lbs, ports: own.map(([port]) => port), why: `edge backends (backend/server) from the load balancers: ${list}` });
+  }
+}
+
+/** Both IP addresses and equal however written (`fd00::12` = `fd00:0::12`); false for DNS names. */
+function sameAddress(a: string, b: string): boolean {
+  if (isIP(a) === 0 || isIP(b) === 0) return false;
+  return inCidrs(compileCidrs([a]), b);
 }
 
 export function hostRuleset(spec: ClusterSpec, node: NodeSpec): string {
@@ -63,10 +118,13 @@ export function hostRuleset(spec: ClusterSpec, node: NodeSpec): string {
     '    ct state established,related accept comment "replies to connections this host opened or accepted"',
     '    ct state invalid drop',
     '    iif "lo" accept comment "local traffic: the app and its db router on this host"',
-    '    meta l4proto icmp icmp type { destination-unreachable, time-exceeded, parameter-problem } accept comment "ICMP errors (path MTU)"',
+    // Errors that belong to a tracked connection are `related` and accepted above, unlimited; these
+    // limits bound only the untracked rest (a flood of forged errors), generously enough that path
+    // MTU discovery and neighbour discovery on a busy link never go short.
+    `    meta l4proto icmp icmp type { destination-unreachable, time-exceeded, parameter-problem } ${ICMP_ERRORS} accept comment "ICMP errors (path MTU), rate-limited"`,
     '    meta l4proto icmp icmp type echo-request limit rate 10/second burst 20 packets accept comment "ping, rate-limited"',
-    '    meta l4proto ipv6-icmp icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } accept comment "ICMPv6 errors"',
-    '    meta l4proto ipv6-icmp icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 accept comment "IPv6 neighbour discovery (on-link only)"',
+    `    meta l4proto ipv6-icmp icmpv6 type { destination-unreachable, packet-too-big, time-exceeded, parameter-problem } ${ICMP_ERRORS} accept comment "ICMPv6 errors, rate-limited"`,
+    `    meta l4proto ipv6-icmp icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert } ip6 hoplimit 255 ${NEIGHBOUR_DISCOVERY} accept comment "IPv6 neighbour discovery (on-link only), rate-limited"`,
     '    meta l4proto ipv6-icmp icmpv6 type echo-request limit rate 10/second burst 20 packets accept comment "ping6, rate-limited"',
   ];
   for (const r of openings(spec, node)) lines.push(...render(r));
@@ -74,12 +132,23 @@ export function hostRuleset(spec: ClusterSpec, node: NodeSpec): string {
   return lines.join('\n');
 }
 
+/** nftables keeps at most 128 bytes of a rule's comment (and refuses the script otherwise). */
+const COMMENT_BYTES = 128;
+
 function render(r: Opening): string[] {
   const ports = r.ports.length === 1 ? String(r.ports[0]) : `{ ${[...new Set(r.ports)].sort((a, b) => a - b).join(', ')} }`;
-  const comment = `comment "${r.why.replace(/"/g, "'")}"`;
+  const why = r.why.replace(/"/g, "'");
+  const out: string[] = [];
+  let short = why;
+  if (Buffer.byteLength(why) > COMMENT_BYTES) {
+    // The whole reason stays in the script as a line comment; the rule keeps what fits.
+    out.push(`    # ${why}`);
+    while (Buffer.byteLength(`${short}...`) > COMMENT_BYTES) short = short.slice(0, -1);
+    short = `${short}...`;
+  }
+  const comment = `comment "${short}"`;
   const v4 = [...new Set(r.from.filter((a) => !isIPv6(a.split('/')[0]!)))];
   const v6 = [...new Set(r.from.filter((a) => isIPv6(a.split('/')[0]!)))];
-  const out: string[] = [];
   if (v4.length > 0) out.push(`    ip saddr ${set(v4)} tcp dport ${ports} accept ${comment}`);
   if (v6.length > 0) out.push(`    ip6 saddr ${set(v6)} tcp dport ${ports} accept ${comment}`);
   return out;

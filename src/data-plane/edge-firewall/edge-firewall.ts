@@ -29,6 +29,9 @@ interface Client {
   bannedUntil: number;
 }
 
+const banned = (ip: string, until: number, now: number): Verdict =>
+  ({ status: 403, reason: 'banned', message: `${ip} is banned for breaking limits, for ${Math.ceil((until - now) / 1000)}s more` });
+
 /** Statuses that mean "this client broke a limit": they count towards a ban. */
 const ABUSE = new Set([400, 408, 413, 414, 429, 431]);
 
@@ -39,6 +42,13 @@ export class EdgeFirewall {
   private trusted: BlockList | undefined;
   /** Bumped by reconfigure: list verdicts cached on clients are recomputed after a change. */
   private gen = 0;
+  /**
+   * Bumped whenever a client gets banned. A keep-alive connection admitted at epoch E checks its
+   * client's ban only when this is no longer E: one integer compare per request, and a ban still
+   * reaches connections that opened before it. (Lists changed by a reload apply to new
+   * connections, as documented; HTTP/2 screens every stream in full anyway.)
+   */
+  private standing = 0;
   private readonly clients = new Map<string, Client>();
 
   constructor(spec: EdgeFirewallSpec) {
@@ -65,6 +75,17 @@ export class EdgeFirewall {
     }
     c.connections++;
     return undefined;
+  }
+
+  /** The current standing epoch (see `standing`): read at accept, compared on every request. */
+  get epoch(): number {
+    return this.standing;
+  }
+
+  /** A connection admitted at an earlier epoch: has its client been banned since? */
+  banCheck(peer: string, now: number): Verdict | undefined {
+    const c = this.clients.get(peer);
+    return c && c.bannedUntil > now ? banned(peer, c.bannedUntil, now) : undefined;
   }
 
   /** The connection onAccept admitted has closed. */
@@ -117,6 +138,7 @@ export class EdgeFirewall {
     if (c.refusals.length < ban.after) return false;
     c.bannedUntil = now + ban.forMs;
     c.refusals = [];
+    this.standing++;
     return true;
   }
 
@@ -157,7 +179,7 @@ export class EdgeFirewall {
     }
     if (c.listed === 'denied') return { status: 403, reason: 'denied', message: `${ip} is on the deny list` };
     if (c.listed === 'not-allowed') return { status: 403, reason: 'not-allowed', message: `${ip} is not on the allow list` };
-    if (c.bannedUntil > now) return { status: 403, reason: 'banned', message: `${ip} is banned for breaking limits, for ${Math.ceil((c.bannedUntil - now) / 1000)}s more` };
+    if (c.bannedUntil > now) return banned(ip, c.bannedUntil, now);
     return undefined;
   }
 

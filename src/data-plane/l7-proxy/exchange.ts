@@ -65,6 +65,8 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
   protected readonly firewall: EdgeFirewall | undefined;
   /** Who the firewall judges for the current request (the peer, or the client a trusted proxy names). */
   protected fwClient = '';
+  /** The firewall's epoch when it admitted this connection's peer; -1: not admitted by epoch (a trusted proxy). */
+  protected fwEpoch = -1;
 
   constructor(protected readonly shared: HttpProxyShared, clientIp: string, fe: HttpFrontendRuntime) {
     this.clientIp = clientIp;
@@ -368,11 +370,22 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
   }
 
   // ── Refusals decided by the edge before contacting any server ─────────────────────────────
-  /** Lists and bans for a client behind a trusted proxy, then the rate limit. */
+  /**
+   * Lists and bans for a client behind a trusted proxy, then the rate limit. A direct client was
+   * screened at accept; its ban is checked again only when someone got banned since, so a client
+   * banned while its keep-alive connection is open is refused (403, closed) on its next request.
+   */
   protected screenRequest(head: RequestHead): Verdict | undefined {
     const fw = this.firewall!;
+    const now = coarseNow();
+    if (this.fwEpoch >= 0 && this.fwEpoch !== fw.epoch) {
+      this.fwEpoch = fw.epoch;
+      this.fwClient = this.clientIp;
+      const v = fw.banCheck(this.clientIp, now);
+      if (v) return v;
+    }
     this.fwClient = fw.clientOf(this.clientIp, head.xForwardedFor);
-    return fw.onRequest(this.fwClient, this.fwClient !== this.clientIp, coarseNow());
+    return fw.onRequest(this.fwClient, this.fwClient !== this.clientIp, now);
   }
 
   /** A request head that failed to parse (either protocol): its status and a metric reason; anything else is rethrown. */

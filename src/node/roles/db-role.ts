@@ -163,6 +163,9 @@ export class DbRole implements RoleRuntime {
       dcs: { description: this.dcs.description, ok: st.dcsError === undefined, error: st.dcsError ?? null },
       decision: st.decision?.summary ?? null,
       fenced: st.fencedAt ? { at: new Date(st.fencedAt).toISOString(), reason: st.fenceReason } : null,
+      // Only while primary: the tenure it describes ends with the role.
+      promotion: pg?.role === 'primary' && st.promotion
+        ? { at: new Date(st.promotion.at).toISOString(), planned: st.promotion.planned, from: st.promotion.from ?? null } : null,
       clone: this.member.cloneProgress ?? null,
     };
   }

@@ -4,10 +4,13 @@
  * stay warm (same config, health checks running, ready to bind). A lone lb simply holds the VIP.
  */
 import path from 'node:path';
-import { nodesWithRole, type ClusterSpec } from '../../config/index.js';
+import { canonicalIp } from '../../core/ip-address.js';
+import { nodesWithRole, type ClusterSpec, type EdgeTlsSpec } from '../../config/index.js';
 import { Edge } from '../../data-plane/index.js';
-import { CertificateStore, ChallengeResponder } from '../../data-plane/tls/index.js';
-import { AcmeCertificateSource, AcmePeers, FilesCertificateSource, LocalCertificateSource, caDirOf, mountAcmeApi } from '../../control-plane/certs/index.js';
+import { ChallengeResponder, type CertificateStore } from '../../data-plane/tls/index.js';
+import {
+  AcmeCertificateSource, AcmePeers, EdgeCertificates, FilesCertificateSource, LocalCertificateSource, caDirOf, edgeCertNames, mountAcmeApi, type CertificateSource,
+} from '../../control-plane/certs/index.js';
 import { AcmeMetrics } from '../../observability/acme-metrics.js';
 import { AccessLog } from '../../observability/access-log.js';
 import { StandbyMetrics } from '../../observability/standby-metrics.js';
@@ -28,9 +31,9 @@ export class LbRole implements RoleRuntime {
   private voters: VoterClients | undefined;
   /** A lone lb holds the VIP without an election. */
   private soleSince: number | undefined;
-  private certificates: CertificateStore | undefined;
-  private certSource: LocalCertificateSource | FilesCertificateSource | AcmeCertificateSource | undefined;
+  private certs: EdgeCertificates<TlsPlan> | undefined;
   private readonly challenges = new ChallengeResponder();
+  private acmeMetrics: AcmeMetrics | undefined;
 
   constructor(private readonly ctx: RoleContext) {}
 
@@ -41,11 +44,11 @@ export class LbRole implements RoleRuntime {
     await this.startCertificates();
     const edge = new Edge(spec.edge, {
       bindHosts: [node.address], clock, log, registry: this.ctx.registry, accessLog: this.accessLog,
-      ...(this.certificates && { certificates: this.certificates }), challenges: this.challenges,
+      ...(this.certs && { certificates: this.certs.store }), challenges: this.challenges,
     });
     this.edge = edge;
     await edge.start();
-    if (this.certSource instanceof AcmeCertificateSource) this.certSource.run();
+    this.certs?.run();
     if (spec.edge.vip === node.address) return; // the lb's own address is the VIP: nothing to elect
     if (sb.interface) {
       const v = new InterfaceVip(edge, spec.edge.vip, sb.interface, log);
@@ -77,36 +80,36 @@ export class LbRole implements RoleRuntime {
 
   /** HTTPS: fill the certificate store from the configured source before any listener opens. */
   private async startCertificates(): Promise<void> {
+    const plan = tlsPlan(this.ctx.spec);
+    if (!plan) return;
+    this.certs = new EdgeCertificates((p, store) => this.certificateSource(p, store));
+    await this.certs.start(plan);
+  }
+
+  private certificateSource(plan: TlsPlan, store: CertificateStore): CertificateSource {
     const { spec, clock, log } = this.ctx;
-    const tls = spec.edge.tls;
-    if (!tls) return;
-    this.certificates = new CertificateStore();
-    if (tls.source === 'files') {
-      const files = new FilesCertificateSource(tls.certificates, this.certificates, clock, log);
-      files.start();
-      this.certSource = files;
-      return;
-    }
+    const { tls } = plan;
+    if (tls.source === 'files') return new FilesCertificateSource(tls.certificates, store, clock, log);
     if (tls.source === 'acme') {
-      const acme = new AcmeCertificateSource({
-        spec: tls.acme!, dir: this.ctx.dir, caDir: caDirOf(spec), cluster: spec.cluster, store: this.certificates, challenges: this.challenges,
+      return new AcmeCertificateSource({
+        spec: tls.acme!, dir: this.ctx.dir, caDir: caDirOf(spec), cluster: spec.cluster, store, challenges: this.challenges,
         peers: new AcmePeers(nodesWithRole(spec, 'lb').filter((n) => n.name !== this.ctx.node.name), this.ctx.agents),
-        holdsVip: () => spec.edge.vip === this.ctx.node.address || this.standbyStatus()?.state === 'active', clock, log, counters: new AcmeMetrics(this.ctx.registry),
+        holdsVip: () => spec.edge.vip === this.ctx.node.address || this.standbyStatus()?.state === 'active', clock, log, counters: this.acmeMetrics ??= new AcmeMetrics(this.ctx.registry),
       });
-      await acme.start();
-      this.certSource = acme;
-      return;
     }
-    const names = [...new Set([spec.edge.vip, ...nodesWithRole(spec, 'lb').map((n) => n.address), 'localhost', ...tls.names])];
-    const local = new LocalCertificateSource({
-      caDir: caDirOf(spec), cluster: spec.cluster, dir: this.ctx.dir, names, store: this.certificates, clock, log,
-    });
-    await local.start();
-    this.certSource = local;
+    return new LocalCertificateSource({ caDir: caDirOf(spec), cluster: spec.cluster, dir: this.ctx.dir, names: plan.names, store, clock, log });
+  }
+
+  /** A changed edge.tls: the new source takes over the same store (refused, changing nothing, when it cannot serve). */
+  private async reloadCertificates(spec: ClusterSpec): Promise<string> {
+    const plan = tlsPlan(spec);
+    if (!this.certs) return plan ? '; edge.tls added: restart this lb to serve HTTPS' : '';
+    if (!plan) return '; edge.tls removed: its certificates stay loaded until this lb restarts';
+    return (await this.certs.reload(plan)) ? `; edge.tls applied (certificates now from source ${plan.tls.source})` : '';
   }
 
   async stop(): Promise<void> {
-    this.certSource?.stop();
+    this.certs?.stop();
     // Give the VIP up first, so the passive can take it while our connections drain.
     await this.candidate?.stop();
     if (this.soleSince !== undefined) await this.vip?.release();
@@ -134,18 +137,22 @@ export class LbRole implements RoleRuntime {
 
   status(): Record<string, unknown> {
     const standby = this.standbyStatus();
-    const certificates = this.certificates?.served().map((c) => ({ ...c, notAfter: c.notAfter.toISOString() }));
-    const acme = this.certSource instanceof AcmeCertificateSource ? this.certSource.status() : undefined;
+    const source = this.certs?.current;
+    // A files change that did not load: the previous certificates are still served, say why.
+    const reloadError = source instanceof FilesCertificateSource ? source.lastError : undefined;
+    const certificates = this.certs?.store.served().map((c) => ({ ...c, notAfter: c.notAfter.toISOString(), ...(reloadError !== undefined && { reloadError }) }));
+    const acme = source instanceof AcmeCertificateSource ? source.status() : undefined;
     return { vip: this.ctx.spec.edge.vip, holdsVip: standby?.state === 'active', standby, certificates, ...(acme && { acme }), ...(this.edge?.status() ?? {}) };
   }
 
   async reload(spec: ClusterSpec): Promise<string> {
     const before = this.ctx.spec.edge;
     if (spec.edge.vip !== before.vip) throw new Error(`edge.vip changed (${before.vip} → ${spec.edge.vip}): restart the lb nodes to move the VIP`);
+    const tlsNote = await this.reloadCertificates(spec);
     await this.edge!.reload(spec.edge);
     const standbyChanged = JSON.stringify(spec.edge.standby) !== JSON.stringify(before.standby);
     return `edge reloaded with ${spec.edge.frontends.length} frontend(s) and ${spec.edge.backends.length} backend(s)`
-      + (standbyChanged ? '; edge.standby changes apply when this lb restarts' : '');
+      + (standbyChanged ? '; edge.standby changes apply when this lb restarts' : '') + tlsNote;
   }
 
   routes(api: AgentApi): void {
@@ -157,12 +164,15 @@ export class LbRole implements RoleRuntime {
       if (changed.length === 0) throw new ApiError(404, `no backend has a server named ${body.server}`);
       return { status: 200, body: { changed } };
     });
-    if (this.ctx.spec.edge.tls?.source === 'acme') mountAcmeApi(api, this.challenges, () => (this.certSource instanceof AcmeCertificateSource ? this.certSource : undefined));
+    // Mounted with any edge.tls: a reload may switch the source to acme.
+    if (this.ctx.spec.edge.tls) mountAcmeApi(api, this.challenges, () => (this.certs?.current instanceof AcmeCertificateSource ? this.certs.current : undefined));
     // The monitor puts bans on the dashboard's timeline.
     api.route('GET', '/firewall/bans', () => ({ status: 200, body: { bans: this.edge!.bans(this.ctx.clock.now()) } }), ['monitor']);
     api.route('POST', '/firewall/bans/lift', (req) => {
-      const client = (req.body as { client?: unknown } | undefined)?.client;
-      if (typeof client !== 'string' || client === '') throw new ApiError(400, 'body must be {"client": "<address>"}');
+      const given = (req.body as { client?: unknown } | undefined)?.client;
+      // Clients are keyed by their canonical address (::ffff:10.0.0.7 is 10.0.0.7).
+      const client = typeof given === 'string' ? canonicalIp(given) : undefined;
+      if (client === undefined) throw new ApiError(400, 'body must be {"client": "<IP address>"}');
       const lifted = this.edge!.liftBan(client, this.ctx.clock.now());
       if (lifted.length === 0) throw new ApiError(404, `${client} is not banned on any frontend of ${this.ctx.node.name}`);
       return { status: 200, body: { client, frontends: lifted } };
@@ -187,4 +197,18 @@ export class LbRole implements RoleRuntime {
       });
     }
   }
+}
+
+/** What the certificate source depends on (HSTS is the edge's business, applied by its own reload). */
+interface TlsPlan {
+  readonly tls: Omit<EdgeTlsSpec, 'hstsMaxAgeMs'>;
+  /** The names of a `local` certificate (they follow the VIP and the lb nodes too). */
+  readonly names: readonly string[];
+}
+
+function tlsPlan(spec: ClusterSpec): TlsPlan | undefined {
+  const tls = spec.edge.tls;
+  if (!tls) return undefined;
+  const { hstsMaxAgeMs: _hsts, ...rest } = tls;
+  return { tls: rest, names: tls.source === 'local' ? edgeCertNames(spec) : [] };
 }

@@ -3,7 +3,7 @@
  * and serves the dashboard over HTTPS on `monitor.port` (src/observability). Its agent API adds
  * GET /monitor/alerts, which `bulwark status` reads.
  */
-import { Gauge } from 'prom-client';
+import { Counter, Gauge } from 'prom-client';
 import type { ClusterSpec } from '../../config/types.js';
 import { MEMBERS, type AgentApi } from '../../control-plane/agent-api/index.js';
 import { DashboardServer, Monitor, postWebhook } from '../../observability/index.js';
@@ -29,8 +29,13 @@ export class MonitorRole implements RoleRuntime {
         this.set({ state: 'firing' }, active.filter((a) => a.state === 'firing').length);
         this.set({ state: 'pending' }, active.filter((a) => a.state === 'pending').length);
       } });
-    new Gauge({ name: 'bulwark_monitor_notifications', help: 'Webhook deliveries since start, by outcome', labelNames: ['outcome'], registers: reg,
-      collect() { this.set({ outcome: 'ok' }, m.deliveries.ok); this.set({ outcome: 'failed' }, m.deliveries.failed); } });
+    // A counter (rate() and increase() apply), read from the monitor's tallies when scraped.
+    new Counter({ name: 'bulwark_monitor_notifications_total', help: 'Webhook deliveries since start, by outcome', labelNames: ['outcome'], registers: reg,
+      collect() {
+        this.reset();
+        this.inc({ outcome: 'ok' }, m.deliveries.ok);
+        this.inc({ outcome: 'failed' }, m.deliveries.failed);
+      } });
     new Gauge({ name: 'bulwark_monitor_history_bytes', help: 'Size of the history on disk', registers: reg, collect() { this.set(m.history.diskBytes()); } });
   }
 

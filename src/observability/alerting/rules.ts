@@ -37,6 +37,15 @@ export const BUILT_IN_RULES: Readonly<Record<BuiltInAlert, BuiltIn>> = {
     summary: 'node {{ $labels.node }} is down',
     description: 'The monitor cannot scrape the agent of {{ $labels.node }} ({{ $labels.role }}) at {{ $labels.instance }}.',
   },
+  // An agent that answers while its role does not do its job (PostgreSQL stopped, the app or its
+  // health check down, the edge not started): NodeDown cannot see it, and a stopped replica
+  // exports no streaming gauge for ReplicaNotStreaming to read. 30 s rides out restarts and the
+  // promotion/demotion of a switchover.
+  NodeUnhealthy: {
+    expr: 'bulwark_node_healthy == 0', forMs: 30_000, severity: 'warning',
+    summary: 'node {{ $labels.node }} ({{ $labels.role }}) is unhealthy',
+    description: 'The agent of {{ $labels.node }} answers but reports that its {{ $labels.role }} role is not doing its job (for a db member: PostgreSQL is not running); `bulwark status` says why.',
+  },
   ServerDown: {
     expr: 'max by (cluster, backend, server) (bulwark_backend_server_up{role="lb"}) == 0', forMs: 10_000, severity: 'warning', needs: 'edge',
     summary: 'server {{ $labels.server }} of backend {{ $labels.backend }} is down',

@@ -13,6 +13,7 @@ import https from 'node:https';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BulwarkError } from '../../core/errors.js';
+import { INTERMEDIATE } from '../../data-plane/tls/index.js';
 import { apiGet, type MonitorView } from './api.js';
 
 const TYPES: Record<string, string> = {
@@ -56,7 +57,7 @@ export class DashboardServer {
   }
 
   async start(): Promise<void> {
-    const server = https.createServer({ cert: this.o.cert, key: this.o.key, minVersion: 'TLSv1.2', requestTimeout: 10_000, headersTimeout: 5_000 },
+    const server = https.createServer({ ...INTERMEDIATE, cert: this.o.cert, key: this.o.key, requestTimeout: 10_000, headersTimeout: 5_000 },
       (req, res) => this.handle(req, res));
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {

@@ -1,8 +1,14 @@
 /**
  * The cluster as one scrape round saw it (the dashboard's overview), and the events between two
  * consecutive views: a node stopping or coming back, the VIP changing hands, the primary
- * changing (failover, or switchover when the old primary still answers), servers going down or
+ * changing (failover, or switchover when the new primary promoted for a hand-over), servers going down or
  * up, ejections and bans. The first view after a start is a baseline: it produces no events.
+ *
+ * With 1 s scrapes a change of hands is seen in steps (a round where nobody holds the VIP or no
+ * member is primary), so the last holder and the last primary are carried across such rounds:
+ * the event names who replaced whom, not "someone appeared". Each lb's server view is kept apart,
+ * because the lbs' counters and health checks are their own: comparing the new active lb's
+ * ejection counter with the old one's would invent (or hide) an ejection at every takeover.
  */
 import type { ClusterSpec } from '../../config/types.js';
 import type { MonitorEvent } from '../store/history.js';
@@ -38,16 +44,28 @@ export interface Overview {
 
 type ServerStatus = { name: string; address: string; up: boolean; backup: boolean; draining: boolean; ejections?: number };
 type LbStatus = { holdsVip?: boolean; standby?: { state?: string } | null; backends?: { name: string; servers: ServerStatus[] }[] };
-type DbStatus = { role?: string; holdsLock?: boolean; timeline?: number | null; lagBytes?: number | null; streamingFrom?: string | null; sync?: { members?: string[] } | null };
+type DbStatus = { role?: string; holdsLock?: boolean; promotion?: { planned?: boolean } | null; timeline?: number | null; lagBytes?: number | null; streamingFrom?: string | null; sync?: { members?: string[] } | null };
 
 /** Topology facts the events are derived from (kept with the overview). */
 export interface TopologyFacts {
   up: Map<string, { up: boolean; error?: string }>;
+  /** Who holds the VIP; null when nobody does, undefined when no lb answered (unknown). */
   vipHolder: string | null | undefined;
-  /** The last lb seen holding the VIP (set by topologyEvents). */
+  /** The last lb seen holding the VIP, carried across rounds where nobody did (set by topologyEvents). */
   lastVipHolder?: string | null;
+  /** The lock-holding primary; null when there is none, undefined when no db member answered. */
   primary: string | null | undefined;
-  servers: Map<string, { up: boolean; ejections: number }>;
+  /** The last primary seen, carried across rounds without one (set by topologyEvents). */
+  lastPrimary?: string | null;
+  /**
+   * Whether the primary says its promotion was a planned hand-over (undefined when it does not
+   * say: an older agent, or no primary); only it knows, see HaState.promotion.
+   */
+  primaryPlanned?: boolean | undefined;
+  /** Each answering lb's view of its servers: lb → `backend/server` → state and ejection counter. */
+  serverViews: Map<string, Map<string, { up: boolean; ejections: number }>>;
+  /** The lb whose view is the cluster's (the VIP holder, else the first lb that answered). */
+  serverSource: string | undefined;
   bans: Set<string>;
   banDetails: Map<string, { frontend: string; client: string; until: string; node: string }>;
 }
@@ -68,7 +86,8 @@ export function buildOverview(spec: ClusterSpec, round: Round, lagSeconds: (node
   const lbStatus = (name: string): LbStatus | undefined => statusOf(name)?.['lb'] as LbStatus | undefined;
   const active = lbs.find((n) => lbStatus(n.name)?.holdsVip)?.name ?? null;
   // Backend health as the active lb sees it (else any lb that answered).
-  const source = (active && lbStatus(active)) || lbs.map((n) => lbStatus(n.name)).find((s) => s?.backends);
+  const sourceName = active && lbStatus(active) ? active : lbs.find((n) => lbStatus(n.name)?.backends)?.name;
+  const source = sourceName === undefined ? undefined : lbStatus(sourceName);
   const edge: Overview['edge'] = {
     vip: spec.edge.vip,
     active,
@@ -110,8 +129,14 @@ export function buildOverview(spec: ClusterSpec, round: Round, lagSeconds: (node
       }),
     };
   }
-  const servers = new Map<string, { up: boolean; ejections: number }>();
-  for (const b of source?.backends ?? []) for (const s of b.servers) servers.set(`${b.name}/${s.name}`, { up: s.up, ejections: s.ejections ?? 0 });
+  const serverViews = new Map<string, Map<string, { up: boolean; ejections: number }>>();
+  for (const lb of lbs) {
+    const backends = lbStatus(lb.name)?.backends;
+    if (!backends) continue;
+    const view = new Map<string, { up: boolean; ejections: number }>();
+    for (const b of backends) for (const s of b.servers) view.set(`${b.name}/${s.name}`, { up: s.up, ejections: s.ejections ?? 0 });
+    serverViews.set(lb.name, view);
+  }
   const banDetails = new Map<string, { frontend: string; client: string; until: string; node: string }>();
   for (const t of round.targets) for (const b of t.bans ?? []) banDetails.set(`${t.node.name}/${b.frontend}/${b.client}`, { ...b, node: t.node.name });
   const facts: TopologyFacts = {
@@ -119,7 +144,9 @@ export function buildOverview(spec: ClusterSpec, round: Round, lagSeconds: (node
     // Unknown (undefined) when no lb answered: no takeover can be told from that.
     vipHolder: lbs.some((n) => byName.get(n.name)?.up) ? active : undefined,
     primary: spec.database && spec.nodes.some((n) => n.role === 'db' && byName.get(n.name)?.up) ? primary : undefined,
-    servers: source ? servers : new Map(),
+    primaryPlanned: primary ? (statusOf(primary)?.['db'] as DbStatus | undefined)?.promotion?.planned : undefined,
+    serverViews,
+    serverSource: sourceName,
     bans: new Set(banDetails.keys()),
     banDetails,
   };
@@ -130,6 +157,11 @@ export function buildOverview(spec: ClusterSpec, round: Round, lagSeconds: (node
 }
 
 export function topologyEvents(prev: TopologyFacts | undefined, next: TopologyFacts, at: number): MonitorEvent[] {
+  // Who held the VIP and who was primary last, across rounds where nobody was (or nobody answered).
+  const lastHolder = prev ? (prev.lastVipHolder !== undefined ? prev.lastVipHolder : prev.vipHolder) : undefined;
+  const lastPrimary = prev ? (prev.lastPrimary !== undefined ? prev.lastPrimary : prev.primary) : undefined;
+  next.lastVipHolder = carried(next.vipHolder, lastHolder);
+  next.lastPrimary = carried(next.primary, lastPrimary);
   if (!prev) return [];
   const iso = new Date(at).toISOString();
   const out: MonitorEvent[] = [];
@@ -141,26 +173,49 @@ export function topologyEvents(prev: TopologyFacts | undefined, next: TopologyFa
       : { at: iso, kind: 'node-down', node, message: `${node} stopped answering${n.error ? `: ${n.error}` : ''}` });
   }
   // A takeover passes through a moment when nobody holds the VIP: one event, from the last holder.
-  next.lastVipHolder = next.vipHolder ?? prev.lastVipHolder ?? prev.vipHolder ?? null;
-  const lastHolder = prev.lastVipHolder ?? prev.vipHolder;
   if (next.vipHolder && lastHolder !== undefined && next.vipHolder !== lastHolder) {
-    out.push({ at: iso, kind: 'takeover', node: next.vipHolder, message: lastHolder ? `${next.vipHolder} took the VIP over from ${lastHolder}` : `${next.vipHolder} holds the VIP (nobody did)` });
+    out.push(lastHolder
+      ? { at: iso, kind: 'takeover', node: next.vipHolder, message: `${next.vipHolder} took the VIP over from ${lastHolder}` }
+      // Nobody held it before (the cluster starting): an election, not a takeover.
+      : { at: iso, kind: 'vip', node: next.vipHolder, message: `${next.vipHolder} holds the VIP (nobody did)` });
   }
-  if (prev.primary !== undefined && next.primary !== undefined && prev.primary !== next.primary) {
-    if (next.primary === null) out.push({ at: iso, kind: 'no-primary', ...(prev.primary && { node: prev.primary }), message: `no primary (${prev.primary} was)` });
-    else if (prev.primary === null) out.push({ at: iso, kind: 'failover', node: next.primary, message: `${next.primary} is the primary` });
-    else {
-      // Planned when the old primary still answers (it handed over); unplanned when it is gone.
-      const planned = next.up.get(prev.primary)?.up === true;
-      out.push({ at: iso, kind: planned ? 'switchover' : 'failover', node: next.primary, message: `${planned ? 'switchover' : 'failover'}: ${next.primary} replaced ${prev.primary} as the primary` });
+  if (prev.primary && next.primary === null) out.push({ at: iso, kind: 'no-primary', node: prev.primary, message: `no primary (${prev.primary} was)` });
+  if (next.primary && lastPrimary !== undefined && next.primary !== lastPrimary) {
+    if (lastPrimary === null) {
+      // The first primary the monitor sees (the cluster's bootstrap): nobody was replaced.
+      out.push({ at: iso, kind: 'primary', node: next.primary, message: `${next.primary} is the primary` });
+    } else {
+      // The new primary knows whether it promoted for a switchover; an agent that does not say
+      // is judged by whether the old primary still answers (it handed over) or is gone.
+      const planned = next.primaryPlanned ?? next.up.get(lastPrimary)?.up === true;
+      const kind = planned ? 'switchover' : 'failover';
+      out.push({ at: iso, kind, node: next.primary, message: `${kind}: ${next.primary} replaced ${lastPrimary} as the primary` });
+    }
+  } else if (next.primary && prev.primary === null) {
+    // The same member again after a round without a primary (it re-took its lock): not a change of hands.
+    out.push({ at: iso, kind: 'primary', node: next.primary, message: `${next.primary} is the primary again` });
+  }
+  // Up/down from the cluster's view, compared with what that same lb saw before.
+  const source = next.serverSource === undefined ? undefined : next.serverViews.get(next.serverSource);
+  const sourceBefore = next.serverSource === undefined ? undefined : prev.serverViews.get(next.serverSource);
+  for (const [key, s] of source ?? []) {
+    const p = sourceBefore?.get(key);
+    if (!p || p.up === s.up) continue;
+    const [backend, server] = key.split('/') as [string, string];
+    out.push({ at: iso, kind: s.up ? 'server-up' : 'server-down', node: server, message: `server ${server} of backend ${backend} is ${s.up ? 'up' : 'down'}` });
+  }
+  // Ejections: each lb's counter against its own previous value (a restarted lb starts again at 0).
+  const ejected = new Map<string, string[]>();
+  for (const [lb, view] of next.serverViews) {
+    const before = prev.serverViews.get(lb);
+    for (const [key, s] of view) {
+      const p = before?.get(key);
+      if (p && s.ejections > p.ejections) ejected.set(key, [...ejected.get(key) ?? [], lb]);
     }
   }
-  for (const [key, s] of next.servers) {
-    const p = prev.servers.get(key);
-    if (!p) continue;
+  for (const [key, by] of ejected) {
     const [backend, server] = key.split('/') as [string, string];
-    if (p.up !== s.up) out.push({ at: iso, kind: s.up ? 'server-up' : 'server-down', node: server, message: `server ${server} of backend ${backend} is ${s.up ? 'up' : 'down'}` });
-    if (s.ejections > p.ejections) out.push({ at: iso, kind: 'ejected', node: server, message: `server ${server} of backend ${backend} was ejected by passive health` });
+    out.push({ at: iso, kind: 'ejected', node: server, message: `server ${server} of backend ${backend} was ejected by passive health (on ${by.join(', ')})` });
   }
   for (const key of next.bans) {
     if (prev.bans.has(key)) continue;
@@ -168,4 +223,10 @@ export function topologyEvents(prev: TopologyFacts | undefined, next: TopologyFa
     out.push({ at: iso, kind: 'ban', node: b.node, message: `${b.client} banned on frontend ${b.frontend} of ${b.node} until ${b.until}` });
   }
   return out;
+}
+
+/** Who it is now; else who it was last (a known "nobody" included); else unknown. */
+function carried(now: string | null | undefined, last: string | null | undefined): string | null | undefined {
+  if (now) return now;
+  return last !== undefined ? last : now;
 }

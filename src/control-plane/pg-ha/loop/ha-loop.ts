@@ -10,7 +10,7 @@
 import type { Clock, TimerHandle } from '../../../core/clock.js';
 import type { Logger } from '../../../core/log.js';
 import { decide } from '../core/decide.js';
-import { memberOf } from '../core/view.js';
+import { failoverDocOf, memberOf } from '../core/view.js';
 import type { HaAction, HaConfig, HaDecision, HaSnapshot, MemberInfo, PeerObservation, PgObservation } from '../core/types.js';
 import { DcsUnavailableError, type ClusterView, type Dcs } from '../dcs/types.js';
 import type { MemberAddress, PeerPort, PgPort } from './ports.js';
@@ -41,6 +41,13 @@ export interface HaState {
   readonly fenceReason: string | undefined;
   /** When every member last confirmed us as primary while the DCS was unreachable. */
   readonly failsafeConfirmedAt: number | undefined;
+  /**
+   * This member's last promotion, and whether it was planned (a switchover document named the
+   * hand-over when it promoted). Observers cannot tell a switchover from a failover afterwards:
+   * the document is gone within a second, and an old primary whose PostgreSQL crashed still
+   * answers through its agent.
+   */
+  readonly promotion: { readonly at: number; readonly planned: boolean; readonly from: string | undefined } | undefined;
 }
 
 export class HaLoop {
@@ -57,7 +64,7 @@ export class HaLoop {
   private cycling: Promise<unknown> | undefined;
   private state: HaState = {
     decision: undefined, pg: undefined, view: undefined, dcsError: undefined, lockRenewedAt: undefined, lastCycleAt: 0,
-    fencedAt: undefined, fenceReason: undefined, failsafeConfirmedAt: undefined,
+    fencedAt: undefined, fenceReason: undefined, failsafeConfirmedAt: undefined, promotion: undefined,
   };
 
   constructor(opts: HaLoopOptions) {
@@ -258,9 +265,12 @@ export class HaLoop {
           this.o.clock.clearTimeout(this.watchdog);
           ok = await dcs.releaseLeader(name);
           break;
-        case 'promote':
+        case 'promote': {
           await pg.promote();
+          const handOver = view ? failoverDocOf(view) : undefined;
+          this.state = { ...this.state, promotion: { at: this.o.clock.now(), planned: handOver !== undefined, from: handOver?.from } };
           break;
+        }
         case 'fence':
           await this.fence(a.reason);
           break;

@@ -147,6 +147,10 @@ const KINDS = {
   failover: { label: 'Failover', icon: '⇅', tone: 'ha', group: 'ha' },
   switchover: { label: 'Switchover', icon: '⇅', tone: 'ha', group: 'ha' },
   takeover: { label: 'VIP takeover', icon: '⇆', tone: 'ha', group: 'ha' },
+  // The first primary / VIP holder the monitor sees (a cluster starting), or the same one again
+  // after a round without: nobody was replaced, so neither reads as a failover or a takeover.
+  primary: { label: 'Primary', icon: '★', tone: 'good', group: 'ha' },
+  vip: { label: 'VIP held', icon: '⇆', tone: 'good', group: 'ha' },
   node_down: { label: 'Node down', icon: '✕', tone: 'bad', group: 'health' },
   node_up: { label: 'Node up', icon: '✓', tone: 'good', group: 'health' },
   server_down: { label: 'Server down', icon: '✕', tone: 'bad', group: 'health' },
