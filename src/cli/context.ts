@@ -1,5 +1,5 @@
 /** Shared CLI plumbing: loading the cluster file named by -c, and printing. */
-import { defaultConfigPath, loadClusterFile } from '../config/index.js';
+import { defaultConfigPath, loadClusterFile, type LoadOptions } from '../config/index.js';
 import type { ClusterSpec } from '../config/types.js';
 import type { Parsed } from './verb.js';
 
@@ -8,8 +8,9 @@ export function configPathOf(parsed: Parsed): string {
   return typeof c === 'string' ? c : defaultConfigPath(process.cwd());
 }
 
-export function loadSpec(parsed: Parsed): ClusterSpec {
-  return loadClusterFile(configPathOf(parsed));
+/** `files`: also check the files the cluster file names (edge.tls), where every node runs here. */
+export function loadSpec(parsed: Parsed, o: LoadOptions = {}): ClusterSpec {
+  return loadClusterFile(configPathOf(parsed), o);
 }
 
 export function printJson(value: unknown): void {

@@ -3,7 +3,7 @@
  * Errors are BulwarkErrors (BWK_CONFIG_NOT_FOUND / BWK_CONFIG_SYNTAX / BWK_CONFIG_INVALID) whose
  * details are `file:line:col: key.path: message` lines, one per problem.
  */
-export { defaultConfigPath, loadClusterFile, parseClusterText } from './load.js';
+export { defaultConfigPath, loadClusterFile, parseClusterText, type LoadOptions } from './load.js';
 export { findNode, nodesWithRole } from './find-node.js';
 export { DEFAULTS } from './defaults.js';
 export * from './types.js';

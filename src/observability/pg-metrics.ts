@@ -125,8 +125,9 @@ export function registerPgMetrics(registry: Registry, src: PgMetricsSource): voi
     async collect() { this.set((await sample()) ? 1 : 0); } });
   new Gauge({ name: 'bulwark_pg_primary', help: '1 when this member is the lock-holding primary', registers: reg,
     collect() { this.set(src.isLeader() && src.role() === 'primary' ? 1 : 0); } });
-  new Gauge({ name: 'bulwark_pg_role', help: '1 for the current state of this member (primary, replica, starting, stopped, absent)', labelNames: ['role'], registers: reg,
-    collect() { const r = src.role(); for (const x of ROLES) this.set({ role: x }, x === r ? 1 : 0); } });
+  // Labelled `state`, not `role`: every series of a node already carries role="db" (its node role).
+  new Gauge({ name: 'bulwark_pg_role', help: '1 for the current state of this member (primary, replica, starting, stopped, absent)', labelNames: ['state'], registers: reg,
+    collect() { const r = src.role(); for (const x of ROLES) this.set({ state: x }, x === r ? 1 : 0); } });
   new Gauge({ name: 'bulwark_pg_timeline', help: 'PostgreSQL timeline of this member (absent while unknown)', registers: reg,
     collect() { setOrAbsent(this, src.timeline()); } });
   new Gauge({ name: 'bulwark_pg_connections', help: 'Client connections to this member', registers: reg,

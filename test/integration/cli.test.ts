@@ -85,6 +85,34 @@ edge:
     assert.match(missing.stderr, /\/nonexistent\/cluster\.yaml/);
   });
 
+  it('up and validate check the edge.tls files on this machine before anything starts', async () => {
+    const c = tempCluster(`cluster: files
+nodes:
+  - { name: lb-1, role: lb, address: 127.0.9.1 }
+  - { name: web-1, role: web, address: 127.0.9.2 }
+web:
+  app: { command: [node, app.js], port: 3000 }
+edge:
+  vip: 127.0.9.100
+  tls: { source: files, certificates: [ { cert: ./missing.crt, key: ./missing.key } ] }
+  frontends:
+    - { name: www, port: 8080, https_port: 8443, routes: [ { path_prefix: /, backend: app } ] }
+  backends:
+    - { name: app, servers: [ { node: web-1 } ] }
+`);
+    try {
+      for (const verb of ['validate', 'up']) {
+        const r = await bulwark([verb, '-c', c.file]);
+        assert.equal(r.code, 1, `${verb}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, /cluster\.yaml:9:\d+: edge\.tls\.certificates\[0\]\.cert: cannot read .*missing\.crt on this machine/, verb);
+        assert.match(r.stderr, /BWK_CONFIG_INVALID/, verb);
+      }
+      assert.equal(fs.existsSync(path.join(c.dir, '.bulwark')), false, 'up started nothing');
+    } finally {
+      c.cleanup();
+    }
+  });
+
   it('plan prints listeners per node, --json is data, unknown node exits 1', async () => {
     const p = await bulwark(['plan', '--node', 'lb-1', '-c', 'examples/local.yaml']);
     assert.equal(p.code, 0, p.stderr);

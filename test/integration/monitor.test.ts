@@ -136,8 +136,8 @@ async function everyNodeServesItsFamilies(stateDir: string, active: string, prim
   if (holders.join() !== active) problems.push(`bulwark_vip_active is 1 on [${holders.join(', ')}], expected ${active}`);
   const p = scraped.get(primary)!;
   const r = scraped.get(replica)!;
-  if (samplesOf(p, 'bulwark_pg_role', { role: 'primary' })[0]?.value !== 1) problems.push(`${primary}: bulwark_pg_role{role="primary"} is not 1`);
-  if (samplesOf(r, 'bulwark_pg_role', { role: 'replica' })[0]?.value !== 1) problems.push(`${replica}: bulwark_pg_role{role="replica"} is not 1`);
+  if (samplesOf(p, 'bulwark_pg_role', { state: 'primary', role: 'db' })[0]?.value !== 1) problems.push(`${primary}: bulwark_pg_role{state="primary",role="db"} is not 1`);
+  if (samplesOf(r, 'bulwark_pg_role', { state: 'replica', role: 'db' })[0]?.value !== 1) problems.push(`${replica}: bulwark_pg_role{state="replica",role="db"} is not 1`);
   for (const [node, e] of [[primary, p], [replica, r]] as const) {
     for (const name of ['bulwark_pg_timeline', 'bulwark_pg_connections', 'bulwark_pg_commits_total']) if (samplesOf(e, name).length === 0) problems.push(`${node}: no ${name} sample`);
   }

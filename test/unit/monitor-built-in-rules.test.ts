@@ -123,7 +123,7 @@ const CASES: Record<BuiltInAlert, Case> = {
     fire: (t) => ({
       __up__: up(),
       'db-2': t >= 0
-        ? [s('db-2', 'bulwark_node_healthy', 0), s('db-2', 'bulwark_pg_up', 0), s('db-2', 'bulwark_pg_role', 1, { role: 'stopped' })]
+        ? [s('db-2', 'bulwark_node_healthy', 0), s('db-2', 'bulwark_pg_up', 0), s('db-2', 'bulwark_pg_role', 1, { state: 'stopped' })]
         : [s('db-2', 'bulwark_node_healthy', 1), s('db-2', 'bulwark_pg_up', 1), s('db-2', 'bulwark_pg_replica_streaming', 1)],
     }),
     labels: { node: 'db-2', role: 'db' },
@@ -172,8 +172,8 @@ const CASES: Record<BuiltInAlert, Case> = {
     labels: {},
     // Bootstrap: db-1 starts on timeline 1, db-2 is cloned and starts later, then restarts once.
     quiet: (t) => ({
-      'db-1': t >= 2000 ? [s('db-1', 'bulwark_pg_timeline', 1)] : [s('db-1', 'bulwark_pg_role', 1, { role: 'starting' })],
-      'db-2': t >= 20_000 && !(t >= 40_000 && t < 45_000) ? [s('db-2', 'bulwark_pg_timeline', 1)] : [s('db-2', 'bulwark_pg_role', 1, { role: 'stopped' })],
+      'db-1': t >= 2000 ? [s('db-1', 'bulwark_pg_timeline', 1)] : [s('db-1', 'bulwark_pg_role', 1, { state: 'starting' })],
+      'db-2': t >= 20_000 && !(t >= 40_000 && t < 45_000) ? [s('db-2', 'bulwark_pg_timeline', 1)] : [s('db-2', 'bulwark_pg_role', 1, { state: 'stopped' })],
     }),
   },
   VipTakeover: {

@@ -50,7 +50,7 @@ describe('node metrics', () => {
       assert.equal(stopped.has(`${name}{}`), false, `${name} absent while stopped`);
     }
     assert.equal(stopped.get('bulwark_pg_up{}'), 0);
-    assert.equal(stopped.get('bulwark_pg_role{"role":"stopped"}'), 1);
+    assert.equal(stopped.get('bulwark_pg_role{"state":"stopped"}'), 1);
     role = 'replica';
     now += 1000; // one scrape shares one query; the next scrape asks again
     const replica = await samples(reg);

@@ -71,7 +71,8 @@ export const up: Verb = {
   },
   details: 'Logs: <state>/nodes/<node>/node.log (JSON lines) and access.log on lb nodes. In the foreground, Ctrl-C stops every node.',
   async run(parsed) {
-    const spec = loadSpec(parsed);
+    // Every node runs on this machine: the lbs' certificate files must be here too.
+    const spec = loadSpec(parsed, { files: true });
     const timeoutText = parsed.values['timeout'];
     const timeoutMs = typeof timeoutText === 'string' ? parseDuration(timeoutText) : 60_000;
     if (timeoutMs === undefined) throw new BulwarkError('BWK_USAGE', `bulwark up: --timeout expects a duration like 30s, got ${JSON.stringify(timeoutText)}`);

@@ -1,6 +1,5 @@
 import { CONFIG_OPTION, JSON_OPTION, type Verb } from '../verb.js';
-import { configPathOf, printJson } from '../context.js';
-import { loadClusterFile } from '../../config/index.js';
+import { configPathOf, loadSpec, printJson } from '../context.js';
 import { ROLES } from '../../config/types.js';
 
 export const validate: Verb = {
@@ -9,7 +8,7 @@ export const validate: Verb = {
   options: { config: CONFIG_OPTION, json: JSON_OPTION },
   async run(parsed) {
     // The certificate files too: run it on an lb host (other hosts do not need them).
-    const spec = loadClusterFile(configPathOf(parsed), { files: true });
+    const spec = loadSpec(parsed, { files: true });
     const counts = ROLES.map((r) => [r, spec.nodes.filter((n) => n.role === r).length] as const).filter(([, n]) => n > 0);
     if (parsed.values['json']) {
       printJson({ valid: true, file: spec.sourcePath, cluster: spec.cluster, nodes: spec.nodes.length, frontends: spec.edge?.frontends.length ?? 0, backends: spec.edge?.backends.length ?? 0 });
