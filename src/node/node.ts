@@ -11,7 +11,7 @@ import type { Logger } from '../core/log.js';
 import { BulwarkError, isBulwarkError } from '../core/errors.js';
 import { createRegistry } from '../observability/registry.js';
 import { AgentApi, AgentClient, MEMBERS } from '../control-plane/agent-api/index.js';
-import { nodeCredentials, type TlsCredentials } from '../control-plane/certs/index.js';
+import { CredentialRenewal, nodeCredentials, type TlsCredentials } from '../control-plane/certs/index.js';
 import type { RoleContext, RoleHealth, RoleRuntime } from './roles/role.js';
 import { LbRole } from './roles/lb-role.js';
 import { VoteBook, mountVoteApi } from '../control-plane/standby/index.js';
@@ -60,7 +60,12 @@ export class NodeAgent {
     const dir = nodeDir(spec, nodeName);
     fs.mkdirSync(dir, { recursive: true });
     const registry = createRegistry({ cluster: spec.cluster, node: nodeName, role: this.node.role });
-    registerNodeMetrics(registry, { stateDir: spec.stateDir, agentCertPem: credentials.cert });
+    this.renewal = new CredentialRenewal({
+      initial: credentials, clock, log,
+      fetch: () => nodeCredentials(this.spec, this.node, clock),
+      onChange: (next) => this.credentialsChanged(next),
+    });
+    registerNodeMetrics(registry, { stateDir: spec.stateDir, agentCertPem: () => this.renewal.credentials.cert });
     this.api = new AgentApi(log);
     this.agents = new AgentClient(credentials);
     const voteBook = this.mountVote(spec, clock);
@@ -79,6 +84,10 @@ export class NodeAgent {
     this.api.route('GET', '/metrics', async () => ({ status: 200, body: await registry.metrics(), contentType: registry.contentType }), ['monitor']);
     this.api.route('GET', '/status', () => ({ status: 200, body: this.status() }), MEMBERS);
     this.api.route('POST', '/reload', async () => ({ status: 200, body: { node: this.node.name, result: await this.reload() } }));
+    // The hourly renewal check, now (e.g. after copying a renewed pair here).
+    this.api.route('POST', '/credentials/renew', async () => ({
+      status: 200, body: { node: this.node.name, renewed: await this.renewal.check(), certificate: this.renewal.credentials.certPath },
+    }));
     mountProbeApi(this.api, clock);
     this.role.routes?.(this.api);
     // The embedded DCS lives in one node's agent (any role), persisted in that node's folder.
@@ -90,6 +99,14 @@ export class NodeAgent {
 
   private dcsStore: EmbeddedDcsStore | undefined;
   private enforcer: FirewallEnforcer | undefined;
+  private readonly renewal: CredentialRenewal;
+
+  /** Everything that serves or presents this node's certificate takes the renewed one. */
+  private async credentialsChanged(next: TlsCredentials): Promise<void> {
+    this.api.setCredentials(next);
+    this.agents.setCredentials(next);
+    await this.role.credentialsChanged?.(next);
+  }
 
   /** Every voter of the VIP election (by default every node) keeps a vote book behind its API. */
   private mountVote(spec: ClusterSpec, clock: Clock): VoteBook | undefined {
@@ -126,6 +143,7 @@ export class NodeAgent {
     }
     await this.api.listen(this.node.address, this.node.agentPort, this.credentials);
     await this.role.start();
+    this.renewal.start();
     this.log.info({ role: this.node.role, address: this.node.address, agentPort: this.node.agentPort },
       `node ${this.node.name} (${this.node.role}) up; agent API on ${this.node.address}:${this.node.agentPort}${this.dcsStore ? '; hosting the embedded DCS' : ''}`);
   }
@@ -177,6 +195,7 @@ export class NodeAgent {
   async stop(): Promise<void> {
     this.log.info(`node ${this.node.name} stopping`);
     this.enforcer?.stop();
+    this.renewal.stop();
     await this.role.stop();
     await this.api.close();
     this.agents.close();

@@ -10,6 +10,8 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
 import { agentCall, TestPki } from '../harness/agent-tls.js';
@@ -169,10 +171,15 @@ describe('PostgreSQL TLS: replication, the app through the router, refusals', { 
   });
 
   it('the app reaches the database through the router over TLS, verify-ca against the cluster CA', async () => {
-    // The URL the app really got, from its environment.
-    const web = await agentCall<{ web: { app: { pid: number } } }>(stateDir, { address: WEB.address, agentPort: AGENT }, 'GET', '/status');
-    const env = fs.readFileSync(`/proc/${web.body.web.app.pid}/environ`, 'utf8').split('\0');
-    const url = new URL(env.find((l) => l.startsWith('DATABASE_URL='))!.slice('DATABASE_URL='.length));
+    // The URL the app really got, from its environment. An app started while the database was
+    // still bootstrapping gets it when the web node restarts it with the published credentials.
+    const url = await eventually(async () => {
+      const web = await agentCall<{ web: { app: { pid: number } } }>(stateDir, { address: WEB.address, agentPort: AGENT }, 'GET', '/status');
+      const env = fs.readFileSync(`/proc/${web.body.web.app.pid}/environ`, 'utf8').split('\0');
+      const line = env.find((l) => l.startsWith('DATABASE_URL='));
+      assert.ok(line, 'the app has no DATABASE_URL yet');
+      return new URL(line.slice('DATABASE_URL='.length));
+    }, { timeoutMs: 30_000, intervalMs: 250 });
     assert.equal(`${url.hostname}:${url.port}`, `${WEB.address}:${RW}`);
     assert.equal(url.searchParams.get('sslmode'), 'verify-ca');
     const rootcert = url.searchParams.get('sslrootcert')!;
@@ -236,5 +243,48 @@ describe('PostgreSQL TLS: replication, the app through the router, refusals', { 
     const right = await psql(rep(nodeCert('crt'), nodeCert('key')), 'IDENTIFY_SYSTEM', password);
     assert.ok(right.ok, right.out);
     assert.match(right.out, /^\d+\|/, 'IDENTIFY_SYSTEM answers with the system identifier');
+  });
+
+  it('a renewed node certificate is served by PostgreSQL and the agent, and presented by the walreceiver, without a restart', async () => {
+    const certOf = (m: Member): X509Certificate => new X509Certificate(fs.readFileSync(path.join(stateDir, 'pki', 'nodes', `${m}.crt`)));
+    const renew = async (m: Member): Promise<X509Certificate> => {
+      const before = certOf(m).fingerprint256;
+      // The pair is gone (aged out, or replaced): this machine holds the CA key, so the agent issues a new one.
+      for (const ext of ['crt', 'key']) fs.rmSync(path.join(stateDir, 'pki', 'nodes', `${m}.${ext}`));
+      const r = await agentCall<{ renewed: boolean }>(stateDir, { address: MEMBERS[m], agentPort: AGENT }, 'POST', '/credentials/renew');
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.renewed, true);
+      const now = certOf(m);
+      assert.notEqual(now.fingerprint256, before);
+      return now;
+    };
+    const fresh = await renew(primary);
+    const pgServes = async (): Promise<string> => {
+      const c = client({ user: 'app', password: secret(primary, 'app'), database: 'app', host: MEMBERS[primary], port: PG_PORT, ssl: { ca: caPem() } });
+      await c.connect();
+      try {
+        return ((c as unknown as { connection: { stream: TLSSocket } }).connection.stream).getPeerCertificate().fingerprint256;
+      } finally {
+        await c.end().catch(() => undefined);
+      }
+    };
+    await eventually(async () => assert.equal(await pgServes(), fresh.fingerprint256), { timeoutMs: 10_000, intervalMs: 200, message: 'PostgreSQL serves the renewed certificate' });
+    const agentServes = await new Promise<string>((resolve, reject) => {
+      const admin = { ca: caPem(), cert: fs.readFileSync(path.join(stateDir, 'pki', 'admin.crt')), key: fs.readFileSync(path.join(stateDir, 'pki', 'admin.key')) };
+      const sock = tlsConnect({ host: MEMBERS[primary], port: AGENT, ...admin }, () => {
+        resolve(sock.getPeerCertificate().fingerprint256);
+        sock.end();
+      });
+      sock.once('error', reject);
+    });
+    assert.equal(agentServes, fresh.fingerprint256, 'the agent API serves it');
+
+    // The replica's walreceiver presents a renewed certificate from its next connection on.
+    const replicaCert = await renew(replica);
+    await query(superuser(primary), 'SELECT pg_terminate_backend(pid) FROM pg_stat_replication');
+    await eventually(async () => {
+      const rows = await query<{ serial: string | null }>(superuser(primary), 'SELECT s.client_serial::text AS serial FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)');
+      assert.deepEqual(rows.map((r) => r.serial), [BigInt(`0x${replicaCert.serialNumber}`).toString()]);
+    }, { timeoutMs: 20_000, intervalMs: 300, message: 'the walreceiver reconnects presenting the renewed certificate' });
   });
 });

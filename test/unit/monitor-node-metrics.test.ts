@@ -22,7 +22,7 @@ describe('node metrics', () => {
     try {
       const creds = await pki.node('web-1', 'web', '127.0.6.11');
       const reg = new Registry();
-      registerNodeMetrics(reg, { stateDir: os.tmpdir(), agentCertPem: creds.cert });
+      registerNodeMetrics(reg, { stateDir: os.tmpdir(), agentCertPem: () => creds.cert });
       const s = await samples(reg);
       const size = s.get(`bulwark_disk_size_bytes${JSON.stringify({ path: os.tmpdir() })}`)!;
       const avail = s.get(`bulwark_disk_available_bytes${JSON.stringify({ path: os.tmpdir() })}`)!;

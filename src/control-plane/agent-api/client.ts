@@ -38,11 +38,25 @@ export class AgentUnreachable extends Error {
 const MAX_ANSWER = 16 * 1024 * 1024;
 
 export class AgentClient {
-  private readonly agent: https.Agent;
+  private agent: https.Agent;
 
-  constructor(readonly credentials: TlsCredentials, maxSockets = 16) {
+  constructor(credentials: TlsCredentials, private readonly maxSockets = 16) {
+    this.agent = AgentClient.pool(credentials, maxSockets);
+  }
+
+  private static pool(credentials: TlsCredentials, maxSockets: number): https.Agent {
     // Node certificates name their address (IP SAN), so the usual hostname check applies.
-    this.agent = new https.Agent({ keepAlive: true, maxSockets, ca: credentials.ca, cert: credentials.cert, key: credentials.key });
+    return new https.Agent({ keepAlive: true, maxSockets, ca: credentials.ca, cert: credentials.cert, key: credentials.key });
+  }
+
+  /**
+   * A renewed certificate: calls from now on present it. The old pool's calls in flight finish;
+   * its idle connections end when the peers' keep-alive timeout closes them.
+   */
+  setCredentials(credentials: TlsCredentials): void {
+    const old = this.agent;
+    this.agent = AgentClient.pool(credentials, this.maxSockets);
+    setTimeout(() => old.destroy(), 60_000).unref();
   }
 
   /** `target` is a node, or the base URL of its agent API (as members publish it in the DCS). */

@@ -12,8 +12,7 @@ import { INTERMEDIATE } from '../../data-plane/tls/index.js';
 export async function listenHttps(host: string, port: number, credentials: TlsCredentials, handler: http.RequestListener,
   onRefused: (reason: string, from: string) => void): Promise<https.Server> {
   const server = https.createServer({
-    ...INTERMEDIATE, ca: credentials.ca, cert: credentials.cert, key: credentials.key,
-    requestCert: true, rejectUnauthorized: true, requestTimeout: 10_000, headersTimeout: 5_000,
+    ...agentTlsContext(credentials), requestCert: true, rejectUnauthorized: true, requestTimeout: 10_000, headersTimeout: 5_000,
   }, handler);
   server.keepAliveTimeout = 5_000;
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket) => onRefused(refusalReason(err), socket.remoteAddress ?? 'unknown'));
@@ -23,6 +22,11 @@ export async function listenHttps(host: string, port: number, credentials: TlsCr
     server.listen({ host, port, exclusive: true }, () => resolve());
   });
   return server;
+}
+
+/** What the listener's TLS context holds: also what a renewed certificate replaces (setSecureContext). */
+export function agentTlsContext(credentials: TlsCredentials): { ca: string; cert: string; key: string } & typeof INTERMEDIATE {
+  return { ...INTERMEDIATE, ca: credentials.ca, cert: credentials.cert, key: credentials.key };
 }
 
 function refusalReason(err: NodeJS.ErrnoException): string {

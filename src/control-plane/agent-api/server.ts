@@ -9,13 +9,14 @@
  * route is closed until someone decides who needs it.
  */
 import type http from 'node:http';
+import type https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from '../../core/log.js';
 import { BulwarkError } from '../../core/errors.js';
 import { SampledLogger } from '../../core/sampled-log.js';
 import { ROLES } from '../../config/types.js';
 import { callerRoleOf, type CallerRole, type TlsCredentials } from '../certs/credentials.js';
-import { listenHttps } from './listen-http.js';
+import { agentTlsContext, listenHttps } from './listen-http.js';
 
 /** Roles that may call a route besides admin. */
 export type Access = readonly Exclude<CallerRole, 'admin'>[];
@@ -51,7 +52,7 @@ const MAX_BODY = 64 * 1024;
 
 export class AgentApi {
   private readonly routes = new Map<string, { handler: ApiHandler; access: Access }>();
-  private server: http.Server | undefined;
+  private server: https.Server | undefined;
 
   /** A few lines per reason and second at most: a scanner must not flood the log. */
   private readonly refusals: SampledLogger;
@@ -97,6 +98,11 @@ export class AgentApi {
         send(res, { status: 500, body: { error: 'internal error', detail: (err as Error).message } });
       }
     }
+  }
+
+  /** A renewed certificate: new handshakes use it; open connections keep theirs. */
+  setCredentials(credentials: TlsCredentials): void {
+    this.server?.setSecureContext(agentTlsContext(credentials));
   }
 
   async close(): Promise<void> {

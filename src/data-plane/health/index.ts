@@ -6,7 +6,8 @@ export {
   type Probe,
   type ProbeResult,
   type HttpProbeOptions,
-  type ProbeTls,
+  ProbeTls,
+  type ProbePem,
   type TcpProbeOptions,
 } from './probe.js';
 export { ActiveHealthCheck, type ActiveHealthCheckOptions } from './active.js';

@@ -40,10 +40,30 @@ export interface HttpProbeOptions {
 }
 
 /** PEM texts for an HTTPS check. */
-export interface ProbeTls {
+export interface ProbePem {
   readonly ca: string;
   readonly cert: string;
   readonly key: string;
+}
+
+/**
+ * The TLS side of HTTPS checks: the PEMs parsed once into a context (not on every check), which a
+ * renewed certificate replaces for every check that holds this object.
+ */
+export class ProbeTls {
+  private ctx: tls.SecureContext;
+
+  constructor(pem: ProbePem) {
+    this.ctx = tls.createSecureContext({ ca: pem.ca, cert: pem.cert, key: pem.key });
+  }
+
+  get context(): tls.SecureContext {
+    return this.ctx;
+  }
+
+  update(pem: ProbePem): void {
+    this.ctx = tls.createSecureContext({ ca: pem.ca, cert: pem.cert, key: pem.key });
+  }
 }
 
 export interface TcpProbeOptions {
@@ -131,8 +151,6 @@ export function httpProbe(opts: HttpProbeOptions): Probe {
   const hostHeader = opts.hostHeader ?? defaultHostHeader(host, opts.port);
   const clock = opts.clock ?? systemClock;
   const expect = [...opts.expectStatus];
-  // Parsed once, not on every check.
-  const secureContext = opts.tls && tls.createSecureContext({ ca: opts.tls.ca, cert: opts.tls.cert, key: opts.tls.key });
 
   return (signal) => {
     const attempt = new Attempt(clock, signal, opts.timeoutMs);
@@ -143,7 +161,7 @@ export function httpProbe(opts: HttpProbeOptions): Probe {
     try {
       const request = opts.tls ? https.request : http.request;
       req = request({
-        ...(secureContext && { secureContext }),
+        ...(opts.tls && { secureContext: opts.tls.context }),
         host,
         port: opts.port,
         path: opts.path,

@@ -14,6 +14,7 @@ import { registerPgMetrics } from '../../observability/pg-metrics.js';
 
 const FAULTS = process.env['BULWARK_FAULT_INJECTION'] === '1';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
+import type { TlsCredentials } from '../../control-plane/certs/index.js';
 
 export function haConfigOf(spec: ClusterSpec): HaConfig {
   const db = spec.database!;
@@ -141,6 +142,10 @@ export class DbRole implements RoleRuntime {
     }
     if (!pg || pg.state !== 'running') return { healthy: false, detail: `PostgreSQL ${pg?.state ?? 'unknown'}: ${summary}` };
     return { healthy: true, detail: `${pg.role}${pg.role === 'primary' && this.isLeader() ? ' (leader)' : ''}, timeline ${pg.timeline}: ${summary}` };
+  }
+
+  credentialsChanged(next: TlsCredentials): Promise<void> {
+    return this.member.refreshTls(next);
   }
 
   status(): Record<string, unknown> {

@@ -8,6 +8,7 @@ import type { ClusterSpec } from '../../config/types.js';
 import { MEMBERS, type AgentApi } from '../../control-plane/agent-api/index.js';
 import { DashboardServer, Monitor, postWebhook } from '../../observability/index.js';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
+import type { TlsCredentials } from '../../control-plane/certs/index.js';
 
 export class MonitorRole implements RoleRuntime {
   readonly role = 'monitor' as const;
@@ -48,6 +49,10 @@ export class MonitorRole implements RoleRuntime {
       this.ctx.log.error({ err: this.dashboardError }, `dashboard not served: ${this.dashboardError}`);
     }
     this.monitor.start();
+  }
+
+  credentialsChanged(next: TlsCredentials): void {
+    this.dashboard.setCertificate(next.cert, next.key);
   }
 
   async stop(): Promise<void> {

@@ -36,4 +36,6 @@ export interface RoleRuntime {
   /** Apply a new cluster spec; returns one sentence saying what changed. */
   reload(spec: ClusterSpec): Promise<string>;
   routes?(api: AgentApi): void;
+  /** This node's certificate was renewed: whatever serves or presents it takes the new one. */
+  credentialsChanged?(next: TlsCredentials): Promise<void> | void;
 }

@@ -6,7 +6,7 @@
 import type { AppSpec, ClusterSpec } from '../../config/types.js';
 import { sleep } from '../../core/clock.js';
 import { ChildSupervisor } from '../supervisor.js';
-import { ActiveHealthCheck, httpProbe } from '../../data-plane/health/index.js';
+import { ActiveHealthCheck, httpProbe, ProbeTls } from '../../data-plane/health/index.js';
 import type { RoleContext, RoleHealth, RoleRuntime } from './role.js';
 import { Edge } from '../../data-plane/index.js';
 import { dcsFromSpec } from '../../control-plane/pg-ha/dcs/from-spec.js';
@@ -15,6 +15,7 @@ import { readConfigDoc } from '../../control-plane/pg-ha/member/config-doc.js';
 import { dbRouterSpec } from './db-router.js';
 import { databaseEnv, writeDatabaseCa } from './database-env.js';
 import { ApiError, type AgentApi } from '../../control-plane/agent-api/index.js';
+import type { TlsCredentials } from '../../control-plane/certs/index.js';
 
 const RESTART_TIMEOUT_MS = 60_000;
 
@@ -34,8 +35,16 @@ export class WebRole implements RoleRuntime {
   private dbEnv: Record<string, string> = {};
   private credentialTimer: NodeJS.Timeout | undefined;
 
+  /** The db router's checks of the members' agent APIs present this node's certificate. */
+  private readonly checkTls: ProbeTls;
+
   constructor(private readonly ctx: RoleContext) {
     this.app = ctx.spec.web.app;
+    this.checkTls = new ProbeTls(ctx.credentials);
+  }
+
+  credentialsChanged(next: TlsCredentials): void {
+    this.checkTls.update(next);
   }
 
   /** DATABASE_URL (read-write port) and DATABASE_READ_URL (read-only port) for the app, over TLS. */
@@ -48,7 +57,7 @@ export class WebRole implements RoleRuntime {
     if (!spec.database) return;
     this.router = new Edge(dbRouterSpec(spec), {
       bindHosts: [this.ctx.node.address], clock: this.ctx.clock, log: this.ctx.log, registry: this.ctx.registry, graceMs: 2000,
-      checkTls: this.ctx.credentials,
+      checkTls: this.checkTls,
     });
     await this.router.start();
     this.dcs = dcsFromSpec(spec, this.ctx.clock, this.ctx.agents);

@@ -73,6 +73,11 @@ export class DashboardServer {
     this.keepAlive.unref();
   }
 
+  /** A renewed certificate: new connections get it, open ones (event streams) keep theirs. */
+  setCertificate(cert: string, key: string): void {
+    this.server?.setSecureContext({ ...INTERMEDIATE, cert, key });
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', 'https://dashboard');
     const security = { 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', 'x-frame-options': 'DENY', 'content-security-policy': CSP };

@@ -62,6 +62,8 @@ function hbaOf(spec: ClusterSpec): ReturnType<typeof standardHba> {
 
 export class PgMember implements PgPort {
   private instance: PostgresInstance | undefined;
+  /** The node's certificate as last renewed (see refreshTls). */
+  private credentials: TlsPem;
   private readonly paths: MemberPaths;
   private lastStatus: PgStatus | undefined;
   /** The cluster file as last applied (a reload changes the members). */
@@ -74,6 +76,13 @@ export class PgMember implements PgPort {
   constructor(private readonly o: PgMemberOptions) {
     this.paths = memberPaths(path.join(o.dir, 'pg'));
     this.spec = o.spec;
+    this.credentials = o.credentials;
+  }
+
+  /** A renewed node certificate: PostgreSQL serves it, and replication presents it, from now on. */
+  async refreshTls(pem: TlsPem): Promise<void> {
+    this.credentials = pem;
+    await this.instance?.refreshTls(pem);
   }
 
   get status(): PgStatus | undefined {
@@ -101,7 +110,7 @@ export class PgMember implements PgPort {
       // A replica re-pointed at a new primary retries after this (PostgreSQL's 5 s default is a
       // visible stall in a failover).
       settings: { wal_retrieve_retry_interval: '1s', ...db.parameters },
-      tls: { dir: this.paths.tlsDir, pem: this.o.credentials },
+      tls: { dir: this.paths.tlsDir, pem: this.credentials },
       hba: hbaOf(this.spec),
     });
     this.o.log.info({ bin: binaries.binDir, version: binaries.version.full }, `PostgreSQL ${binaries.version.full} from ${binaries.binDir}`);

@@ -93,7 +93,7 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
   readonly superuser: string;
   private readonly baseSettings: Settings;
   private hbaRules: readonly HbaRule[] | undefined;
-  private readonly tls: MemberTls | undefined;
+  private tls: MemberTls | undefined;
   readonly clock: Clock;
   readonly log: Logger;
 
@@ -615,6 +615,17 @@ export class PostgresInstance extends EventEmitter<InstanceEvents> {
     }
     this.hbaRules = rules;
     this.log.info({ rules: rules.length }, 'pg_hba.conf rewritten and reloaded');
+  }
+
+  /**
+   * A renewed member certificate: the copies are rewritten and a running server reloads them
+   * (PostgreSQL re-reads its SSL files on reload). New connections, walreceiver's included, use it.
+   */
+  async refreshTls(pem: MemberTls['pem']): Promise<void> {
+    if (!this.tls) return;
+    this.tls = { ...this.tls, pem };
+    if (this.tlsWritten) this.tlsWritten = writeMemberTls(this.tls, this.user);
+    if (this.isRunning) await this.query('SELECT pg_reload_conf()');
   }
 
   /** pg_reload_conf(); returns the settings that still need a restart (pending_restart). */
