@@ -18,6 +18,7 @@ export const ErrorCodes = {
   BWK_RELOAD_FAILED: 'A reload could not be applied; the previous configuration keeps running.',
   BWK_CREDENTIALS_MISSING: 'This machine has no certificate from the cluster CA for the agent APIs (node or admin) and no CA key to issue one.',
   BWK_FIREWALL_APPLY: 'The host firewall (firewall.host: enforce) could not be applied: nft refused the ruleset, is missing, or this agent is not root.',
+  BWK_FIREWALL_ONE_HOST: 'Every node of the cluster is on a loopback address of this machine: one host firewall cannot separate them.',
   BWK_TLS_LOCAL: 'An lb with edge.tls source: local has no good edge certificate from the cluster CA and no CA key to issue one.',
 } as const;
 

@@ -125,6 +125,12 @@ edge:
     assert.match(bad.stderr, /nope/);
   });
 
+  it('firewall verify on a one-machine cluster says why there is nothing to verify', async () => {
+    const r = await bulwark(['firewall', 'verify', '-c', 'examples/local.yaml']);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /every node of "example" is on a loopback address of this machine.*\[BWK_FIREWALL_ONE_HOST\]/);
+  });
+
   it('verbs that need a running cluster say so', async () => {
     const c = tempCluster(`cluster: idle
 nodes: [ { name: web-1, role: web, address: 127.0.9.2 } ]

@@ -45,11 +45,19 @@ export const firewall: Verb = {
   },
 };
 
+const isLoopback = (address: string): boolean => address === '::1' || /^127\./.test(address);
+
 /**
  * Probe from every node what its peers' rulesets should let through and what they should not,
  * and report each difference. Exit 1 when there is one (or a node could not probe).
  */
 async function verify(spec: ClusterSpec, json: boolean): Promise<number> {
+  // Nodes on loopback addresses share one machine, and its one firewall cannot keep them apart
+  // (loopback traffic is accepted): every probe would "differ" and none would mean anything.
+  if (spec.nodes.every((n) => isLoopback(n.address))) {
+    throw new BulwarkError('BWK_FIREWALL_ONE_HOST', `bulwark firewall verify: every node of "${spec.cluster}" is on a loopback address of this machine, `
+      + 'where one host firewall cannot separate them; verify checks clusters whose nodes are separate hosts (docs/firewall.md)');
+  }
   const all = expectations(spec);
   const rows: { from: string; to: string; port: number; expected: string; got: string; ok: boolean; why: string }[] = [];
   await Promise.all(spec.nodes.map(async (from) => {
