@@ -279,6 +279,172 @@ describe('the PROXY protocol', { timeout: 30_000 }, () => {
 });
 
 /**
+ * Trusted proxies on a real edge: from 127.0.0.2 (trusted) X-Forwarded-For names the client that
+ * lists, rates and bans apply to, request by request over its keep-alive connection; from 127.0.0.3
+ * (not trusted) the same header is not believed and the peer is judged.
+ */
+describe('trusted proxies: X-Forwarded-For', { timeout: 30_000 }, () => {
+  const PROXY = '127.0.0.2';
+  const UNTRUSTED = '127.0.0.3';
+  let backend: HttpBackend;
+  let e: RunningEdge;
+  const registry = new Registry();
+
+  before(async () => {
+    backend = await HttpBackend.start('a');
+    e = await startEdge((port) => ({
+      frontends: [{
+        name: 'www', port, default_backend: 'app',
+        // 0.1/s: no token comes back while a test runs, so the statuses are exact.
+        firewall: { trusted_proxies: [`${PROXY}/32`], deny: ['198.51.100.0/24'], rate_limit: { rate: 0.1, burst: 3 }, ban: { after: 3, within: '10s', for: '1m' } },
+      }],
+      backends: [{ name: 'app', servers: [{ name: 'a', address: `${HOST}:${backend.port}` }] }],
+    }), { registry });
+  });
+  after(async () => {
+    await e.stop();
+    backend.server.closeAllConnections();
+    backend.server.close();
+  });
+
+  /** Status of a GET from `address` whose X-Forwarded-For is `xff`, on `agent`'s connection. */
+  const from = async (address: string, xff: string, agent: http.Agent | false = false): Promise<number> =>
+    (await request(e.port, '/', { agent, localAddress: address, headers: { 'x-forwarded-for': xff } })).status;
+  /** bulwark_edge_refused_total{frontend="www",reason} so far. */
+  const refused = async (reason: string): Promise<number> =>
+    Number(new RegExp(`bulwark_edge_refused_total\\{frontend="www",reason="${reason}"\\} (\\d+)`).exec(await registry.metrics())?.[1] ?? 0);
+
+  it('behind a trusted proxy judges the client it names: deny list, rate and ban per client, never the proxy', async () => {
+    const proxy = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: PROXY });
+    try {
+      const denied = await request(e.port, '/', { agent: proxy, localAddress: PROXY, headers: { 'x-forwarded-for': '198.51.100.5' } });
+      assert.equal(denied.status, 403);
+      assert.match(denied.text, /198\.51\.100\.5 is on the deny list/);
+      assert.equal(await from(PROXY, '192.0.2.20', proxy), 200, 'another client behind the same proxy is served');
+      assert.equal(backend.seen.at(-1)!.headers['x-forwarded-for'], '192.0.2.20, 127.0.0.2');
+      // The rightmost address that is not a trusted proxy is the client: what a client writes
+      // to the left of it (its own X-Forwarded-For) chooses nothing.
+      assert.equal(await from(PROXY, '198.51.100.6, 192.0.2.21', proxy), 200);
+      assert.equal(await from(PROXY, '192.0.2.22, 198.51.100.6', proxy), 403);
+      assert.equal(await from(PROXY, `198.51.100.7, ${PROXY}`, proxy), 403, 'a chain of trusted proxies is skipped');
+      // One client's bucket (burst 3), then 429s, then its ban (after 3 refusals).
+      const a: number[] = [];
+      for (let i = 0; i < 7; i++) a.push(await from(PROXY, '192.0.2.10', proxy));
+      assert.deepEqual(a, [200, 200, 200, 429, 429, 429, 403]);
+      assert.equal(await from(PROXY, '192.0.2.20', proxy), 200, 'its neighbour behind the proxy has a bucket of its own');
+      assert.equal((await request(e.port, '/', { agent: proxy, localAddress: PROXY })).status, 200, 'the proxy is not charged for its clients');
+      assert.deepEqual(e.edge.bans(Date.now()).map((b) => [b.frontend, b.client]), [['www', '192.0.2.10']]);
+      assert.deepEqual([await refused('denied'), await refused('rate-limited'), await refused('ban'), await refused('banned')], [3, 3, 1, 1]);
+    } finally {
+      proxy.destroy();
+    }
+  });
+
+  it('from an address that is not a trusted proxy ignores the header and judges the peer', async () => {
+    // Not refused for sending it (that is the PROXY protocol's `untrusted-proxy`): the header is
+    // passed on with the peer appended, and the peer's own standing decides.
+    const rateLimited = await refused('rate-limited');
+    assert.equal(await from(UNTRUSTED, '198.51.100.5'), 200, 'a deny-listed name from an untrusted peer is not believed');
+    assert.equal(backend.seen.at(-1)!.headers['x-forwarded-for'], `198.51.100.5, ${UNTRUSTED}`);
+    assert.equal(await from(UNTRUSTED, '192.0.2.10'), 200, 'nor is the name of a banned client');
+    // Naming a new client each time does not buy a new bucket: the peer's burst of 3 is spent.
+    assert.equal(await from(UNTRUSTED, '192.0.2.40'), 200);
+    const limited = await request(e.port, '/', { localAddress: UNTRUSTED, headers: { 'x-forwarded-for': '192.0.2.41' } });
+    assert.equal(limited.status, 429);
+    assert.match(limited.text, /from 127\.0\.0\.3/, 'the refusal names the peer');
+    assert.equal(await refused('untrusted-proxy'), 0);
+    assert.equal(await refused('rate-limited'), rateLimited + 1);
+  });
+});
+
+/**
+ * A ban reaches open tcp sessions: a client that breaks the connection-rate limit until it is
+ * banned loses the session it already had open, while another client's session carries on.
+ */
+describe('a ban on a tcp frontend', { timeout: 30_000 }, () => {
+  const BANNED = '127.0.0.2';
+  const OTHER = '127.0.0.3';
+  let echo: RawBackend;
+  let e: RunningEdge;
+  const registry = new Registry();
+
+  before(async () => {
+    echo = await echoServer();
+    e = await startEdge((port) => ({
+      frontends: [{ name: 'raw', mode: 'tcp', port, default_backend: 'echo', firewall: { rate_limit: { rate: 1, burst: 2 }, ban: { after: 3, within: '10s', for: '1m' } } }],
+      backends: [{ name: 'echo', mode: 'tcp', servers: [{ name: 'e', address: `${HOST}:${echo.port}` }] }],
+    }), { registry });
+  });
+  after(async () => {
+    await e.stop();
+    await echo.close();
+  });
+
+  /** A tcp session from `address`, connected; `open` turns false when it closes. */
+  const session = (address: string): Promise<{ socket: net.Socket; open: () => boolean }> => new Promise((resolve, reject) => {
+    let open = true;
+    const socket = net.connect({ host: HOST, port: e.port, localAddress: address }, () => resolve({ socket, open: () => open }));
+    socket.on('close', () => (open = false));
+    socket.on('error', reject);
+  });
+  /** Does `text` come back through the session (within 2 s)? */
+  const echoes = (socket: net.Socket, text: string): Promise<boolean> => new Promise((resolve) => {
+    let got = '';
+    const done = (ok: boolean): void => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('close', onClose);
+      resolve(ok);
+    };
+    const onData = (d: Buffer): void => {
+      got += d.toString();
+      if (got.includes(text)) done(true);
+    };
+    const onClose = (): void => done(false);
+    const timer = setTimeout(() => done(false), 2000);
+    socket.on('data', onData);
+    socket.on('close', onClose);
+    socket.write(text);
+  });
+  /** A short connection from `address`: 'echo' when served, 'closed' when the edge drops it. */
+  const attempt = async (address: string): Promise<string> => {
+    const s = await session(address);
+    const served = await echoes(s.socket, 'ping');
+    s.socket.destroy();
+    return served ? 'echo' : 'closed';
+  };
+
+  it("cuts the banned client's open session; another client's stays open; a lifted ban lets it back", async () => {
+    const held = await session(BANNED);
+    const other = await session(OTHER);
+    try {
+      assert.ok(await echoes(held.socket, 'one'));
+      assert.ok(await echoes(other.socket, 'one'));
+      // The second token of the burst, then three refusals: banned.
+      const tries: string[] = [];
+      for (let i = 0; i < 4; i++) tries.push(await attempt(BANNED));
+      assert.deepEqual(tries, ['echo', 'closed', 'closed', 'closed']);
+      assert.deepEqual(e.edge.bans(Date.now()).map((b) => [b.frontend, b.client]), [['raw', BANNED]]);
+      await eventually(() => assert.equal(held.open(), false, 'the session opened before the ban is cut'), { timeoutMs: 3000 });
+      assert.ok(other.open() && (await echoes(other.socket, 'two')), "the other client's session carries on");
+      const text = await registry.metrics();
+      assert.match(text, /bulwark_edge_refused_total\{frontend="raw",reason="ban"\} 1/);
+      assert.match(text, /bulwark_edge_refused_total\{frontend="raw",reason="banned"\} 1/);
+      // Lifted (what `bulwark firewall bans --lift` does): served again once a token is back (1/s).
+      assert.deepEqual(e.edge.liftBan(BANNED, Date.now()), ['raw']);
+      await new Promise((r) => setTimeout(r, 1100));
+      const again = await session(BANNED);
+      assert.ok(await echoes(again.socket, 'three'));
+      assert.ok(again.open() && other.open(), 'lifting cuts nothing');
+      again.socket.destroy();
+    } finally {
+      held.socket.destroy();
+      other.socket.destroy();
+    }
+  });
+});
+
+/**
  * `bulwark firewall bans` through the real CLI and the lbs' agent APIs (mutual TLS): a ban made
  * by the edge is listed (table and --json), lifted with --lift (an IPv4-mapped spelling of the
  * address works), a bad address exits 2, and an lb that cannot be asked makes it exit 1, by name.

@@ -88,4 +88,25 @@ describe('EdgeFirewall', () => {
     assert.equal(fw.banCheck('b', 3000), undefined, 'only the banned client');
     assert.equal(fw.banCheck('a', 62_001), undefined, 'the ban ran out');
   });
+
+  it('tells its ban listeners of each new ban (tcp frontends cut the sessions), not of lifts', () => {
+    const fw = new EdgeFirewall(spec({ ban: { after: 2, withinMs: 10_000, forMs: 60_000 }, trustedProxies: ['10.0.0.0/8'] }));
+    const heard: string[] = [];
+    const stop = fw.onBan((client) => heard.push(client));
+    fw.onRefused('a', 429, 0);
+    assert.deepEqual(heard, [], 'a refusal short of a ban');
+    fw.onRefused('a', 429, 1);
+    fw.onRefused('a', 429, 2);
+    assert.deepEqual(heard, ['a'], 'once, when banned; refusals while banned add nothing');
+    fw.onRefused('10.0.0.5', 429, 3);
+    fw.onRefused('10.0.0.5', 429, 4);
+    assert.deepEqual(heard, ['a'], 'a trusted proxy is never banned');
+    fw.lift('a', 5);
+    assert.deepEqual(heard, ['a'], 'a lift is no ban');
+    stop();
+    fw.onRefused('b', 429, 6);
+    fw.onRefused('b', 429, 7);
+    assert.deepEqual(fw.bans(8).map((b) => b.client), ['b']);
+    assert.deepEqual(heard, ['a'], 'unsubscribed');
+  });
 });

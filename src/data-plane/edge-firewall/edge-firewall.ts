@@ -50,6 +50,8 @@ export class EdgeFirewall {
    */
   private standing = 0;
   private readonly clients = new Map<string, Client>();
+  /** Told of every new ban (tcp frontends cut the client's open sessions, which have no next request). */
+  private readonly banListeners = new Set<(client: string) => void>();
 
   constructor(spec: EdgeFirewallSpec) {
     this.reconfigure(spec);
@@ -139,7 +141,14 @@ export class EdgeFirewall {
     c.bannedUntil = now + ban.forMs;
     c.refusals = [];
     this.standing++;
+    for (const listener of this.banListeners) listener(client);
     return true;
+  }
+
+  /** Call `listener` with the client of every ban made from now on (not for lifts); returns the unsubscribe. */
+  onBan(listener: (client: string) => void): () => void {
+    this.banListeners.add(listener);
+    return () => this.banListeners.delete(listener);
   }
 
   bans(now: number): { client: string; untilMs: number }[] {

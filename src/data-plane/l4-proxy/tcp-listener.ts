@@ -9,6 +9,10 @@
  * backpressure (what pipe() does, without a buffer allocation per read and the stream plumbing
  * behind 'data' and pipe()). The connect and idle timeouts are one deadline on the shared coarse
  * tick instead of a timer per socket that every chunk re-arms.
+ *
+ * A ban made by the frontend's firewall cuts the client's open sessions: a tcp session has no
+ * next request to refuse. Sessions the firewall admitted are kept by client address for that
+ * (work per connection, none per byte).
  */
 import net from 'node:net';
 import type { FrontendSpec } from '../../config/types.js';
@@ -107,6 +111,11 @@ export class TcpListener {
   private runtime: TcpFrontendRuntime;
   private bound: BoundServers | undefined;
   private readonly sessions = new Set<TcpSession>();
+  /** Sessions a firewall admitted, by client address: what a ban cuts. */
+  private readonly byClient = new Map<string, Set<TcpSession>>();
+  /** The firewall whose bans this listener hears (the current runtime's, while listening). */
+  private watched: EdgeFirewall | undefined;
+  private unwatch: (() => void) | undefined;
   private readonly sampled: SampledLogger;
   private unsubscribe: (() => void) | undefined;
 
@@ -126,6 +135,7 @@ export class TcpListener {
 
   swap(runtime: TcpFrontendRuntime): void {
     this.runtime = runtime;
+    if (this.bound) this.watchBans(runtime.firewall);
   }
 
   activeConnections(): number {
@@ -147,6 +157,7 @@ export class TcpListener {
     // back; without it node would end the client side at once and drop that answer.
     this.bound = new BoundServers((client) => this.onConnection(client), { allowHalfOpen: true });
     await this.bound.add(addresses);
+    this.watchBans(this.runtime.firewall);
     this.unsubscribe = subscribeTick({
       onTick: (now) => {
         for (const s of this.sessions) if (s.deadline !== 0 && s.deadline <= now) expire(s);
@@ -207,12 +218,19 @@ export class TcpListener {
   private startSession(socket: net.Socket, clientIp: string | undefined, reads: 'data' | undefined): void {
     const client = socket as SessionSocket;
     const fw = this.runtime.firewall;
-    if (fw && !this.admit(fw, socket, clientIp ?? normalizeIp(socket.remoteAddress ?? ''))) return;
+    // With a firewall the address is needed now (to judge and to file the session under).
+    const ip = clientIp ?? (fw ? normalizeIp(socket.remoteAddress ?? '') : undefined);
+    if (fw && !this.admit(fw, socket, ip!)) return;
     const s = new TcpSession(this, this.runtime, client, performance.now());
-    if (clientIp !== undefined) s.clientAddress = clientIp;
-    s.firewall = fw;
+    if (ip !== undefined) s.clientAddress = ip;
     client[SESSION] = s;
     this.sessions.add(s);
+    if (fw) {
+      s.firewall = fw;
+      const open = this.byClient.get(ip!);
+      if (open) open.add(s);
+      else this.byClient.set(ip!, new Set([s]));
+    }
     if (reads === 'data' || !readInto(client, READ, onClientRead)) client.on('data', onClientData);
     client.pause();
     client.setNoDelay(true);
@@ -276,8 +294,31 @@ export class TcpListener {
   forget(s: TcpSession): void {
     this.sessions.delete(s);
     if (s.firewall) {
-      s.firewall.onClose(s.clientIp);
+      const ip = s.clientIp;
+      s.firewall.onClose(ip);
       s.firewall = undefined;
+      const open = this.byClient.get(ip);
+      if (open?.delete(s) && open.size === 0) this.byClient.delete(ip);
+    }
+  }
+
+  /** Hear `fw`'s bans (and no longer the previous firewall's). */
+  private watchBans(fw: EdgeFirewall | undefined): void {
+    if (fw === this.watched) return;
+    this.unwatch?.();
+    this.watched = fw;
+    this.unwatch = fw?.onBan((ip) => this.cut(ip));
+  }
+
+  /** `ip` was just banned: its open sessions end now (both sides; 'close' forgets them). */
+  private cut(ip: string): void {
+    const open = this.byClient.get(ip);
+    if (!open) return;
+    for (const s of open) {
+      if (s.client.destroyed) continue;
+      this.metrics.refusal(this.runtime.name, 'banned');
+      this.sampled.warn('banned', { frontend: this.runtime.name, client: ip }, 'tcp connection cut: its client was banned');
+      s.client.destroy();
     }
   }
 
@@ -302,6 +343,7 @@ export class TcpListener {
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const s of this.sessions) s.client.destroy();
+    this.watchBans(undefined);
     this.unsubscribe?.();
     await closed;
   }
