@@ -26,7 +26,7 @@ export interface ClusterStatusView {
     httpsUrl?: string;
     active: string | null;
     /** What each lb serves over HTTPS. */
-    certificates: { node: string; names: string[]; notAfter: string; source: string; issuer?: string; serial?: string; reloadError?: string }[];
+    certificates: (CertStatus & { node: string })[];
     /** Each lb's side of the VIP election: state, since when (ISO time) and why. */
     standby: { node: string; state: string; since: string | null; reason: string }[];
     frontends: { name: string; mode: string; url: string }[];

@@ -6,6 +6,7 @@
  */
 import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import fs from 'node:fs';
+import { readFailure } from '../core/files.js';
 import type { Issues } from './issues.js';
 import type { ClusterSpec } from './types.js';
 
@@ -29,9 +30,7 @@ function read<T extends X509Certificate | KeyObject>(issues: Issues, path: strin
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a folder' : code ?? (err as Error).message;
-    issues.check(path, `cannot read ${file} on this machine: ${why}`);
+    issues.check(path, `cannot read ${file} on this machine: ${readFailure(err)}`);
     return undefined;
   }
   try {

@@ -29,3 +29,9 @@ export function writeFileAtomic(file: string, content: string | Buffer, o: Atomi
   o.prepare?.(tmp);
   fs.renameSync(tmp, file);
 }
+
+/** Why a file could not be read, in words for a message: "no such file", "permission denied", … */
+export function readFailure(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EISDIR' ? 'is a folder' : e.message;
+}

@@ -23,3 +23,8 @@ export function canonicalIp(text: string): string | undefined {
   const lo = parseInt(mapped[2]!, 16);
   return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
 }
+
+/** A loopback address (127.0.0.0/8 or ::1): nodes on these share one machine. */
+export function isLoopbackAddress(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
+}

@@ -37,7 +37,7 @@ export class SampledLogger {
     }
   }
 
-  /** The window is over: write the count it held back, and forget it (keys come and go with attacks). */
+  /** The window is over: write the count it held back, and forget it (a quiet key holds nothing). */
   private report(key: string, w: Window): void {
     this.clock.clearTimeout(w.timer);
     w.timer = undefined;
@@ -45,6 +45,6 @@ export class SampledLogger {
       this.log.warn({ reason: key, suppressed: w.suppressed }, `${w.suppressed} more like this suppressed in the last second (${key})`);
       w.suppressed = 0;
     }
-    if (this.windows.get(key) === w && w.second < Math.floor(this.clock.now() / 1000)) this.windows.delete(key);
+    if (w.second < Math.floor(this.clock.now() / 1000)) this.windows.delete(key);
   }
 }

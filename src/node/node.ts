@@ -165,7 +165,8 @@ export class NodeAgent {
         try {
           await this.enforcer.enforce(hostRuleset(next, me));
         } catch (err) {
-          throw new BulwarkError('BWK_RELOAD_FAILED', `${(err as Error).message} (the previous rules stay in place)`);
+          throw new BulwarkError('BWK_RELOAD_FAILED', `${(err as Error).message} (the previous rules stay in place)`,
+            isBulwarkError(err) ? err.details : [], { cause: err });
         }
         firewall = '; host firewall re-applied';
       }

@@ -6,15 +6,12 @@
  * histogram's own `get`), which keeps the exposition exactly what prom-client would print.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { FIREWALL_REASONS } from '../data-plane/edge-firewall/index.js';
 
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
-/**
- * The refusal reasons that are the edge firewall's verdicts (lists, bans, rates, connection caps,
- * the trusted-proxy check); the edge's other refusals (bad-request, no-server, queue-full …) are
- * about the request or the backends. `ban` is not a refusal but a client getting banned.
- */
-export const FIREWALL_REASONS: ReadonlySet<string> = new Set(['denied', 'not-allowed', 'banned', 'rate-limited', 'too-many-connections', 'untrusted-proxy']);
+/** The firewall's own refusal reasons (see FIREWALL_REASONS); `ban` is a client getting banned, not a refusal. */
+export const FIREWALL_REFUSALS: ReadonlySet<string> = new Set(FIREWALL_REASONS);
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 type RequestLabels = { frontend: string; backend: string; server: string };
@@ -342,7 +339,7 @@ export class EdgeMetrics {
   refusal(frontend: string, reason: string): void {
     this.refused.inc({ frontend, reason });
     if (reason === 'ban') this.firewallBans.inc({ frontend });
-    else if (FIREWALL_REASONS.has(reason)) this.firewallRefused.inc({ frontend, reason });
+    else if (FIREWALL_REFUSALS.has(reason)) this.firewallRefused.inc({ frontend, reason });
   }
 
   handshake(frontend: string, protocol: string, alpn: string): void {

@@ -18,6 +18,16 @@ import { samplesOf, scrapeNode } from '../harness/metrics.js';
 
 const VERBS = ['up', 'down', 'status', 'agent', 'validate', 'plan', 'kill', 'start', 'drain', 'reload'];
 
+/** The first eight lines of a small cluster file (one lb, one web), up to `edge:` and its VIP. */
+const lbAndWeb = (cluster: string): string => `cluster: ${cluster}
+nodes:
+  - { name: lb-1, role: lb, address: 127.0.9.1 }
+  - { name: web-1, role: web, address: 127.0.9.2 }
+web:
+  app: { command: [node, app.js], port: 3000 }
+edge:
+  vip: 127.0.9.100`;
+
 describe('bulwark CLI', () => {
   it('--help lists every verb and exits 0', async () => {
     const r = await bulwark(['--help']);
@@ -56,14 +66,7 @@ describe('bulwark CLI', () => {
     const ok = await bulwark(['validate', '-c', 'examples/local.yaml']);
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /is valid: cluster "example", 8 nodes \(2 lb, 3 web, 2 db, 1 monitor\)/);
-    const c = tempCluster(`cluster: bad
-nodes:
-  - { name: lb-1, role: lb, address: 127.0.9.1 }
-  - { name: web-1, role: web, address: 127.0.9.2 }
-web:
-  app: { command: [node, app.js], port: 3000 }
-edge:
-  vip: 127.0.9.100
+    const c = tempCluster(`${lbAndWeb('bad')}
   frontends:
     - { name: www, port: 8080, routes: [ { path_prefix: /, backend: nope } ] }
   backends:
@@ -86,14 +89,7 @@ edge:
   });
 
   it('up and validate check the edge.tls files on this machine before anything starts', async () => {
-    const c = tempCluster(`cluster: files
-nodes:
-  - { name: lb-1, role: lb, address: 127.0.9.1 }
-  - { name: web-1, role: web, address: 127.0.9.2 }
-web:
-  app: { command: [node, app.js], port: 3000 }
-edge:
-  vip: 127.0.9.100
+    const c = tempCluster(`${lbAndWeb('files')}
   tls: { source: files, certificates: [ { cert: ./missing.crt, key: ./missing.key } ] }
   frontends:
     - { name: www, port: 8080, https_port: 8443, routes: [ { path_prefix: /, backend: app } ] }

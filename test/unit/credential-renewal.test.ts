@@ -17,6 +17,7 @@ import { ManualClock } from '../../src/core/clock.js';
 import { silentLogger } from '../../src/core/log.js';
 import { httpProbe, ProbeTls } from '../../src/data-plane/health/index.js';
 import { TestPki } from '../harness/agent-tls.js';
+import { closedPort } from '../harness/ports.js';
 
 const HOUR = 3_600_000;
 const fingerprint = (pem: string): string => new X509Certificate(pem).fingerprint256;
@@ -76,7 +77,7 @@ describe('credential renewal: a renewed certificate is served and presented with
   after(() => pki.remove());
 
   it('the agent API serves the renewed certificate on new connections', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     const api = new AgentApi(silentLogger());
     api.route('GET', '/ping', () => ({ status: 200, body: { ok: true } }), MEMBERS);
     await api.listen('127.0.0.1', port, first);
@@ -130,12 +131,3 @@ describe('credential renewal: a renewed certificate is served and presented with
     }
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = https.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}

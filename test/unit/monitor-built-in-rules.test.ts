@@ -17,6 +17,7 @@ import { alertRules, BUILT_IN_RULES } from '../../src/observability/alerting/rul
 import { ReplicationLag } from '../../src/observability/pg-metrics.js';
 import { metricRanges } from '../../src/observability/promql/parse.js';
 import { SeriesStore, type RawSample } from '../../src/observability/store/series-store.js';
+import { upSample } from '../../src/observability/scrape/scraper.js';
 import { stackYaml } from '../harness/stack-yaml.js';
 
 const INTERVAL = 1000;
@@ -39,10 +40,7 @@ function s(node: string, name: string, value: number, labels: Record<string, str
 
 /** The `up` series the monitor writes for every node (`down` nodes 0). */
 function up(...down: string[]): RawSample[] {
-  return spec.nodes.map((n) => ({
-    name: 'up', value: down.includes(n.name) ? 0 : 1,
-    labels: { job: 'bulwark', instance: `${n.address}:7700`, cluster: CLUSTER, node: n.name, role: n.role },
-  }));
+  return spec.nodes.map((n) => upSample(CLUSTER, n, !down.includes(n.name)));
 }
 
 /** Cumulative request counters of lb-1's frontend www: `rps` per second, `ratio5xx` of them 5xx, integrated from `from`. */

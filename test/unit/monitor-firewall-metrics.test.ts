@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Registry } from 'prom-client';
-import { EdgeMetrics, FIREWALL_REASONS } from '../../src/observability/edge-metrics.js';
+import { EdgeMetrics, FIREWALL_REFUSALS } from '../../src/observability/edge-metrics.js';
 import { parseTextFormat } from '../../src/observability/scrape/text-format.js';
 
 describe('firewall refusal metrics', () => {
@@ -26,6 +26,6 @@ describe('firewall refusal metrics', () => {
       'rate-limited': 2, denied: 1, banned: 1, 'too-many-connections': 1, 'untrusted-proxy': 1, 'not-allowed': 1, ban: 1, 'bad-request': 1, 'no-server': 1, 'queue-full': 1,
     }, 'the existing metric is unchanged');
     assert.match(text, /# TYPE bulwark_firewall_refused_total counter/);
-    assert.equal(FIREWALL_REASONS.has('ban'), false);
+    assert.equal(FIREWALL_REFUSALS.has('ban'), false);
   });
 });

@@ -5,7 +5,7 @@ import { loadSpec, printJson, table } from '../context.js';
 import { callAgent } from '../agent-client.js';
 import { BulwarkError } from '../../core/errors.js';
 import { formatDuration } from '../../core/units.js';
-import { canonicalIp } from '../../core/ip-address.js';
+import { canonicalIp, isLoopbackAddress } from '../../core/ip-address.js';
 import { findNode, nodesWithRole, type ClusterSpec, type NodeSpec } from '../../config/index.js';
 import { RollbackGuard, checkRuleset, currentTable, expectations, hostRuleset, loadRuleset, restoreTable, type ProbeResult } from '../../control-plane/host-firewall/index.js';
 
@@ -45,8 +45,6 @@ export const firewall: Verb = {
   },
 };
 
-const isLoopback = (address: string): boolean => address === '::1' || /^127\./.test(address);
-
 /**
  * Probe from every node what its peers' rulesets should let through and what they should not,
  * and report each difference. Exit 1 when there is one (or a node could not probe).
@@ -54,7 +52,7 @@ const isLoopback = (address: string): boolean => address === '::1' || /^127\./.t
 async function verify(spec: ClusterSpec, json: boolean): Promise<number> {
   // Nodes on loopback addresses share one machine, and its one firewall cannot keep them apart
   // (loopback traffic is accepted): every probe would "differ" and none would mean anything.
-  if (spec.nodes.every((n) => isLoopback(n.address))) {
+  if (spec.nodes.every((n) => isLoopbackAddress(n.address))) {
     throw new BulwarkError('BWK_FIREWALL_ONE_HOST', `bulwark firewall verify: every node of "${spec.cluster}" is on a loopback address of this machine, `
       + 'where one host firewall cannot separate them; verify checks clusters whose nodes are separate hosts (docs/firewall.md)');
   }

@@ -37,26 +37,25 @@ export class AgentUnreachable extends Error {
 
 const MAX_ANSWER = 16 * 1024 * 1024;
 
+function pool(credentials: TlsCredentials): https.Agent {
+  // Node certificates name their address (IP SAN), so the usual hostname check applies.
+  return new https.Agent({ keepAlive: true, maxSockets: 16, ca: credentials.ca, cert: credentials.cert, key: credentials.key });
+}
+
 export class AgentClient {
   private agent: https.Agent;
 
-  constructor(credentials: TlsCredentials, private readonly maxSockets = 16) {
-    this.agent = AgentClient.pool(credentials, maxSockets);
-  }
-
-  private static pool(credentials: TlsCredentials, maxSockets: number): https.Agent {
-    // Node certificates name their address (IP SAN), so the usual hostname check applies.
-    return new https.Agent({ keepAlive: true, maxSockets, ca: credentials.ca, cert: credentials.cert, key: credentials.key });
+  constructor(credentials: TlsCredentials) {
+    this.agent = pool(credentials);
   }
 
   /**
    * A renewed certificate: calls from now on present it. The old pool's calls in flight finish;
-   * its idle connections end when the peers' keep-alive timeout closes them.
+   * its idle connections end when the peers' keep-alive timeout closes them (agent APIs: 5 s),
+   * and then nothing holds the pool.
    */
   setCredentials(credentials: TlsCredentials): void {
-    const old = this.agent;
-    this.agent = AgentClient.pool(credentials, this.maxSockets);
-    setTimeout(() => old.destroy(), 60_000).unref();
+    this.agent = pool(credentials);
   }
 
   /** `target` is a node, or the base URL of its agent API (as members publish it in the DCS). */

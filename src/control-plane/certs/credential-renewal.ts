@@ -11,7 +11,7 @@ import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import type { TlsCredentials } from './credentials.js';
 
-export const RENEWAL_CHECK_MS = 3_600_000;
+const CHECK_EVERY_MS = 3_600_000;
 
 export interface CredentialRenewalOptions {
   readonly initial: TlsCredentials;
@@ -21,7 +21,6 @@ export interface CredentialRenewalOptions {
   readonly onChange: (next: TlsCredentials) => Promise<void> | void;
   readonly clock: Clock;
   readonly log: Logger;
-  readonly intervalMs?: number;
 }
 
 export class CredentialRenewal {
@@ -40,10 +39,10 @@ export class CredentialRenewal {
   start(): void {
     const tick = (): void => {
       void this.check().finally(() => {
-        if (this.timer !== undefined) this.timer = this.o.clock.setTimeout(tick, this.o.intervalMs ?? RENEWAL_CHECK_MS);
+        if (this.timer !== undefined) this.timer = this.o.clock.setTimeout(tick, CHECK_EVERY_MS);
       });
     };
-    this.timer = this.o.clock.setTimeout(tick, this.o.intervalMs ?? RENEWAL_CHECK_MS);
+    this.timer = this.o.clock.setTimeout(tick, CHECK_EVERY_MS);
   }
 
   stop(): void {

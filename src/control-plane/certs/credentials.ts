@@ -9,16 +9,15 @@
  * the files must have been copied there: the error says which ones and how to make them
  * (`bulwark certs issue`).
  */
-import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ROLES, type ClusterSpec, type NodeSpec, type Role } from '../../config/types.js';
 import { systemClock, type Clock } from '../../core/clock.js';
-import { writeFileAtomic } from '../../core/files.js';
 import { BulwarkError } from '../../core/errors.js';
 import { certificateNames } from '../../data-plane/tls/index.js';
 import { ClusterCa } from './ca.js';
 import { caCertPath, caDirOf, caKeyPath } from './paths.js';
+import { readChainedPair, writePair, type PairFiles } from './pair-files.js';
 
 /** PEM texts: the CA to trust, and this party's own chain and key. */
 export interface TlsCredentials {
@@ -83,31 +82,20 @@ async function ensure(spec: Pick<ClusterSpec, 'stateDir' | 'cluster'>, files: { 
   }
   const ca = await ClusterCa.ensure(caDir, spec.cluster, clock);
   const issued = await ca.issue(want);
-  fs.mkdirSync(path.dirname(files.cert), { recursive: true, mode: 0o755 });
-  // Each replaced atomically, key first: a node reading them meanwhile sees the old pair or the new one.
-  writeFileAtomic(files.key, issued.keyPem, { mode: 0o600 });
-  writeFileAtomic(files.cert, issued.certPem, { mode: 0o644 });
+  writePair(files, issued);
   return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem, certPath: files.cert };
 }
 
 /** The kept pair, when it is signed by this CA, names the wanted party and has a third of its life left. */
-function keptIfGood(files: { cert: string; key: string }, caPem: string, want: Wanted, now: number): { cert: string; key: string } | undefined {
-  if (!fs.existsSync(files.cert) || !fs.existsSync(files.key)) return undefined;
-  try {
-    const cert = fs.readFileSync(files.cert, 'utf8');
-    const key = fs.readFileSync(files.key, 'utf8');
-    const c = new X509Certificate(cert);
-    if (!c.verify(new X509Certificate(caPem).publicKey)) return undefined;
-    if (!c.subject.includes(`CN=${want.commonName}`) || !c.subject.includes(`OU=${want.role}`)) return undefined;
-    const from = Date.parse(c.validFrom);
-    const to = Date.parse(c.validTo);
-    if (now > from + ((to - from) * 2) / 3) return undefined;
-    const sans = new Set(certificateNames(c));
-    if (!want.names.every((n) => sans.has(n))) return undefined;
-    return { cert, key };
-  } catch {
-    return undefined;
-  }
+function keptIfGood(files: PairFiles, caPem: string, want: Wanted, now: number): { cert: string; key: string } | undefined {
+  const pair = readChainedPair(files, caPem);
+  if (typeof pair === 'string') return undefined;
+  const subject = pair.x509.subject;
+  if (!subject.includes(`CN=${want.commonName}`) || !subject.includes(`OU=${want.role}`)) return undefined;
+  if (now > pair.renewAt) return undefined;
+  const sans = new Set(certificateNames(pair.x509));
+  if (!want.names.every((n) => sans.has(n))) return undefined;
+  return { cert: pair.cert, key: pair.key };
 }
 
 /** The role a verified peer certificate speaks for (its OU), or undefined when it names none. */

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import type { Clock, TimerHandle } from '../../core/clock.js';
 import type { Logger } from '../../core/log.js';
 import { BulwarkError } from '../../core/errors.js';
+import { readFailure } from '../../core/files.js';
 import type { CertificatePair, CertificateStore } from '../../data-plane/tls/index.js';
 
 export class FilesCertificateSource {
@@ -77,7 +78,6 @@ function readPem(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new Error(`cannot read ${file}: ${e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message}`);
+    throw new Error(`cannot read ${file}: ${readFailure(err)}`);
   }
 }

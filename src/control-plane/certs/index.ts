@@ -7,4 +7,4 @@ export { mountAcmeApi } from './acme-api.js';
 export { EdgeCertificates, type CertificateSource } from './edge-certificates.js';
 export { caCertPath, caDirOf, caKeyPath, edgeCertPaths } from './paths.js';
 export { adminCertPaths, adminCredentials, nodeCertPaths, nodeCredentials, type CallerRole, type TlsCredentials } from './credentials.js';
-export { CredentialRenewal, RENEWAL_CHECK_MS } from './credential-renewal.js';
+export { CredentialRenewal } from './credential-renewal.js';

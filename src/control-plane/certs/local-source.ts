@@ -9,18 +9,17 @@
  * or the one `bulwark certs issue --edge` made (`pki/edge.crt|key`, copied here), and says which
  * files to copy (BWK_TLS_LOCAL) when there is none, or in the log when the one it serves ages.
  */
-import { X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { nodesWithRole } from '../../config/find-node.js';
 import type { ClusterSpec } from '../../config/types.js';
 import { systemClock, type Clock, type TimerHandle } from '../../core/clock.js';
 import { BulwarkError } from '../../core/errors.js';
-import { writeFileAtomic } from '../../core/files.js';
 import type { Logger } from '../../core/log.js';
 import { certificateNames, type CertificateStore } from '../../data-plane/tls/index.js';
 import { ClusterCa, type IssuedCertificate } from './ca.js';
 import { caCertPath, caDirOf, caKeyPath, edgeCertPaths } from './paths.js';
+import { readChainedPair, writePair, type PairFiles } from './pair-files.js';
 
 const DAYS = 90;
 const CHECK_MS = 3_600_000;
@@ -117,7 +116,7 @@ export class LocalCertificateSource {
     const { caDir, cluster, names, clock, store, log } = this.o;
     this.ca ??= await ClusterCa.ensure(caDir, cluster, clock);
     const issued = await issueEdge(this.ca, names);
-    writeEdge(files, issued);
+    writePair(files, issued);
     store.set([{ certPem: issued.certPem, keyPem: issued.keyPem, source: 'cluster CA' }]);
     log.info({ names, notAfter: issued.notAfter.toISOString() },
       `edge certificate issued by the cluster CA for ${names.join(', ')}, valid until ${issued.notAfter.toISOString().slice(0, 10)}`);
@@ -136,19 +135,12 @@ export async function ensureEdgeCertificate(spec: Pick<ClusterSpec, 'stateDir' |
   const k = inspectEdge(files, ca.certPem, names, clock.now());
   if (typeof k !== 'string' && clock.now() < k.renewAt) return { ...files, certPem: k.cert, kept: true };
   const issued = await issueEdge(ca, names);
-  writeEdge(files, issued);
+  writePair(files, issued);
   return { ...files, certPem: issued.certPem, kept: false };
 }
 
 function issueEdge(ca: ClusterCa, names: readonly string[]): Promise<IssuedCertificate> {
   return ca.issue({ commonName: names[0] ?? 'bulwark edge', names, usage: 'server', days: DAYS });
-}
-
-function writeEdge(files: { cert: string; key: string }, issued: IssuedCertificate): void {
-  fs.mkdirSync(path.dirname(files.cert), { recursive: true, mode: 0o755 });
-  // Each replaced atomically, key first: a reader meanwhile sees the old pair or the new one.
-  writeFileAtomic(files.key, issued.keyPem, { mode: 0o600 });
-  writeFileAtomic(files.cert, issued.certPem, { mode: 0o644 });
 }
 
 function howToCopy(caDir: string): string {
@@ -157,26 +149,15 @@ function howToCopy(caDir: string): string {
 }
 
 /** The pair at `files` when it chains to the CA, is for exactly `names` and has not expired; else why not. */
-function inspectEdge(files: { cert: string; key: string }, caPem: string, names: readonly string[], now: number): Kept | string {
-  if (!fs.existsSync(files.cert)) return `${files.cert} does not exist`;
-  if (!fs.existsSync(files.key)) return `${files.cert} has no key at ${files.key}`;
-  try {
-    const cert = fs.readFileSync(files.cert, 'utf8');
-    const key = fs.readFileSync(files.key, 'utf8');
-    const c = new X509Certificate(cert);
-    // A certificate from another CA (the state folder was reset) does not chain to ours.
-    if (!c.verify(new X509Certificate(caPem).publicKey)) return `${files.cert} is not from the cluster CA`;
-    const sans = certificateNames(c);
-    if (sans.length !== names.length || !names.every((n) => sans.includes(n))) {
-      return `${files.cert} is for ${sans.join(', ')}, not ${names.join(', ')} (the VIP, the lbs' addresses, localhost and tls.names)`;
-    }
-    const from = Date.parse(c.validFrom);
-    const to = Date.parse(c.validTo);
-    if (now >= to) return `${files.cert} expired on ${new Date(to).toISOString()}`;
-    return { cert, key, file: files.cert, serial: c.serialNumber, notAfter: to, renewAt: from + ((to - from) * 2) / 3 };
-  } catch (err) {
-    return `${files.cert} does not load: ${(err as Error).message}`;
+function inspectEdge(files: PairFiles, caPem: string, names: readonly string[], now: number): Kept | string {
+  const pair = readChainedPair(files, caPem);
+  if (typeof pair === 'string') return pair;
+  const sans = certificateNames(pair.x509);
+  if (sans.length !== names.length || !names.every((n) => sans.includes(n))) {
+    return `${files.cert} is for ${sans.join(', ')}, not ${names.join(', ')} (the VIP, the lbs' addresses, localhost and tls.names)`;
   }
+  if (now >= pair.notAfter) return `${files.cert} expired on ${new Date(pair.notAfter).toISOString()}`;
+  return { cert: pair.cert, key: pair.key, file: files.cert, serial: pair.x509.serialNumber, notAfter: pair.notAfter, renewAt: pair.renewAt };
 }
 
 function readIfThere(file: string): string | undefined {

@@ -110,7 +110,6 @@ export class FirewallEnforcer {
   }
 
   private async check(): Promise<void> {
-    if (this.script === '') return; // nothing was ever applied: the start failed
     let now: string | undefined;
     try {
       now = await this.nft.current();
@@ -119,7 +118,7 @@ export class FirewallEnforcer {
       this.log.error({ err: this.error }, `host firewall could not be checked: ${this.error}`);
       return;
     }
-    if (this.appliedAt !== undefined && hash(now) === this.applied) return;
+    if (hash(now) === this.applied) return;
     this.corrections++;
     await this.apply(now === undefined ? 're-applied: the table had been removed' : 're-applied: the table had been changed');
   }

@@ -9,7 +9,7 @@
  */
 import { compileCidrs, inCidrs } from '../../core/cidr.js';
 import { nodesWithRole } from '../../config/find-node.js';
-import type { ClusterSpec, NodeSpec, Role } from '../../config/types.js';
+import type { ClusterSpec, NodeSpec } from '../../config/types.js';
 import { parseHostPort } from '../../config/value-rules.js';
 import { openings } from './ruleset.js';
 
@@ -22,33 +22,25 @@ export interface Expectation {
 }
 
 /**
- * Every TCP port some part of the cluster listens on or the firewall opens: agent ports, SSH, the
- * app, frontends, edge backend servers and their checks, PostgreSQL, the dashboard, etcd.
+ * Every TCP port some part of the cluster listens on or the firewall opens: whatever a node's
+ * openings name (agent ports, the app, frontends, PostgreSQL, …), plus the ports no rule may
+ * open (SSH without admin networks, the dashboard, edge servers and checks, etcd).
  */
 export function clusterPorts(spec: ClusterSpec): number[] {
-  const ports = new Set<number>([spec.firewall.sshPort, ...spec.nodes.map((n) => n.agentPort)]);
-  const has = (role: Role): boolean => nodesWithRole(spec, role).length > 0;
-  if (has('web')) ports.add(spec.web.app.port);
-  if (has('monitor')) ports.add(spec.monitor.port);
-  if (has('lb')) {
-    for (const f of spec.edge.frontends) {
-      ports.add(f.port);
-      if (f.httpsPort !== undefined) ports.add(f.httpsPort);
-    }
+  const ports = new Set<number>([spec.firewall.sshPort]);
+  if (nodesWithRole(spec, 'monitor').length > 0) ports.add(spec.monitor.port);
+  if (nodesWithRole(spec, 'lb').length > 0) {
     for (const b of spec.edge.backends) {
       for (const s of b.servers) ports.add(s.port);
       if (b.healthCheck.port !== undefined) ports.add(b.healthCheck.port);
     }
   }
-  const db = spec.database;
-  if (db) {
-    ports.add(db.port);
-    if (db.dcs.type === 'etcd') {
-      ports.add(db.dcs.peerPort);
-      for (const e of db.dcs.endpoints) {
-        const hp = parseHostPort(e);
-        if (hp) ports.add(hp.port);
-      }
+  const dcs = spec.database?.dcs;
+  if (dcs?.type === 'etcd') {
+    ports.add(dcs.peerPort);
+    for (const e of dcs.endpoints) {
+      const hp = parseHostPort(e);
+      if (hp) ports.add(hp.port);
     }
   }
   for (const n of spec.nodes) for (const o of openings(spec, n)) for (const p of o.ports) ports.add(p);

@@ -11,6 +11,7 @@ import { isIP, isIPv6 } from 'node:net';
 import { nodesWithRole, type ClusterSpec, type NodeSpec, type Role } from '../../config/index.js';
 import { parseHostPort } from '../../config/value-rules.js';
 import { compileCidrs, inCidrs } from '../../core/cidr.js';
+import { canonicalIp } from '../../core/ip-address.js';
 
 export const TABLE = 'bulwark';
 
@@ -102,8 +103,8 @@ function addEdgeBackends(spec: ClusterSpec, node: NodeSpec, rules: Opening[]): v
 
 /** Both IP addresses and equal however written (`fd00::12` = `fd00:0::12`); false for DNS names. */
 function sameAddress(a: string, b: string): boolean {
-  if (isIP(a) === 0 || isIP(b) === 0) return false;
-  return inCidrs(compileCidrs([a]), b);
+  const c = canonicalIp(a);
+  return c !== undefined && c === canonicalIp(b);
 }
 
 export function hostRuleset(spec: ClusterSpec, node: NodeSpec): string {

@@ -9,10 +9,18 @@ import type { BlockList } from 'node:net';
 import { compileCidrs, inCidrs } from '../../core/cidr.js';
 import type { EdgeFirewallSpec } from '../../config/types.js';
 
+/**
+ * The refusal reasons that are the edge firewall's verdicts (lists, bans, rates, connection caps,
+ * the trusted-proxy check); the edge's other refusals (bad-request, no-server, queue-full …) are
+ * about the request or the backends.
+ */
+export const FIREWALL_REASONS = ['denied', 'not-allowed', 'banned', 'rate-limited', 'too-many-connections', 'untrusted-proxy'] as const;
+export type FirewallReason = (typeof FIREWALL_REASONS)[number];
+
 export interface Verdict {
   readonly status: 403 | 429;
-  /** For metrics and logs: denied, not-allowed, banned, too-many-connections, rate-limited. */
-  readonly reason: string;
+  /** For metrics and logs. */
+  readonly reason: FirewallReason;
   readonly message: string;
   /** 429: when the client may try again. */
   readonly retryAfterS?: number;
@@ -65,9 +73,12 @@ export class EdgeFirewall {
     this.trusted = compileCidrs(spec.trustedProxies);
   }
 
-  /** A connection from `peer` arrives. A trusted proxy is judged per request instead. */
-  onAccept(peer: string, now: number): Verdict | undefined {
-    if (inCidrs(this.trusted, peer)) return undefined;
+  /**
+   * A connection from `peer` arrives. A trusted proxy is judged per request instead. `trusted`:
+   * isTrusted(peer) when the caller already knows it (a subnet match is not free).
+   */
+  onAccept(peer: string, now: number, trusted = this.isTrusted(peer)): Verdict | undefined {
+    if (trusted) return undefined;
     const v = this.screen(peer, now);
     if (v) return v;
     const max = this.spec.maxConnectionsPerClient;

@@ -1,1 +1,1 @@
-export { EdgeFirewall, type Verdict } from './edge-firewall.js';
+export { EdgeFirewall, FIREWALL_REASONS, type FirewallReason, type Verdict } from './edge-firewall.js';

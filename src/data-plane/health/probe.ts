@@ -51,10 +51,10 @@ export interface ProbePem {
  * renewed certificate replaces for every check that holds this object.
  */
 export class ProbeTls {
-  private ctx: tls.SecureContext;
+  private ctx!: tls.SecureContext;
 
   constructor(pem: ProbePem) {
-    this.ctx = tls.createSecureContext({ ca: pem.ca, cert: pem.cert, key: pem.key });
+    this.update(pem);
   }
 
   get context(): tls.SecureContext {

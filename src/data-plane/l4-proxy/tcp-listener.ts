@@ -111,8 +111,6 @@ export class TcpListener {
   private runtime: TcpFrontendRuntime;
   private bound: BoundServers | undefined;
   private readonly sessions = new Set<TcpSession>();
-  /** Sessions a firewall admitted, by client address: what a ban cuts. */
-  private readonly byClient = new Map<string, Set<TcpSession>>();
   /** The firewall whose bans this listener hears (the current runtime's, while listening). */
   private watched: EdgeFirewall | undefined;
   private unwatch: (() => void) | undefined;
@@ -218,19 +216,14 @@ export class TcpListener {
   private startSession(socket: net.Socket, clientIp: string | undefined, reads: 'data' | undefined): void {
     const client = socket as SessionSocket;
     const fw = this.runtime.firewall;
-    // With a firewall the address is needed now (to judge and to file the session under).
+    // With a firewall the address is needed now (to judge it, and for a ban to find it).
     const ip = clientIp ?? (fw ? normalizeIp(socket.remoteAddress ?? '') : undefined);
     if (fw && !this.admit(fw, socket, ip!)) return;
     const s = new TcpSession(this, this.runtime, client, performance.now());
     if (ip !== undefined) s.clientAddress = ip;
     client[SESSION] = s;
     this.sessions.add(s);
-    if (fw) {
-      s.firewall = fw;
-      const open = this.byClient.get(ip!);
-      if (open) open.add(s);
-      else this.byClient.set(ip!, new Set([s]));
-    }
+    if (fw) s.firewall = fw;
     if (reads === 'data' || !readInto(client, READ, onClientRead)) client.on('data', onClientData);
     client.pause();
     client.setNoDelay(true);
@@ -297,8 +290,6 @@ export class TcpListener {
       const ip = s.clientIp;
       s.firewall.onClose(ip);
       s.firewall = undefined;
-      const open = this.byClient.get(ip);
-      if (open?.delete(s) && open.size === 0) this.byClient.delete(ip);
     }
   }
 
@@ -310,12 +301,13 @@ export class TcpListener {
     this.unwatch = fw?.onBan((ip) => this.cut(ip));
   }
 
-  /** `ip` was just banned: its open sessions end now (both sides; 'close' forgets them). */
+  /**
+   * `ip` was just banned: its open sessions end now (both sides; 'close' forgets them). Bans are
+   * rare, so they walk the sessions rather than every connection keeping an index by client.
+   */
   private cut(ip: string): void {
-    const open = this.byClient.get(ip);
-    if (!open) return;
-    for (const s of open) {
-      if (s.client.destroyed) continue;
+    for (const s of this.sessions) {
+      if (!s.firewall || s.clientIp !== ip || s.client.destroyed) continue;
       this.metrics.refusal(this.runtime.name, 'banned');
       this.sampled.warn('banned', { frontend: this.runtime.name, client: ip }, 'tcp connection cut: its client was banned');
       s.client.destroy();

@@ -380,7 +380,6 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
     const now = coarseNow();
     if (this.fwEpoch >= 0 && this.fwEpoch !== fw.epoch) {
       this.fwEpoch = fw.epoch;
-      this.fwClient = this.clientIp;
       const v = fw.banCheck(this.clientIp, now);
       if (v) return v;
     }

@@ -41,12 +41,12 @@ export class H2Connection implements ClientConnection, H2Owner {
     const fe = shared.current();
     this.clientIp = normalizeIp(socket.remoteAddress ?? '');
     this.firewall = fe.firewall;
-    if (this.firewall) {
-      this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow());
-      this.countedByFirewall = this.acceptVerdict === undefined;
-    }
     // Once per connection: a subnet match is too dear to repeat on every stream.
     this.peerTrusted = this.firewall?.isTrusted(this.clientIp) ?? false;
+    if (this.firewall) {
+      this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow(), this.peerTrusted);
+      this.countedByFirewall = this.acceptVerdict === undefined;
+    }
     socket.setNoDelay(true);
     const limits = fe.spec.limits;
     this.session = http2.performServerHandshake(socket, {

@@ -364,9 +364,10 @@ export class Http1Connection extends Exchange {
   /** The edge firewall's accept-time checks, for clientIp. */
   private admit(): void {
     if (!this.firewall) return;
+    const trusted = this.firewall.isTrusted(this.clientIp);
     // A trusted proxy's clients are screened on every request anyway (by the address it names).
-    if (!this.firewall.isTrusted(this.clientIp)) this.fwEpoch = this.firewall.epoch;
-    this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow());
+    if (!trusted) this.fwEpoch = this.firewall.epoch;
+    this.acceptVerdict = this.firewall.onAccept(this.clientIp, coarseNow(), trusted);
     this.countedByFirewall = this.acceptVerdict === undefined;
   }
 

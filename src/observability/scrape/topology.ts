@@ -158,8 +158,9 @@ export function buildOverview(spec: ClusterSpec, round: Round, lagSeconds: (node
 
 export function topologyEvents(prev: TopologyFacts | undefined, next: TopologyFacts, at: number): MonitorEvent[] {
   // Who held the VIP and who was primary last, across rounds where nobody was (or nobody answered).
-  const lastHolder = prev ? (prev.lastVipHolder !== undefined ? prev.lastVipHolder : prev.vipHolder) : undefined;
-  const lastPrimary = prev ? (prev.lastPrimary !== undefined ? prev.lastPrimary : prev.primary) : undefined;
+  // (Every view passed through here, so its carried values are set whenever its own are.)
+  const lastHolder = prev?.lastVipHolder;
+  const lastPrimary = prev?.lastPrimary;
   next.lastVipHolder = carried(next.vipHolder, lastHolder);
   next.lastPrimary = carried(next.primary, lastPrimary);
   if (!prev) return [];

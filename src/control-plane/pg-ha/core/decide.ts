@@ -8,6 +8,7 @@ import { rejoinVerdict } from './rejoin.js';
 import { planSync } from './sync-plan.js';
 import type { FailoverDoc, HaAction, HaDecision, HaSnapshot } from './types.js';
 import { failoverDocOf, memberOf, syncDocOf } from './view.js';
+import type { ClusterView } from '../dcs/types.js';
 
 function decision(role: HaDecision['role'], summary: string, ...actions: HaAction[]): HaDecision {
   return { role, summary, actions };
@@ -48,7 +49,7 @@ export function decide(s: HaSnapshot): HaDecision {
   // ── I hold the leader lock ───────────────────────────────────────────────────────────────
   if (leader === me) {
     if (pg.state === 'absent') return decision('waiting', 'holding the leader lock without data: releasing it', { type: 'release-lock' });
-    if (isReplica) return decision('primary', 'holding the leader lock: promoting', { type: 'renew-lock' }, { type: 'promote' });
+    if (isReplica) return decision('primary', 'holding the leader lock: promoting', { type: 'renew-lock' }, promote(view));
     if (!isPrimary) return decision('primary', `holding the leader lock with PostgreSQL ${pg.state}: starting it as primary`, { type: 'renew-lock' }, { type: 'start', as: 'primary' });
 
     const failover = failoverDocOf(view);
@@ -129,7 +130,13 @@ export function decide(s: HaSnapshot): HaDecision {
   if (!isReplica) return decision('waiting', `no primary and PostgreSQL ${pg.state} here: waiting`);
   const verdict = electionVerdict(s);
   if (!verdict.ok) return decision('replica', `leader lock free; not taking it: ${verdict.why}`);
-  return decision('primary', `leader lock free; taking over: ${verdict.why}`, { type: 'acquire-lock' }, { type: 'promote' }, { type: 'clear-failover' });
+  return decision('primary', `leader lock free; taking over: ${verdict.why}`, { type: 'acquire-lock' }, promote(view), { type: 'clear-failover' });
+}
+
+/** A promotion, planned when a switchover document names the hand-over. */
+function promote(view: ClusterView): HaAction {
+  const from = failoverDocOf(view)?.from;
+  return from === undefined ? { type: 'promote' } : { type: 'promote', handOverFrom: from };
 }
 
 /** Who a planned switchover hands over to, and whether that loses nothing. */

@@ -140,7 +140,8 @@ export type HaAction =
   | { readonly type: 'acquire-lock' }
   | { readonly type: 'renew-lock' }
   | { readonly type: 'release-lock' }
-  | { readonly type: 'promote' }
+  /** `handOverFrom`: the primary a switchover document named as handing over (a planned promotion). */
+  | { readonly type: 'promote'; readonly handOverFrom?: string }
   | { readonly type: 'fence'; readonly reason: string }
   | { readonly type: 'start'; readonly as: 'primary' | 'replica'; readonly leader?: string }
   | { readonly type: 'clone'; readonly from: string }

@@ -10,7 +10,7 @@
 import type { Clock, TimerHandle } from '../../../core/clock.js';
 import type { Logger } from '../../../core/log.js';
 import { decide } from '../core/decide.js';
-import { failoverDocOf, memberOf } from '../core/view.js';
+import { memberOf } from '../core/view.js';
 import type { HaAction, HaConfig, HaDecision, HaSnapshot, MemberInfo, PeerObservation, PgObservation } from '../core/types.js';
 import { DcsUnavailableError, type ClusterView, type Dcs } from '../dcs/types.js';
 import type { MemberAddress, PeerPort, PgPort } from './ports.js';
@@ -265,12 +265,10 @@ export class HaLoop {
           this.o.clock.clearTimeout(this.watchdog);
           ok = await dcs.releaseLeader(name);
           break;
-        case 'promote': {
+        case 'promote':
           await pg.promote();
-          const handOver = view ? failoverDocOf(view) : undefined;
-          this.state = { ...this.state, promotion: { at: this.o.clock.now(), planned: handOver !== undefined, from: handOver?.from } };
+          this.state = { ...this.state, promotion: { at: this.o.clock.now(), planned: a.handOverFrom !== undefined, from: a.handOverFrom } };
           break;
-        }
         case 'fence':
           await this.fence(a.reason);
           break;

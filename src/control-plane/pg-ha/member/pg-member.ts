@@ -15,6 +15,7 @@ import path from 'node:path';
 import type { ClusterSpec, NodeSpec } from '../../../config/types.js';
 import type { Clock } from '../../../core/clock.js';
 import type { Logger } from '../../../core/log.js';
+import { isLoopbackAddress } from '../../../core/ip-address.js';
 import type { PgObservation, TimelineSwitch } from '../core/types.js';
 import { moveAside, removeMovedAside, tailFile, writeOwnedFile } from '../postgres/files.js';
 import type { Dcs } from '../dcs/types.js';
@@ -44,7 +45,6 @@ export interface PgMemberOptions {
 }
 
 
-const isLoopback = (a: string): boolean => a.startsWith('127.') || a === '::1';
 
 /** Replication and rewind from the db nodes only; the app role from web and db nodes. */
 function hbaOf(spec: ClusterSpec): ReturnType<typeof standardHba> {
@@ -52,7 +52,7 @@ function hbaOf(spec: ClusterSpec): ReturnType<typeof standardHba> {
   const dbNodes = spec.nodes.filter((n) => n.role === 'db').map((n) => n.address);
   const webNodes = spec.nodes.filter((n) => n.role === 'web').map((n) => n.address);
   // On one machine every connection to a 127.x address comes from 127.0.0.1.
-  const local = [...dbNodes, ...webNodes].some(isLoopback) ? ['127.0.0.1'] : [];
+  const local = [...dbNodes, ...webNodes].some(isLoopbackAddress) ? ['127.0.0.1'] : [];
   return standardHba({
     superuser: 'postgres', replicationUser: DEFAULT_ROLES.replication, rewindUser: DEFAULT_ROLES.rewind,
     members: [...new Set([...dbNodes, ...local])],

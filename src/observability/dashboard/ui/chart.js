@@ -15,7 +15,7 @@ import { formatClock, formatHourMinute, formatRange, formatValue, ticksFor } fro
 const HEIGHT = 132;
 const DASHES = ['', '5 3', '1.5 3', '8 3 2 3', '3 2'];
 /** The smallest top of the y axis per unit, so a flat zero line sits at the bottom, not mid-chart. */
-const MIN_TOP = /** @type {Record<string, number>} */ ({ ratio: 0.01, s: 0.01, seconds: 0.01, bytes: 1024 });
+const MIN_TOP = /** @type {Record<string, number>} */ ({ ratio: 0.01, s: 0.01, bytes: 1024 });
 /** Candidate x-axis steps in seconds. */
 const X_STEPS = [10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
 
