@@ -161,9 +161,11 @@ export class NodeAgent {
       // reload fails as a whole (the previous rules stay applied and enforced).
       let firewall = '';
       if (next.firewall.host === 'enforce') {
-        this.enforcer ??= new FirewallEnforcer(this.clock, this.log);
+        // A new enforcer (plan-only → enforce) is kept only once it applied: a refused reload leaves none behind.
+        const enforcer = this.enforcer ?? new FirewallEnforcer(this.clock, this.log);
         try {
-          await this.enforcer.enforce(hostRuleset(next, me));
+          await enforcer.enforce(hostRuleset(next, me));
+          this.enforcer = enforcer;
         } catch (err) {
           throw new BulwarkError('BWK_RELOAD_FAILED', `${(err as Error).message} (the previous rules stay in place)`,
             isBulwarkError(err) ? err.details : [], { cause: err });
