@@ -305,6 +305,30 @@ export class ClusterLab {
     }, { timeoutMs, intervalMs: 300, message: 'the cluster lab to be steady' });
   }
 
+  /**
+   * What the agents said since `sinceMs` (epoch): every db agent's lines (its HA decisions) and
+   * every other agent's warnings, at most `perAgent` lines each, the latest. The logs stay on the
+   * machine that ran the lab; this is the part a failed drill prints.
+   */
+  evidence(sinceMs: number, perAgent = 40): string[] {
+    const out: string[] = [];
+    for (const n of LAB_NODES) {
+      let text = '';
+      try {
+        text = fs.readFileSync(this.lab.logPath(`agent-${n}`), 'utf8');
+      } catch {
+        continue;
+      }
+      const picked = text.split('\n').filter((line) => {
+        const m = /"time":"([^"]+)"/.exec(line);
+        if (!m || Date.parse(m[1]!) < sinceMs) return false;
+        return n.startsWith('db-') || /"level":"(warn|error|fatal)"/.test(line);
+      });
+      for (const line of picked.slice(-perAgent)) out.push(`${n}: ${line.slice(0, 400)}`);
+    }
+    return out;
+  }
+
   /** Stop everything this lab started and remove its hosts and folder (`keep`: leave the folder). */
   async stop(opts: { keep?: boolean } = {}): Promise<void> {
     for (const p of this.probeMap.values()) p.close();

@@ -1,6 +1,6 @@
 /**
- * A real etcd for tests: one member on 127.0.0.1 (client and peer ports below 32768), its own
- * data folder, started and health-checked, killed by PID. Fault injection: kill (SIGKILL),
+ * A real etcd for tests: one member (or a cluster of several) on 127.0.0.1 (client and peer
+ * ports below 32768), each with its own data folder, started and health-checked, killed by PID. Fault injection: kill (SIGKILL),
  * freeze/thaw (SIGSTOP/SIGCONT: a store that accepts connections but never answers), restart on
  * the same ports and data. Anything still running when the test process exits is killed.
  */
@@ -43,6 +43,9 @@ export class EtcdProcess {
     readonly clientPort: number,
     readonly peerPort: number,
     readonly dataDir: string,
+    readonly name = 'default',
+    /** `--initial-cluster`: this member alone unless it is one of several. */
+    private readonly initialCluster = `default=http://${HOST}:${peerPort}`,
   ) {}
 
   get endpoint(): string {
@@ -72,6 +75,30 @@ export class EtcdProcess {
       }
     }
     throw lastErr;
+  }
+
+  /** Start a fresh cluster of `size` members on free ports (an election needs them all up at once). */
+  static async startCluster(size: number): Promise<EtcdProcess[]> {
+    const ports = new Set<number>();
+    while (ports.size < 2 * size) ports.add(randomPort());
+    const [clientPorts, peerPorts] = [[...ports].slice(0, size), [...ports].slice(size)];
+    const names = clientPorts.map((_, i) => `m${i + 1}`);
+    const initial = names.map((n, i) => `${n}=http://${HOST}:${peerPorts[i]}`).join(',');
+    const members = names.map((n, i) => new EtcdProcess(clientPorts[i]!, peerPorts[i]!, fs.mkdtempSync(path.join(os.tmpdir(), 'bulwark-etcd-')), n, initial));
+    try {
+      await Promise.all(members.map((m) => m.launch()));
+      return members;
+    } catch (err) {
+      await Promise.all(members.map((m) => m.stop()));
+      throw err;
+    }
+  }
+
+  /** Whether this member leads its cluster now (its own maintenance status). */
+  async isLeader(): Promise<boolean> {
+    const res = await fetch(`${this.endpoint}/v3/maintenance/status`, { method: 'POST', body: '{}', signal: AbortSignal.timeout(1000) });
+    const body = (await res.json()) as { header?: { member_id?: string }; leader?: string };
+    return body.leader !== undefined && body.leader === body.header?.member_id;
   }
 
   /** Start again on the same ports and data (after stop({ keepData: true }) or kill()). */
@@ -108,13 +135,13 @@ export class EtcdProcess {
     const child = spawn(
       ETCD_BIN,
       [
-        '--name', 'default',
+        '--name', this.name,
         '--data-dir', this.dataDir,
         '--listen-client-urls', client,
         '--advertise-client-urls', client,
         '--listen-peer-urls', peer,
         '--initial-advertise-peer-urls', peer,
-        '--initial-cluster', `default=${peer}`,
+        '--initial-cluster', this.initialCluster,
         '--logger', 'zap',
         '--log-level', 'warn',
       ],

@@ -120,6 +120,49 @@ if (!etcdInstalled()) {
       }
     });
 
+    it('kill -9 of the leader of three members: the holder keeps its lock, and every call answers again soon after the two others elect', async (t) => {
+      const members = await EtcdProcess.startCluster(3);
+      const dcs = new EtcdDcs({ endpoints: members.map((m) => m.endpoint), cluster: clusterName(), timeoutMs: TIMEOUT_MS });
+      try {
+        assert.equal(await dcs.acquireLeader('db-1', 10_000), true);
+        const leader = await eventually(async () => {
+          const found = (await Promise.all(members.map(async (m) => ((await m.isLeader()) ? m : undefined)))).find(Boolean);
+          assert.ok(found, 'no etcd leader yet');
+          return found;
+        }, { timeoutMs: 10_000 });
+        await leader.stop();
+        const killedAt = performance.now();
+        const failures: string[] = [];
+        const fastFailures: string[] = [];
+        let lastFailure = -1;
+        let calls = 0;
+        // Bounded: 6 s of a renewal and a read every 100 ms, as a primary's HA loop does.
+        while (performance.now() - killedAt < 6000) {
+          calls++;
+          const began = performance.now();
+          try {
+            assert.equal(await dcs.renewLeader('db-1', 10_000), true, 'a renewal said the lock was lost');
+            assert.equal((await dcs.read()).leader?.holder, 'db-1');
+          } catch (err) {
+            if (!(err instanceof DcsUnavailableError)) throw err;
+            lastFailure = performance.now() - killedAt;
+            const what = `+${(began - killedAt).toFixed(0)}–${lastFailure.toFixed(0)} ms ${err.message.replace(/^.*?: /, '').slice(0, 120)}`;
+            failures.push(what);
+            // Asked again until the deadline (the last pause is at most 400 ms): never a quick no.
+            if (performance.now() - began < TIMEOUT_MS - 500) fastFailures.push(what);
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        t.diagnostic(`${calls} rounds; ${failures.length} unanswered, the last ${lastFailure < 0 ? '–' : `${lastFailure.toFixed(0)} ms`} after the kill${failures.length ? `: ${failures.join(' | ')}` : ''}`);
+        // An election takes about a second (etcd's 1 s election timeout), plus one call's timeout.
+        assert.deepEqual(fastFailures, [], 'a renewal or read gave up while its deadline was far');
+        assert.ok(lastFailure < 4000, `calls still went unanswered ${lastFailure.toFixed(0)} ms after the kill: ${failures.join(' | ')}`);
+      } finally {
+        await dcs.close();
+        await Promise.all(members.map((m) => m.stop()));
+      }
+    });
+
     it('a restarted etcd (kill -9, start on the same data): the client recovers and the lock is still held', async (t) => {
       const etcd = await EtcdProcess.start();
       const cluster = clusterName();

@@ -32,11 +32,16 @@ describe('the example topology on separate hosts: fault drills', { skip, timeout
 
   for (const d of DRILLS) {
     it(`${d.title}: invariants hold`, async (t) => {
+      const began = Date.now();
       const o = await d.run(cl!, (line) => lines.push(line));
       const f = o.figures;
       t.diagnostic(`read gap ${f.readGapMs} ms, write gap ${f.writeGapMs} ms; failed reads ${f.failedReads} (retried attempts ${f.retriedReads}), failed writes ${f.failedWrites}; ${f.acked} writes acknowledged, ${f.lost} lost; recovered (${d.recovered}) after ${f.recoverMs ?? '–'} ms; steady again ${f.backMs ?? '–'} ms after the repair`);
       for (const n of o.notes) t.diagnostic(n);
-      if (o.violations.length) failed = true;
+      if (o.violations.length) {
+        failed = true;
+        // CI keeps no files: what the agents said during the drill goes into the report.
+        for (const l of cl!.evidence(began)) t.diagnostic(l);
+      }
       assert.deepEqual(o.violations, []);
     });
   }

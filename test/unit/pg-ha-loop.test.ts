@@ -325,4 +325,38 @@ describe('HA loop (3 members, manual clock, simulated PostgreSQL)', () => {
     assert.deepEqual(world.primaries(), []);
     assert.equal(members[0]!.pg.fences, 1);
   });
+
+  it('failsafe: reads answered but renewals not (etcd\'s leader died between the two), every member confirms: the primary keeps serving', async () => {
+    build({ ...CONFIG, failsafe: true });
+    await rounds(4);
+    const p = members[0]!;
+    p.dcs.unansweredRenewals = 12; // 6 s, two TTLs
+    await rounds(12);
+    assert.deepEqual(world.primaries(), ['db-1']);
+    assert.equal(p.pg.fences, 0);
+    world.pgs.get('db-1')!.write(1);
+    await rounds(2);
+    assert.deepEqual(world.primaries(), ['db-1']);
+  });
+
+  it('failsafe kept a primary past its lock, then the free lock cannot be taken: the watchdog fences it before anyone else may promote', async () => {
+    build({ ...CONFIG, failsafe: true });
+    await rounds(4);
+    const p = members[0]!;
+    // Renewals go unanswered; failsafe holds the primary while the lock expires in the store.
+    p.dcs.writesUnanswered = true;
+    let fencedAt: number | undefined;
+    for (let i = 0; i < 30 && fencedAt === undefined; i++) {
+      // Its cycles fail where they write (taking the free lock): the agent logs those and goes on.
+      for (const m of members) await m.loop.cycle().catch(() => undefined);
+      assert.ok(world.primaries().length <= 1, `two writable primaries: ${world.primaries().join(', ')}`);
+      clock.advance(CONFIG.loopMs);
+      if (p.pg.fences > 0) fencedAt = clock.now();
+    }
+    assert.ok(fencedAt !== undefined, 'the primary was never fenced');
+    assert.ok(!world.primaries().includes('db-1'));
+    p.dcs.writesUnanswered = false;
+    await rounds(10);
+    assert.equal(world.primaries().length, 1, 'a member took over once the old primary was fenced');
+  });
 });

@@ -28,7 +28,9 @@
  * Every call (all its RPCs together) is bounded by timeoutMs: a gRPC deadline on each RPC plus a
  * timer on the clock; timeouts and connection failures reject with DcsUnavailableError. Writes
  * are never retried after they may have reached a server (a retried CAS would lie); a request
- * that provably never left (no connection) is retried once per other endpoint.
+ * that provably never left (no connection) is retried once per other endpoint. Reads and lease
+ * refreshes change nothing: they are asked again on UNAVAILABLE (a member with no leader, or a
+ * dead one), until the call's deadline.
  *
  * The clock must be a wall clock (gRPC deadlines are absolute dates); its timers bound the calls.
  */
@@ -80,29 +82,66 @@ interface OwnLease {
   readonly askedSec: number;
 }
 
+/** An endpoint passed over because its last connections all failed (see endpointPolicy). */
+class EndpointResting extends Error {}
+
 /** True when the error proves the request never reached a server (no connection at all). */
 function neverSent(err: unknown): boolean {
-  return lib !== undefined && err instanceof lib.GRPCUnavailableError && /No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/i.test(err.message);
+  if (err instanceof EndpointResting) return true;
+  return unavailable(err) && /No connection established|ECONNREFUSED|EHOSTUNREACH|ENETUNREACH/i.test((err as Error).message);
 }
+
+/** gRPC UNAVAILABLE: the library's class for unary calls, the raw status 14 a stream emits. */
+function unavailable(err: unknown): boolean {
+  return (lib !== undefined && err instanceof lib.GRPCUnavailableError) || (err as { code?: unknown } | null)?.code === 14;
+}
+
+const context = { signal: new AbortController().signal };
+type Execute = <T>(fn: (ctx: typeof context) => PromiseLike<T> | T) => Promise<T>;
 
 /**
  * The etcd3 client's fault policies are cockatiel objects; the pool only ever calls execute().
  * Global: retry on another endpoint only what never left this process; no blind retries.
  */
-function policy(attempts: number): GlobalPolicy & HostPolicy {
-  const context = { signal: new AbortController().signal };
-  const p = {
-    async execute<T>(fn: (ctx: typeof context) => PromiseLike<T> | T): Promise<T> {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await fn(context);
-        } catch (err) {
-          if (attempt >= attempts || !neverSent(err)) throw err;
-        }
+function globalPolicy(attempts: number): GlobalPolicy {
+  const execute: Execute = async (fn) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn(context);
+      } catch (err) {
+        if (attempt >= attempts || !neverSent(err)) throw err;
       }
-    },
+    }
   };
-  return p as unknown as GlobalPolicy & HostPolicy;
+  return { execute } as unknown as GlobalPolicy;
+}
+
+/**
+ * Per endpoint: after 3 connection failures in a row it rests for a second (calls go to the other
+ * endpoints first), then one call tries it again. Only failures to connect count. The library's
+ * default breaker also counted a live member's "leader changed" and shut it out for 5 s, so one
+ * etcd election could leave every endpoint shut out well after a new leader was elected.
+ */
+function endpointPolicy(clock: Clock, restMs = 1000): HostPolicy {
+  let failures = 0;
+  let restingUntil = -Infinity;
+  let lastFailure = '';
+  const execute: Execute = async (fn) => {
+    if (failures >= 3 && clock.now() < restingUntil) throw new EndpointResting(`${lastFailure} (not tried again for ${restMs} ms)`);
+    try {
+      const result = await fn(context);
+      failures = 0;
+      return result;
+    } catch (err) {
+      if (neverSent(err)) {
+        failures++;
+        lastFailure = (err as Error).message;
+        if (failures >= 3) restingUntil = clock.now() + restMs;
+      } else failures = 0; // it answered
+      throw err;
+    }
+  };
+  return { execute } as unknown as HostPolicy;
 }
 
 function text(b: Buffer | undefined): string {
@@ -153,10 +192,9 @@ export class EtcdDcs implements Dcs {
     this.client ??= new Etcd3({
       hosts,
       faultHandling: {
-        global: policy(hosts.length),
-        // One endpoint: no circuit breaker (it would keep failing calls for 5 s after etcd is back).
-        // Several: the library's per-host breaker skips an endpoint that keeps failing.
-        ...(hosts.length === 1 ? { host: () => policy(1) } : {}),
+        global: globalPolicy(hosts.length),
+        // One endpoint: nothing to rest it for (calls would fail while etcd is back).
+        host: () => (hosts.length === 1 ? globalPolicy(1) : endpointPolicy(this.clock)),
       },
       grpcOptions: {
         'grpc.initial_reconnect_backoff_ms': 100,
@@ -169,7 +207,7 @@ export class EtcdDcs implements Dcs {
 
   async read(): Promise<ClusterView> {
     return this.op('read', async (o) => {
-      const res = await this.client.kv.range({ key: this.rangeStart, range_end: this.rangeEnd }, o);
+      const res = await this.again(o, () => this.client.kv.range({ key: this.rangeStart, range_end: this.rangeEnd }, o));
       this.saw(res.header);
       let leaderKv: IKeyValue | undefined;
       const members: MemberRecord[] = [];
@@ -229,11 +267,12 @@ export class EtcdDcs implements Dcs {
     checkTtl(ttlMs);
     const ttlSec = this.ttlSec(ttlMs);
     return this.op('renew leader', async (o) => {
-      const res = await this.client.kv.range({ key: this.leaderKey }, o);
+      const res = await this.again(o, () => this.client.kv.range({ key: this.leaderKey }, o));
       this.saw(res.header);
       const kv = res.kvs[0];
       if (!kv || text(kv.value) !== name || kv.lease === '0') return false;
-      const granted = await this.keepAliveOnce(kv.lease, o);
+      // A refresh twice over is a refresh: the keepalive may be asked again too.
+      const granted = await this.again(o, () => this.keepAliveOnce(kv.lease, o));
       if (granted <= 0) return false; // the lease (and so the key) is gone
       const asked = this.ownLeases.get(kv.lease)?.askedSec ?? granted;
       if (asked === ttlSec) return true;
@@ -470,6 +509,25 @@ export class EtcdDcs implements Dcs {
     }
   }
 
+  /**
+   * A call that changes nothing, asked again with growing pauses until the call's deadline while
+   * it meets gRPC UNAVAILABLE: a live member saying "not now" (no leader, the leader changed under
+   * the request; an election takes about a second) or a dead one refusing the connection (a lease
+   * keepalive is a stream, which the client does not move to another endpoint by itself). etcd's
+   * own Go client retries only its immutable RPCs on these, as here.
+   */
+  private async again<T>(o: CallOptions, call: () => Promise<T>): Promise<T> {
+    const deadline = (o.deadline as Date).getTime();
+    for (let pause = 50; ; pause = Math.min(pause * 2, 400)) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!unavailable(err) || this.closed || this.clock.now() + pause >= deadline) throw err;
+        await new Promise<void>((resolve) => this.clock.setTimeout(resolve, pause));
+      }
+    }
+  }
+
   private async grant(ttlSec: number, o: CallOptions): Promise<OwnLease> {
     const g = await this.client.leaseClient.leaseGrant({ TTL: ttlSec }, o);
     if (g.error) throw new Error(`lease grant refused: ${g.error}`);
@@ -510,7 +568,7 @@ export class EtcdDcs implements Dcs {
     let sec = this.grantedTtl.get(id);
     if (sec === undefined) {
       try {
-        const r = await this.client.leaseClient.leaseTimeToLive({ ID: id }, o);
+        const r = await this.again(o, () => this.client.leaseClient.leaseTimeToLive({ ID: id }, o));
         sec = Number(r.grantedTTL);
         if (sec > 0) remember(this.grantedTtl, id, sec);
       } catch {

@@ -52,7 +52,10 @@ export interface HaState {
 
 export class HaLoop {
   private readonly o: HaLoopOptions;
+  /** The lock's last renewal while the DCS says it is ours (decisions use it). */
   private renewedAt: number | undefined;
+  /** The lock's last renewal, kept when a read shows the lock lost (the watchdog uses it). */
+  private lastRenewalAt = -Infinity;
   private lastLeaderPosition: number | undefined;
   private failsafeHeartbeat: { from: string; at: number } | undefined;
   /** When every member last acknowledged our failsafe heartbeat (DCS down). */
@@ -160,11 +163,6 @@ export class HaLoop {
       this.renewedAt = undefined;
     }
     const peers = await this.observePeers(pg, view, dcsError !== undefined);
-    const others = this.members.filter((m) => m.name !== name);
-    if (dcsError !== undefined && others.every((m) => peers[m.name]?.failsafeAck)) {
-      this.failsafeOkAt = clock.now();
-      this.state = { ...this.state, failsafeConfirmedAt: this.failsafeOkAt };
-    }
     const snapshot: HaSnapshot = {
       now: clock.now(),
       config: this.o.config,
@@ -198,15 +196,30 @@ export class HaLoop {
   private async observePeers(pg: PgObservation, view: ClusterView | undefined, dcsDown: boolean): Promise<Record<string, PeerObservation>> {
     const others = this.members.filter((m) => m.name !== this.o.name);
     const isPrimary = pg.state === 'running' && pg.role === 'primary';
-    if (dcsDown && isPrimary && this.o.config.failsafe && this.renewedAt !== undefined) {
-      const acks = await Promise.all(others.map((m) => this.o.peers.failsafeHeartbeat(m, this.o.name).catch(() => false)));
-      return Object.fromEntries(others.map((m, i) => [m.name, { reachable: acks[i]!, failsafeAck: acks[i]! }]));
-    }
+    if (dcsDown && isPrimary && this.o.config.failsafe && this.renewedAt !== undefined) return this.askFailsafe();
     if (view && !view.leader && pg.state === 'running' && pg.role === 'replica') {
       const obs = await Promise.all(others.map((m) => this.o.peers.observe(m).catch((): PeerObservation => ({ reachable: false }))));
       return Object.fromEntries(others.map((m, i) => [m.name, obs[i]!]));
     }
     return {};
+  }
+
+  /**
+   * Failsafe heartbeats to every other member; when all of them acknowledge, the lock's deadline
+   * moves on by a TTL (pastDeadline). Patroni's failsafe mode: a primary that every member still
+   * follows keeps taking writes while the store cannot answer.
+   */
+  private async askFailsafe(): Promise<Record<string, PeerObservation>> {
+    const others = this.members.filter((m) => m.name !== this.o.name);
+    // Timed from the send, as a lock renewal is: a member holds off its election for a TTL from
+    // when the heartbeat reached it, which is after this.
+    const sent = this.o.clock.now();
+    const acks = await Promise.all(others.map((m) => this.o.peers.failsafeHeartbeat(m, this.o.name).catch(() => false)));
+    if (acks.every(Boolean)) {
+      this.failsafeOkAt = sent;
+      this.state = { ...this.state, failsafeConfirmedAt: this.failsafeOkAt };
+    }
+    return Object.fromEntries(others.map((m, i) => [m.name, { reachable: acks[i]!, failsafeAck: acks[i]! }]));
   }
 
   private addressOf(name: string, view: ClusterView | undefined): MemberAddress {
@@ -235,7 +248,13 @@ export class HaLoop {
         }
         case 'acquire-lock': {
           const sent = clock.now();
-          ok = await dcs.acquireLeader(name, config.ttlMs);
+          ok = await dcs.acquireLeader(name, config.ttlMs).catch(async (err: unknown) => {
+            if (!(err instanceof DcsUnavailableError)) throw err;
+            // A primary whose lock expired (failsafe kept it) may not outlive its deadline
+            // because the store will not answer it taking the lock back.
+            if (this.pastDeadline()) await this.fence('leader lock lost and not taken back before its deadline', { onlyWritable: true });
+            return false;
+          });
           if (ok) {
             this.lockRenewed(sent);
             this.o.log.info('acquired the leader lock');
@@ -249,8 +268,11 @@ export class HaLoop {
           else if (renewed === 'unanswered') {
             // The store did not answer (etcd electing a leader, a member gone): the lock stays ours
             // until the deadline of the last renewal (failsafe may extend it), as the watchdog
-            // enforces. Fencing at once would turn a blip of the store into a write outage.
+            // enforces. Fencing at once would turn a blip of the store into a write outage. A read
+            // that answered and a renewal that did not (etcd's leader died between the two) is
+            // the store being down as much as a read that failed: failsafe applies the same.
             ok = false;
+            if (config.failsafe && this.renewedAt !== undefined) await this.askFailsafe();
             if (this.pastDeadline()) await this.fence('leader lock not renewed before its deadline');
           } else {
             this.renewedAt = undefined;
@@ -313,38 +335,46 @@ export class HaLoop {
 
   private lockRenewed(sentAt: number): void {
     this.renewedAt = sentAt;
+    this.lastRenewalAt = sentAt;
     this.state = { ...this.state, fencedAt: undefined, fenceReason: undefined };
     this.armWatchdog();
   }
 
-  /** Fence at renewedAt + ttl − margin unless a renewal moved the deadline. */
+  /**
+   * Fence a writable primary at its last renewal + TTL − margin (or its last failsafe
+   * confirmation's) unless a renewal moved the deadline. A read showing the lock lost does not lift
+   * it: the cycle that would fence may be the one stuck on the store (taking the free lock again).
+   */
   private armWatchdog(): void {
-    const { clock, config } = this.o;
+    const { clock } = this.o;
     clock.clearTimeout(this.watchdog);
-    if (this.renewedAt === undefined) return;
-    const deadline = this.renewedAt + config.ttlMs - config.fenceMarginMs;
-    const renewedAt = this.renewedAt;
     this.watchdog = clock.setTimeout(() => {
-      if (this.renewedAt !== renewedAt || !this.running) return;
+      if (!this.running) return;
       if (!this.pastDeadline()) {
-        // Every member confirmed us within the last TTL: check again one loop later.
-        this.watchdog = clock.setTimeout(() => this.armWatchdog(), config.loopMs);
+        this.armWatchdog(); // renewed, or every member confirmed us: the deadline moved
         return;
       }
-      void this.fence('leader lock not renewed before its deadline (watchdog)');
-    }, Math.max(0, deadline - clock.now()));
+      // Once a read showed the lock lost, only a writable primary is ours to stop (a replica that
+      // follows the new primary must go on).
+      void this.fence('leader lock not renewed before its deadline (watchdog)', { onlyWritable: this.renewedAt === undefined });
+    }, Math.max(0, this.deadline() - clock.now()));
   }
 
-  /** No renewal within TTL − margin, and no failsafe confirmation from every member within a TTL. */
+  /** The last renewal's (or every member's failsafe confirmation's) TTL − margin. */
+  private deadline(): number {
+    const { config } = this.o;
+    const heldSince = Math.max(this.lastRenewalAt, config.failsafe ? this.failsafeOkAt : -Infinity);
+    return heldSince + config.ttlMs - config.fenceMarginMs;
+  }
+
   private pastDeadline(): boolean {
-    const { clock, config } = this.o;
-    if (this.renewedAt !== undefined && clock.now() < this.renewedAt + config.ttlMs - config.fenceMarginMs) return false;
-    return !(config.failsafe && clock.now() - this.failsafeOkAt < config.ttlMs);
+    return this.o.clock.now() >= this.deadline();
   }
 
-  private async fence(reason: string): Promise<void> {
+  private async fence(reason: string, o: { onlyWritable?: boolean } = {}): Promise<void> {
     const obs = await this.o.pg.observe().catch(() => undefined);
     if (obs && obs.state !== 'running') return;
+    if (o.onlyWritable && obs?.role !== 'primary') return;
     this.o.log.warn({ reason }, `fencing: ${reason}`);
     await this.o.pg.fence(reason);
     this.state = { ...this.state, fencedAt: this.o.clock.now(), fenceReason: reason };
