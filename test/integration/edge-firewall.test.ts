@@ -316,6 +316,12 @@ describe('trusted proxies: X-Forwarded-For', { timeout: 30_000 }, () => {
 
   it('behind a trusted proxy judges the client it names: deny list, rate and ban per client, never the proxy', async () => {
     const proxy = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: PROXY });
+    let connections = 0;
+    const connect = proxy.createConnection.bind(proxy);
+    proxy.createConnection = ((...args: Parameters<typeof connect>) => {
+      connections++;
+      return connect(...args);
+    }) as typeof proxy.createConnection;
     try {
       const denied = await request(e.port, '/', { agent: proxy, localAddress: PROXY, headers: { 'x-forwarded-for': '198.51.100.5' } });
       assert.equal(denied.status, 403);
@@ -335,6 +341,8 @@ describe('trusted proxies: X-Forwarded-For', { timeout: 30_000 }, () => {
       assert.equal((await request(e.port, '/', { agent: proxy, localAddress: PROXY })).status, 200, 'the proxy is not charged for its clients');
       assert.deepEqual(e.edge.bans(Date.now()).map((b) => [b.frontend, b.client]), [['www', '192.0.2.10']]);
       assert.deepEqual([await refused('denied'), await refused('rate-limited'), await refused('ban'), await refused('banned')], [3, 3, 1, 1]);
+      // The proxy's connection carries its other clients: refusing one of them never closed it.
+      assert.equal(connections, 1, 'the proxy had to reconnect after one of its clients was refused');
     } finally {
       proxy.destroy();
     }

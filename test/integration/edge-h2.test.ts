@@ -356,6 +356,30 @@ describe('HTTP/2 at the edge', { timeout: 180_000 }, () => {
     }
   });
 
+  it("a trusted proxy's h2 connection: the client it names is refused on its stream, the connection stays for the others", async () => {
+    const e = await startEdge((port) => ({
+      tls: { source: 'local' },
+      frontends: [{
+        name: 'www', port, https_port: port + 1, default_backend: 'app',
+        firewall: { trusted_proxies: [`${NEIGHBOUR}/32`], deny: ['198.51.100.0/24'] },
+      }],
+      backends: [{ name: 'app', health_check: QUIET_CHECK, servers: [{ name: 'a', address: a.address }] }],
+    }), { certificates: store });
+    const proxy = await h2Connect(e.port + 1, { ca: caPem, localAddress: NEIGHBOUR });
+    let goaway = false;
+    proxy.on('goaway', () => {
+      goaway = true;
+    });
+    try {
+      assert.equal((await h2Request(proxy, { ':path': '/d', 'x-forwarded-for': '198.51.100.9' })).status, 403);
+      assert.equal((await h2Request(proxy, { ':path': '/ok', 'x-forwarded-for': '192.0.2.30' })).status, 200);
+      assert.equal(goaway, false, 'the proxy was sent away for one of its clients');
+    } finally {
+      await closeSession(proxy);
+      await e.stop();
+    }
+  });
+
   it('graceful stop sends GOAWAY and lets open streams finish', async () => {
     const e = await startEdge((port) => ({
       tls: { source: 'local' },

@@ -381,7 +381,10 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
     if (this.fwEpoch >= 0 && this.fwEpoch !== fw.epoch) {
       this.fwEpoch = fw.epoch;
       const v = fw.banCheck(this.clientIp, now);
-      if (v) return v;
+      if (v) {
+        this.fwClient = this.clientIp;
+        return v;
+      }
     }
     this.fwClient = fw.clientOf(this.clientIp, head.xForwardedFor);
     return fw.onRequest(this.fwClient, this.fwClient !== this.clientIp, now);
@@ -395,8 +398,16 @@ export abstract class Exchange implements UpstreamOwner, PickContext, QueueWaite
   }
 
   /** The edge firewall said no: its status, with Retry-After when it says when to come back. */
-  protected refuseVerdict(v: Verdict): void {
-    this.refuse(v.status, v.message, v.reason, true, v.retryAfterS === undefined ? '' : `retry-after: ${v.retryAfterS}\r\n`);
+  protected refuseVerdict(v: Verdict, close = true): void {
+    this.refuse(v.status, v.message, v.reason, close, v.retryAfterS === undefined ? '' : `retry-after: ${v.retryAfterS}\r\n`);
+  }
+
+  /**
+   * The last screened request's client was named by a trusted proxy: its refusal is not the
+   * connection's (the proxy carries other clients' requests on it).
+   */
+  protected get clientNamedByProxy(): boolean {
+    return this.fwClient !== '' && this.fwClient !== this.clientIp;
   }
 
   protected refuse(status: number, message: string, reason: string, close = true, extra = ''): void {

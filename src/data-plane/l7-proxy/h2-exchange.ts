@@ -83,8 +83,9 @@ export class H2Exchange extends Exchange {
       const v = this.screenRequest(head);
       if (v) {
         this.refuseVerdict(v);
-        // Denied or banned: the client is not welcome on this connection either.
-        if (v.status === 403) this.owner.shutdown();
+        // Denied or banned: the client is not welcome on this connection either (unless the
+        // connection is a trusted proxy's, carrying other clients' streams).
+        if (v.status === 403 && !this.clientNamedByProxy) this.owner.shutdown();
         return;
       }
     }

@@ -144,7 +144,12 @@ export class Http1Connection extends Exchange {
     const fe = this.shared.current();
     if (this.firewall) {
       const v = this.screenRequest(head);
-      if (v) return this.refuseVerdict(v);
+      if (v) {
+        // A trusted proxy's connection stays for its other clients when no body is left to skip.
+        const keep = this.clientNamedByProxy && !(head.chunked || head.contentLength > 0);
+        if (keep) this.pending = rest;
+        return this.refuseVerdict(v, !keep);
+      }
     }
     if (head.contentLength > fe.spec.limits.maxBodyBytes) {
       return this.refuse(413, `request body larger than max_body_bytes (${fe.spec.limits.maxBodyBytes})`, 'body-too-large');
