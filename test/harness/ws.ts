@@ -121,9 +121,9 @@ export class WsClient {
   }
 
   /** Handshake on `target`; asserts 101 and a correct Sec-WebSocket-Accept. */
-  static async connect(port: number, target = '/ws', host = `${HOST}:${port}`): Promise<WsClient> {
+  static async connect(port: number, target = '/ws', host = `${HOST}:${port}`, localAddress?: string): Promise<WsClient> {
     const key = randomBytes(16).toString('base64');
-    const socket = net.connect(port, HOST);
+    const socket = net.connect({ port, host: HOST, ...(localAddress ? { localAddress } : {}) });
     socket.on('error', () => {});
     await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
     socket.write(

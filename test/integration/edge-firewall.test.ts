@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Registry } from 'prom-client';
 import { HttpBackend, echoServer, type RawBackend } from '../harness/backends.js';
+import { OP, WsClient, attachWsEcho } from '../harness/ws.js';
 import { edgeSpec, startEdge, type RunningEdge } from '../harness/edge-fixture.js';
 import { request } from '../harness/http-client.js';
 import { HOST } from '../harness/ports.js';
@@ -28,6 +29,7 @@ describe('the edge firewall', { timeout: 60_000 }, () => {
 
   before(async () => {
     backend = await HttpBackend.start('a');
+    attachWsEcho(backend.server);
     echo = await echoServer();
     e = await startEdge((port) => ({
       frontends: [
@@ -128,26 +130,42 @@ describe('the edge firewall', { timeout: 60_000 }, () => {
     for (const s of sockets) s.destroy();
   });
 
-  it('a ban reaches a keep-alive connection opened before it: 403 on its next request, and closed', async () => {
+  it("a ban reaches the client's open connections: an idle keep-alive one and a WebSocket close at once, one mid-request finishes it and gets 403 next", async () => {
     const CLIENT = '127.0.0.9';
-    const keep = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: CLIENT });
-    const viaKeep = (): Promise<{ status: number; port: number; connection: string | undefined }> => new Promise((resolve, reject) => {
-      http.get({ host: HOST, port: e.port, path: '/', agent: keep }, (res) => {
-        const port = res.socket.localPort ?? 0;
+    const idle = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: CLIENT });
+    const busy = new http.Agent({ keepAlive: true, maxSockets: 1, localAddress: CLIENT });
+    const via = (agent: http.Agent, path = '/'): Promise<{ status: number; socket: net.Socket; connection: string | undefined }> => new Promise((resolve, reject) => {
+      http.get({ host: HOST, port: e.port, path, agent }, (res) => {
+        const socket = res.socket; // the agent takes it back at the end
         res.resume();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, port, connection: res.headers.connection }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, socket, connection: res.headers.connection }));
       }).on('error', reject);
     });
+    const ws = await WsClient.connect(e.port, '/ws', undefined, CLIENT);
+    const neighbour = await WsClient.connect(e.port, '/ws', undefined, '127.0.0.10');
     try {
-      const first = await viaKeep();
+      const first = await via(idle);
       assert.equal(first.status, 200);
-      // Banned over other connections while this one stays open (20 oversized heads).
-      for (let i = 0; i < 20; i++) assert.equal((await request(e.port, '/', { localAddress: CLIENT, headers: { 'x-big': 'x'.repeat(3000) } })).status, 431);
+      const idleClosed = new Promise((r) => first.socket.once('close', r));
+      assert.equal((await via(busy)).status, 200);
+      const inFlight = via(busy, '/slow?ms=1500');
+      ws.send(OP.text, 'before');
+      assert.equal((await ws.next()).payload.toString(), 'before');
+      // Banned over other connections (oversized heads, or the connection cap) while these stay open.
+      for (let i = 0; i < 20; i++) assert.ok([429, 431].includes((await request(e.port, '/', { localAddress: CLIENT, headers: { 'x-big': 'x'.repeat(3000) } })).status));
       assert.deepEqual(e.edge.bans(Date.now()).filter((b) => b.client === CLIENT).length, 1);
-      const second = await viaKeep();
-      assert.deepEqual([second.status, second.port, second.connection], [403, first.port, 'close'], 'refused on the same connection, which closes');
+      await Promise.race([Promise.all([ws.closed, idleClosed]), new Promise((_, reject) => setTimeout(() => reject(new Error('the WebSocket or the idle connection is still open')), 1000))]);
+      const answered = await inFlight;
+      assert.equal(answered.status, 200, 'the request in flight at the ban is answered');
+      const next = await via(busy);
+      assert.deepEqual([next.status, next.socket.localPort, next.connection], [403, answered.socket.localPort, 'close'], 'refused on the same connection, which closes');
+      neighbour.send(OP.text, 'still here');
+      assert.equal((await neighbour.next()).payload.toString(), 'still here', "another client's WebSocket is untouched");
     } finally {
-      keep.destroy();
+      idle.destroy();
+      busy.destroy();
+      ws.socket.destroy();
+      neighbour.socket.destroy();
     }
   });
 
@@ -215,6 +233,7 @@ describe('the PROXY protocol', { timeout: 30_000 }, () => {
 
   before(async () => {
     backend = await HttpBackend.start('a');
+    attachWsEcho(backend.server);
     echo = await echoServer();
     const firewall = { trusted_proxies: [`${PROXY}/32`], deny: ['198.51.100.0/24'] };
     e = await startEdge((port) => ({

@@ -314,7 +314,7 @@ describe('HTTP/2 at the edge', { timeout: 180_000 }, () => {
     }
   });
 
-  it('the rate limit answers 429 per stream; a ban reaches an open h2 connection and closes it (GOAWAY)', async () => {
+  it('the rate limit answers 429 per stream; a ban sends every open h2 connection of the client away (GOAWAY), then 403', async () => {
     const registry = new Registry();
     const e = await startEdge((port) => ({
       tls: { source: 'local' },
@@ -326,9 +326,15 @@ describe('HTTP/2 at the edge', { timeout: 180_000 }, () => {
     }), { certificates: store, registry });
     const flood = await h2Connect(e.port + 1, { ca: caPem, localAddress: FLOODER });
     const calm = await h2Connect(e.port + 1, { ca: caPem, localAddress: NEIGHBOUR });
+    // The flooder's second connection, idle through the flood: the ban reaches it too.
+    const idle = await h2Connect(e.port + 1, { ca: caPem, localAddress: FLOODER });
     let goaway = false;
+    let idleGoaway = false;
     flood.on('goaway', () => {
       goaway = true;
+    });
+    idle.on('goaway', () => {
+      idleGoaway = true;
     });
     try {
       const statuses: number[] = [];
@@ -341,8 +347,16 @@ describe('HTTP/2 at the edge', { timeout: 180_000 }, () => {
       assert.deepEqual(statuses.slice(0, 4), [200, 200, 200, 200], `the burst is served: ${statuses.join(',')}`);
       assert.ok(statuses.includes(429), `then 429: ${statuses.join(',')}`);
       assert.match(retryAfter ?? '', /^\d+$/);
-      assert.ok(statuses.includes(403), `then the ban: ${statuses.join(',')}`);
+      // The ban sends every connection of the client away (GOAWAY), the one it was made on and
+      // its idle one; a new connection is refused 403.
       await eventually(() => assert.ok(goaway, 'the banned client got a GOAWAY'));
+      await eventually(() => assert.ok(idleGoaway, "the banned client's idle connection got a GOAWAY"), { timeoutMs: 1000 });
+      const again = await h2Connect(e.port + 1, { ca: caPem, localAddress: FLOODER });
+      try {
+        assert.equal((await h2Request(again, { ':path': '/after' })).status, 403, 'then the ban');
+      } finally {
+        await closeSession(again);
+      }
       assert.deepEqual(e.edge.bans(Date.now()).map((x) => x.client), [FLOODER]);
       // The neighbour on its own connection is untouched.
       for (let i = 0; i < 4; i++) assert.equal((await h2Request(calm, { ':path': `/n/${i}` })).status, 200);
@@ -352,6 +366,7 @@ describe('HTTP/2 at the edge', { timeout: 180_000 }, () => {
     } finally {
       await closeSession(flood);
       await closeSession(calm);
+      await closeSession(idle);
       await e.stop();
     }
   });

@@ -21,7 +21,7 @@ import { TICK_MS, coarseNow, subscribeTick } from '../../core/coarse-tick.js';
 import { SampledLogger } from '../../core/sampled-log.js';
 import type { EdgeMetrics } from '../../observability/edge-metrics.js';
 import { FULL, type BackendRuntime } from '../edge/backend.js';
-import type { EdgeFirewall } from '../edge-firewall/index.js';
+import { BanWatch, type EdgeFirewall } from '../edge-firewall/index.js';
 import { normalizeIp } from '../../core/cidr.js';
 import { parseProxyHeader, type ProxyHeader } from '../proxy-protocol/index.js';
 import type { UpstreamServer } from '../edge/upstream.js';
@@ -112,8 +112,7 @@ export class TcpListener {
   private bound: BoundServers | undefined;
   private readonly sessions = new Set<TcpSession>();
   /** The firewall whose bans this listener hears (the current runtime's, while listening). */
-  private watched: EdgeFirewall | undefined;
-  private unwatch: (() => void) | undefined;
+  private readonly bans = new BanWatch((ip) => this.cut(ip));
   private readonly sampled: SampledLogger;
   private unsubscribe: (() => void) | undefined;
 
@@ -133,7 +132,7 @@ export class TcpListener {
 
   swap(runtime: TcpFrontendRuntime): void {
     this.runtime = runtime;
-    if (this.bound) this.watchBans(runtime.firewall);
+    if (this.bound) this.bans.follow(runtime.firewall);
   }
 
   activeConnections(): number {
@@ -155,7 +154,7 @@ export class TcpListener {
     // back; without it node would end the client side at once and drop that answer.
     this.bound = new BoundServers((client) => this.onConnection(client), { allowHalfOpen: true });
     await this.bound.add(addresses);
-    this.watchBans(this.runtime.firewall);
+    this.bans.follow(this.runtime.firewall);
     this.unsubscribe = subscribeTick({
       onTick: (now) => {
         for (const s of this.sessions) if (s.deadline !== 0 && s.deadline <= now) expire(s);
@@ -293,14 +292,6 @@ export class TcpListener {
     }
   }
 
-  /** Hear `fw`'s bans (and no longer the previous firewall's). */
-  private watchBans(fw: EdgeFirewall | undefined): void {
-    if (fw === this.watched) return;
-    this.unwatch?.();
-    this.watched = fw;
-    this.unwatch = fw?.onBan((ip) => this.cut(ip));
-  }
-
   /**
    * `ip` was just banned: its open sessions end now (both sides; 'close' forgets them). Bans are
    * rare, so they walk the sessions rather than every connection keeping an index by client.
@@ -335,7 +326,7 @@ export class TcpListener {
     const deadline = Date.now() + graceMs;
     while (this.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     for (const s of this.sessions) s.client.destroy();
-    this.watchBans(undefined);
+    this.bans.follow(undefined);
     this.unsubscribe?.();
     await closed;
   }

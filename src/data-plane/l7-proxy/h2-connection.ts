@@ -103,6 +103,13 @@ export class H2Connection implements ClientConnection, H2Owner {
     this.session.destroy();
   }
 
+  /** GOAWAY: its open streams finish, it opens no more (each would be refused anyway). */
+  cutIfBanned(ip: string): boolean {
+    if (!this.firewall || this.peerTrusted || this.clientIp !== ip || this.closing) return false;
+    this.shutdown();
+    return true;
+  }
+
   private onClose(): void {
     if (this.countedByFirewall) {
       this.countedByFirewall = false;

@@ -14,6 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import { Http1Connection } from './http1-connection.js';
 import { H2Connection } from './h2-connection.js';
 import type { ClientConnection, HttpFrontendRuntime, HttpProxyShared } from './shared.js';
+import { BanWatch } from '../edge-firewall/index.js';
 import type { BoundAddress, ServerFactory } from '../listener/listen.js';
 import { BoundServers } from '../listener/bound-servers.js';
 
@@ -26,6 +27,7 @@ export class HttpListener implements HttpProxyShared {
   private seq = 0;
   private readonly idPrefix = randomBytes(4).toString('hex');
   private readonly sampled: SampledLogger;
+  private readonly bans = new BanWatch((ip) => this.cut(ip));
 
   constructor(
     runtime: HttpFrontendRuntime,
@@ -46,6 +48,16 @@ export class HttpListener implements HttpProxyShared {
 
   swap(runtime: HttpFrontendRuntime): void {
     this.runtime = runtime;
+    if (this.bound) this.bans.follow(runtime.firewall);
+  }
+
+  /** `ip` was just banned: its own connections stop carrying it (bans are rare: a walk, no index). */
+  private cut(ip: string): void {
+    for (const c of this.connections) {
+      if (!c.cutIfBanned(ip)) continue;
+      this.metrics.refusal(this.runtime.name, 'banned');
+      this.sampledWarn('banned', { client: ip }, 'http connection closed: its client was banned');
+    }
   }
 
   nextRequestId(): string {
@@ -85,6 +97,7 @@ export class HttpListener implements HttpProxyShared {
       this.connections.add(h2 ? new H2Connection(socket, this) : new Http1Connection(socket, this));
     }, this.createServer ? { createServer: this.createServer } : {});
     await this.bound.add(addresses);
+    this.bans.follow(this.runtime.firewall);
     this.unsubscribe = subscribeTick({
       onTick: (now) => {
         for (const c of this.connections) if (c.deadline !== 0 && c.deadline <= now) c.expire(now);
@@ -106,6 +119,7 @@ export class HttpListener implements HttpProxyShared {
     }
     for (const c of this.connections) c.destroy();
     this.unsubscribe?.();
+    this.bans.follow(undefined);
     await closed;
   }
 }

@@ -469,6 +469,19 @@ export class Http1Connection extends Exchange {
     this.closed = true;
     this.socket.destroy();
   }
+
+  /**
+   * A tunnel (WebSocket) ends now and an idle keep-alive connection closes. One in the middle of
+   * an exchange finishes it (the refusal that made the ban is being answered on it) and gets 403
+   * at its next request (the ban epoch).
+   */
+  cutIfBanned(ip: string): boolean {
+    if (this.fwEpoch < 0 || this.clientIp !== ip || this.closed) return false;
+    const idle = this.res === Res.None && this.req === Req.Head && this.head === undefined && !this.pending;
+    if (this.res !== Res.Tunnel && !idle) return false;
+    this.destroy();
+    return true;
+  }
 }
 
 /** An LF not preceded by CR from `start` on (the CR of a split CRLF is always before its LF). */

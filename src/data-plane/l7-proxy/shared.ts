@@ -53,4 +53,9 @@ export interface ClientConnection {
   /** Graceful: finish what is in flight, take nothing new, then close. */
   shutdown(): void;
   destroy(): void;
+  /**
+   * The edge firewall just banned `ip`: a connection that is this client's own (not a trusted
+   * proxy's) stops carrying it at once where that loses no answer; true when it did.
+   */
+  cutIfBanned(ip: string): boolean;
 }
