@@ -1,7 +1,7 @@
 /** The Prometheus text-format parser: what prom-client prints, escapes, special values, and errors by line. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { parseTextFormat } from '../../src/observability/scrape/text-format.js';
 
 describe('Prometheus text format', () => {
@@ -38,6 +38,15 @@ describe('Prometheus text format', () => {
     assert.deepEqual(exp.samples[1]!.labels, { a: '1' });
     assert.equal(exp.samples[2]!.value, Infinity);
     assert.equal(exp.samples[3]!.value, -Infinity);
+  });
+
+  it("reads what prom-client writes for NaN (\"Nan\") and any case, as Prometheus does", async () => {
+    const registry = new Registry();
+    new Gauge({ name: 'g', help: 'h', registers: [registry] }).set(NaN);
+    const text = await registry.metrics();
+    assert.match(text, /^g Nan$/m);
+    assert.ok(Number.isNaN(parseTextFormat(text).samples[0]!.value));
+    assert.deepEqual(parseTextFormat('a nan\nb INF\nc -inf\n').samples.map((x) => x.value), [NaN, Infinity, -Infinity]);
   });
 
   it('names the line of a malformed sample', () => {

@@ -111,10 +111,11 @@ function parseSampleLine(line: string, lineNo: number): Sample {
 }
 
 function parseValue(text: string): number | undefined {
-  switch (text) {
-    case 'NaN': return NaN;
-    case '+Inf': case 'Inf': return Infinity;
-    case '-Inf': return -Infinity;
+  // Any case, as Prometheus reads them (Go's ParseFloat): prom-client writes NaN as "Nan".
+  switch (text.toLowerCase()) {
+    case 'nan': return NaN;
+    case '+inf': case 'inf': case '+infinity': case 'infinity': return Infinity;
+    case '-inf': case '-infinity': return -Infinity;
   }
   const v = Number(text);
   return text !== '' && !Number.isNaN(v) ? v : undefined;
