@@ -14,6 +14,7 @@ export interface Ports {
   bulwarkHttps: number;
   bulwarkHttpNoMetrics: number;
   bulwarkHttpMetrics: number;
+  nodeH2: number;
 }
 
 export function portsFrom(base: number): Ports {
@@ -34,6 +35,8 @@ export function portsFrom(base: number): Ports {
     // base + 6 / 7: its twin with metrics on (bulwark-http-metrics)
     bulwarkHttpNoMetrics: base + 17,
     bulwarkHttpMetrics: base + 6,
+    // node's own HTTP/2 server, no proxying (node-h2)
+    nodeH2: base + 8,
   };
 }
 

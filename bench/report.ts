@@ -198,6 +198,10 @@ export function interpret(rows: readonly Row[], runs: readonly Run[] = []): stri
     if (hapH1?.cpuUs !== undefined && hapH2?.cpuUs !== undefined) s += `; HAProxy ${f1(hapH2.cpuUs)} vs ${f1(hapH1.cpuUs)} µs/req (${f2(hapH2.cpuUs / hapH1.cpuUs)}×)`;
     out.push(s + '.');
   }
+  const floor = get('node-h2', 'keep-alive');
+  if (h2?.cpuUs !== undefined && floor?.cpuUs !== undefined) {
+    out.push(`**node's own HTTP/2 floor**: node:http2 answering by itself (TLS, HTTP/2, no proxying) costs ${f1(floor.cpuUs)} µs/req, so of bulwark-h2's ${f1(h2.cpuUs)} µs/req ${f1(h2.cpuUs - floor.cpuUs)} µs are the proxy's own work (${pct(1 - floor.cpuUs / h2.cpuUs)}).`);
+  }
   const nginx = get('nginx', 'keep-alive');
   const hap = get('haproxy-http', 'keep-alive');
   if (nginx?.cpuUs !== undefined && hap?.cpuUs !== undefined) {
@@ -286,6 +290,8 @@ with the methodology of /work/shared/FIELD-NOTES.md ("The yardsticks we must bea
   and \`nginx-h2\` are the same HTTPS frontends measured with \`h2load -t1 -c8 -m8\` (8 TLS
   connections × 8 streams in flight), keep-alive only; \`direct-h2load\` is h2load speaking
   HTTP/1.1 straight to one backend (\`--h1 -c64 -m1\`). h2load prints no latency percentiles.
+  \`node-h2\` is node's own HTTP/2 server (\`node:http2\`, the same core API the edge uses)
+  answering the 100-byte body itself: not a proxy, the floor node sets under \`bulwark-h2\`.
 - Backends: one nginx (1 worker) serving a static 100-byte file on two ports, with
   \`keepalive_requests\` raised so keep-alive connections are never closed by count. nginx rather
   than a Node server because it needs a fraction of the CPU per request on the core it shares

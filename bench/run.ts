@@ -21,14 +21,14 @@ import { runH2load, type H2loadResult } from './h2load.js';
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ALL_TARGETS = [
   'direct', 'bulwark-http', 'bulwark-http-metrics', 'bulwark-http-nometrics', 'bulwark-http-fw', 'bulwark-tcp', 'bulwark-https', 'haproxy-http', 'haproxy-tcp', 'haproxy-https', 'nginx', 'nginx-https',
-  'direct-h2load', 'bulwark-h2', 'haproxy-h2', 'nginx-h2',
+  'direct-h2load', 'bulwark-h2', 'haproxy-h2', 'nginx-h2', 'node-h2',
 ] as const;
 /**
  * Measured with h2load (keep-alive only): HTTP/2 over TLS to the proxies, H2_CLIENTS connections
  * with H2_STREAMS requests in flight on each (as many in flight as wrk's 64 connections);
  * direct-h2load is h2load speaking HTTP/1.1 to one backend, H2_CLIENTS × H2_STREAMS connections.
  */
-const H2_TARGETS = new Set<string>(['direct-h2load', 'bulwark-h2', 'haproxy-h2', 'nginx-h2']);
+const H2_TARGETS = new Set<string>(['direct-h2load', 'bulwark-h2', 'haproxy-h2', 'nginx-h2', 'node-h2']);
 const H2_CLIENTS = 8;
 const H2_STREAMS = 8;
 const isH2 = (t: string): boolean => H2_TARGETS.has(t);
@@ -359,6 +359,14 @@ async function main(): Promise<void> {
       await waitForPort(ports.bulwarkTcp + 2, 15_000, p);
       all.push({ name: 'base-http', port: ports.bulwarkHttp + 2, pids: () => [p.pid], proc: p });
       all.push({ name: 'base-tcp', port: ports.bulwarkTcp + 2, pids: () => [p.pid], proc: p });
+    }
+    if (targets.includes('node-h2')) {
+      // node's own HTTP/2 server answering by itself: the platform's floor under bulwark-h2.
+      const p = group.start('node-h2', ...pinned(proxyCpu, process.execPath, [
+        join(REPO, 'dist/bench/node-h2-server.js'), '--port', String(ports.nodeH2), '--dir', dir,
+      ]), { cwd: REPO });
+      await waitForPort(ports.nodeH2, 10_000, p);
+      all.push({ name: 'node-h2', port: ports.nodeH2, secure: true, pids: () => [p.pid], proc: p });
     }
     if (targets.some((t) => t.startsWith('haproxy'))) {
       writeFileSync(join(dir, 'haproxy.cfg'), haproxyConf(ports, dir));

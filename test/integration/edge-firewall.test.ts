@@ -148,7 +148,7 @@ describe('the edge firewall', { timeout: 60_000 }, () => {
       assert.equal(first.status, 200);
       const idleClosed = new Promise((r) => first.socket.once('close', r));
       assert.equal((await via(busy)).status, 200);
-      const inFlight = via(busy, '/slow?ms=1500');
+      const inFlight = via(busy, '/slow?ms=3000'); // still in flight when the ban comes
       ws.send(OP.text, 'before');
       assert.equal((await ws.next()).payload.toString(), 'before');
       // Banned over other connections (oversized heads, or the connection cap) while these stay open.
