@@ -42,14 +42,15 @@ export interface RunningEdge {
  * edge section for that port. Retries with another port when the one picked is taken.
  */
 export async function startEdge(
-  build: (port: number) => EdgeYaml, opts: { graceMs?: number; certificates?: CertificateStore; registry?: Registry; accessLog?: AccessLog } = {},
+  build: (port: number) => EdgeYaml,
+  opts: { graceMs?: number; certificates?: CertificateStore; registry?: Registry; accessLog?: AccessLog; bindHosts?: string[] } = {},
 ): Promise<RunningEdge> {
   let lastErr: unknown;
   for (let i = 0; i < 30; i++) {
     const port = randomPort();
     const spec = edgeSpec(build(port));
     const edge = new Edge(spec, {
-      bindHosts: [HOST], clock: systemClock, log: silentLogger(), registry: opts.registry ?? new Registry(), graceMs: opts.graceMs ?? 200,
+      bindHosts: opts.bindHosts ?? [HOST], clock: systemClock, log: silentLogger(), registry: opts.registry ?? new Registry(), graceMs: opts.graceMs ?? 200,
       ...(opts.certificates && { certificates: opts.certificates }),
       ...(opts.accessLog && { accessLog: opts.accessLog }),
     });

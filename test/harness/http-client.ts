@@ -18,13 +18,15 @@ export interface RequestOptions {
   timeoutMs?: number;
   /** Source address of the connection (a loopback address stands for a client host). */
   localAddress?: string;
+  /** Where to connect (default 127.0.0.1; `::1` for IPv6). */
+  host?: string;
 }
 
 export function request(port: number, target: string, opts: RequestOptions = {}): Promise<HttpResult> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: HOST, port, path: target, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false,
+        host: opts.host ?? HOST, port, path: target, method: opts.method ?? 'GET', headers: opts.headers, agent: opts.agent ?? false,
         ...(opts.localAddress && { localAddress: opts.localAddress }),
       },
       (res) => {

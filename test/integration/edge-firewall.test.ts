@@ -302,6 +302,38 @@ describe('the PROXY protocol', { timeout: 30_000 }, () => {
  * lists, rates and bans apply to, request by request over its keep-alive connection; from 127.0.0.3
  * (not trusted) the same header is not believed and the peer is judged.
  */
+describe('the edge firewall over IPv6', () => {
+  let backend: HttpBackend;
+  before(async () => {
+    backend = await HttpBackend.start('a');
+  });
+  after(() => {
+    backend.server.closeAllConnections();
+    backend.server.close();
+  });
+
+  it('allow and deny lists match IPv6 clients (::1) on a frontend listening on both families', async () => {
+    const e = await startEdge((port) => ({
+      frontends: [
+        { name: 'deny6', port, default_backend: 'app', firewall: { deny: ['::1/128'] } },
+        { name: 'allow6', port: port + 1, default_backend: 'app', firewall: { allow: ['::1/128'] } },
+        { name: 'net6', port: port + 2, default_backend: 'app', firewall: { deny: ['::/127'] } },
+      ],
+      backends: [{ name: 'app', servers: [{ name: 'a', address: `${HOST}:${backend.port}` }] }],
+    }), { bindHosts: [HOST, '::1'] });
+    try {
+      const status = async (host: string, port: number): Promise<number> => (await request(port, '/', { host })).status;
+      assert.deepEqual([await status('::1', e.port), await status(HOST, e.port)], [403, 200], 'deny ::1/128: the IPv6 client refused, the IPv4 one served');
+      assert.deepEqual([await status('::1', e.port + 1), await status(HOST, e.port + 1)], [200, 403], 'allow ::1/128 only');
+      assert.equal(await status('::1', e.port + 2), 403, 'a prefix shorter than /128');
+      const denied = await request(e.port, '/', { host: '::1' });
+      assert.match(denied.text, /::1 is on the deny list/);
+    } finally {
+      await e.stop();
+    }
+  });
+});
+
 describe('trusted proxies: X-Forwarded-For', { timeout: 30_000 }, () => {
   const PROXY = '127.0.0.2';
   const UNTRUSTED = '127.0.0.3';
