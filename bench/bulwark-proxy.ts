@@ -25,15 +25,9 @@ import { systemClock } from '../src/core/clock.js';
 import { createLogger } from '../src/core/log.js';
 import { Edge } from '../src/data-plane/edge/edge.js';
 import { CertificateStore } from '../src/data-plane/tls/index.js';
+import { arg } from './args.js';
 import { CERT_FILES } from './configs.js';
 import { EdgeMetrics } from '../src/observability/edge-metrics.js';
-
-function arg(name: string, fallback?: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : fallback;
-  if (v === undefined) throw new Error(`missing --${name}`);
-  return v;
-}
 
 const FIREWALL = ', firewall: { deny: [203.0.113.0/24, 198.51.100.0/24, "2001:db8::/32"], rate_limit: { rate: 10000000, burst: 10000000 }, '
   + 'max_connections_per_client: 100000, ban: { after: 1000, within: 10s, for: 1m } }';

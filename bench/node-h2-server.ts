@@ -9,14 +9,8 @@
 import http2 from 'node:http2';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { arg } from './args.js';
 import { CERT_FILES, backendBody } from './configs.js';
-
-function arg(name: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? process.argv[i + 1] : undefined;
-  if (v === undefined) throw new Error(`missing --${name}`);
-  return v;
-}
 
 const dir = arg('dir');
 const bodies = [Buffer.from(backendBody('A')), Buffer.from(backendBody('B'))];

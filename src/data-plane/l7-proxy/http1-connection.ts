@@ -455,9 +455,14 @@ export class Http1Connection extends Exchange {
     }
   }
 
+  /** No exchange in flight and no pipelined bytes waiting. */
+  private get betweenRequests(): boolean {
+    return this.res === Res.None && this.req === Req.Head && !this.pending;
+  }
+
   /** Graceful: close now if idle between requests, else after the current exchange. */
   shutdown(): void {
-    if (this.res === Res.None && this.req === Req.Head && !this.pending) {
+    if (this.betweenRequests) {
       this.closed = true;
       this.socket.end();
     } else {
@@ -477,7 +482,8 @@ export class Http1Connection extends Exchange {
    */
   cutIfBanned(ip: string): boolean {
     if (this.fwEpoch < 0 || this.clientIp !== ip || this.closed) return false;
-    const idle = this.res === Res.None && this.req === Req.Head && this.head === undefined && !this.pending;
+    // Not while a head is being refused: that refusal may be the one that made the ban.
+    const idle = this.betweenRequests && this.head === undefined;
     if (this.res !== Res.Tunnel && !idle) return false;
     this.destroy();
     return true;

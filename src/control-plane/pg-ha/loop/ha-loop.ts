@@ -196,7 +196,7 @@ export class HaLoop {
   private async observePeers(pg: PgObservation, view: ClusterView | undefined, dcsDown: boolean): Promise<Record<string, PeerObservation>> {
     const others = this.members.filter((m) => m.name !== this.o.name);
     const isPrimary = pg.state === 'running' && pg.role === 'primary';
-    if (dcsDown && isPrimary && this.o.config.failsafe && this.renewedAt !== undefined) return this.askFailsafe();
+    if (dcsDown && isPrimary) return this.askFailsafe();
     if (view && !view.leader && pg.state === 'running' && pg.role === 'replica') {
       const obs = await Promise.all(others.map((m) => this.o.peers.observe(m).catch((): PeerObservation => ({ reachable: false }))));
       return Object.fromEntries(others.map((m, i) => [m.name, obs[i]!]));
@@ -210,6 +210,8 @@ export class HaLoop {
    * follows keeps taking writes while the store cannot answer.
    */
   private async askFailsafe(): Promise<Record<string, PeerObservation>> {
+    // Only for a lock this process renewed, with failsafe on.
+    if (!this.o.config.failsafe || this.renewedAt === undefined) return {};
     const others = this.members.filter((m) => m.name !== this.o.name);
     // Timed from the send, as a lock renewal is: a member holds off its election for a TTL from
     // when the heartbeat reached it, which is after this.
@@ -272,7 +274,7 @@ export class HaLoop {
             // that answered and a renewal that did not (etcd's leader died between the two) is
             // the store being down as much as a read that failed: failsafe applies the same.
             ok = false;
-            if (config.failsafe && this.renewedAt !== undefined) await this.askFailsafe();
+            await this.askFailsafe();
             if (this.pastDeadline()) await this.fence('leader lock not renewed before its deadline');
           } else {
             this.renewedAt = undefined;
